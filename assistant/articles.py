@@ -1,0 +1,186 @@
+"""Classified paragraphs to articles: split a page into news items, give each its headline, byline and offsets."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from .normalize import BODY, BYLINE, CAPTION, HEADING, SIGNATURE, Block, normalize_blocks
+from .zh import CJK, sentence_spans
+
+_PINYIN_LABEL = re.compile(r"[a-z]{3,}(?:\s+[a-z]{3,})+")  # column labels: "一线传真 yixian chuanzhen"
+_LEAD_MARK = re.compile(r"^(?:科学导报讯|本报讯|科学导报)\s*")
+_LEADING_DATE = re.compile(r"^(?:(?:19|20)\d{2}年)?\d{1,2}月\d{1,2}日(?:上午|下午|晚)?[，,]")
+_CJK_RUN = re.compile(f"[{CJK}]+")
+
+
+@dataclass
+class Article:
+    """One news item: its title and where its text lies in the normalized document."""
+
+    title: str
+    start: int  # offset of the article (its title line) in the normalized document text
+    body_start: int  # offset where the text after the title begins
+    end: int
+    byline: str | None = None
+
+
+@dataclass
+class ParsedDocument:
+    """A document's normalized text (articles one after another) and the articles in it."""
+
+    text: str
+    articles: list[Article] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    blocks: list[Block] = field(default_factory=list)
+    headings: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    byline: str | None = None
+    signature: str | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return any(b.kind == BODY for b in self.blocks)
+
+    def body_text(self) -> str:
+        return "".join(b.text for b in self.blocks)
+
+
+def _bigrams(text: str) -> set[str]:
+    grams = set()
+    for run in _CJK_RUN.findall(text):
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+def _fallback_title(segment: _Segment, default: str) -> str:
+    body = next((b.text for b in segment.blocks if b.kind == BODY), "")
+    first = _LEAD_MARK.sub("", body)
+    first = _LEADING_DATE.sub("", first)
+    spans = sentence_spans(first)
+    title = first[spans[0][0] : spans[0][1]] if spans else first
+    title = title.rstrip("。；！？")
+    if len(title) > 40:
+        title = title[:40] + "…"
+    return title or default
+
+
+def _split_segments(blocks: list[Block]) -> list[_Segment]:
+    """Cut the page at news leads, bylines and signatures; attach bylines and signatures to a side."""
+    segments: list[_Segment] = [_Segment()]
+    for block in blocks:
+        cur = segments[-1]
+        if block.kind == BYLINE:
+            # A byline after an article's last paragraph closes it; otherwise it opens the next one.
+            if cur.has_body and cur.blocks and cur.blocks[-1].kind == BODY:
+                cur.byline = block.text
+                segments.append(_Segment())
+            else:
+                nxt = _Segment(blocks=[b for b in cur.blocks if b.kind != BODY])
+                cur.blocks = [b for b in cur.blocks if b.kind == BODY]
+                nxt.byline = block.text
+                segments.append(nxt)
+        elif block.kind == SIGNATURE:
+            cur.signature = block.text
+            segments.append(_Segment())
+        elif block.kind == BODY and block.lead and cur.has_body:
+            segments.append(_Segment(blocks=[block]))
+        else:
+            cur.blocks.append(block)
+    return segments
+
+
+def _float_edges(segments: list[_Segment]) -> list[tuple[int, Block]]:
+    """Take headlines and captions at the edges of each segment out; they may belong to another article."""
+    floating: list[tuple[int, Block]] = []
+    for i, seg in enumerate(segments):
+        body_idx = [j for j, b in enumerate(seg.blocks) if b.kind == BODY]
+        if not body_idx:
+            floating.extend((i, b) for b in seg.blocks)
+            seg.blocks = []
+            continue
+        first, last = body_idx[0], body_idx[-1]
+        floating.extend((i, b) for b in seg.blocks[:first])
+        floating.extend((i, b) for b in seg.blocks[last + 1 :])
+        interior = seg.blocks[first : last + 1]
+        seg.captions.extend(b.text for b in interior if b.kind == CAPTION)
+        seg.blocks = [b for b in interior if b.kind != CAPTION]
+    return floating
+
+
+def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]) -> None:
+    """Give each displaced headline or caption to the article it shares the rarest character pairs with."""
+    bodies = [i for i, s in enumerate(segments) if s.has_body]
+    if not bodies:
+        return
+    grams = {i: _bigrams(segments[i].body_text()) for i in bodies}
+    df: dict[str, int] = {}
+    for g in grams.values():
+        for gram in g:
+            df[gram] = df.get(gram, 0) + 1
+    n = len(bodies)
+    for pos, block in floating:
+        text = _PINYIN_LABEL.sub("", block.text).strip()
+        if not text:
+            continue
+        wanted = _bigrams(text)
+
+        def score(i: int) -> tuple[float, float]:
+            overlap = sum(math.log((n + 1) / (df[g] + 0.5)) for g in wanted if g in grams[i])
+            return overlap, -abs(i - pos) - (0.5 if i < pos else 0.0)  # nearest, then the following one
+
+        best = max(bodies, key=score)
+        target = segments[best]
+        if block.kind == CAPTION:
+            target.captions.append(text)
+        else:
+            target.headings.append(text)
+
+
+def build_articles(blocks: list[Block], default_title: str) -> ParsedDocument:
+    segments = _split_segments(blocks)
+    floating = _float_edges(segments)
+    _assign_floating(segments, floating)
+    bodies = [s for s in segments if s.has_body]
+    parts: list[str] = []
+    articles: list[Article] = []
+    offset = 0
+    for seg in bodies:
+        if seg.headings:
+            title = " ".join(seg.headings)
+        elif len(bodies) == 1:
+            title = default_title
+        else:
+            title = _fallback_title(seg, default_title)
+        paragraphs = [title]
+        if seg.byline:
+            paragraphs.append(seg.byline)
+        body_start_in_article = len(title) + 1
+        paragraphs.extend(b.text for b in seg.blocks)
+        paragraphs.extend(f"（图）{c}" for c in seg.captions)
+        if seg.signature:
+            paragraphs.append(seg.signature)
+        article_text = "\n".join(paragraphs)
+        if parts:
+            offset += 2  # the "\n\n" between articles
+        articles.append(
+            Article(
+                title=title,
+                start=offset,
+                body_start=offset + body_start_in_article,
+                end=offset + len(article_text),
+                byline=seg.byline or seg.signature,
+            )
+        )
+        parts.append(article_text)
+        offset += len(article_text)
+    return ParsedDocument(text="\n\n".join(parts), articles=articles)
+
+
+def parse_document(raw: str, default_title: str) -> ParsedDocument:
+    """Normalize a page and split it into articles; default_title names a single untitled article."""
+    return build_articles(normalize_blocks(raw), default_title)

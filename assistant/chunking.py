@@ -1,0 +1,126 @@
+"""Articles to chunks: pack whole sentences up to a tiktoken budget, with content-derived ids and offsets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .articles import ParsedDocument
+from .zh import clause_spans, sentence_spans
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage: a contiguous span of a document's normalized text inside one article."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str  # the article's title
+    text: str
+    start: int  # offsets into the document's normalized text
+    end: int
+    article: int  # index of the article in the document
+    ordinal: int  # index of the chunk in the document
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def index_text(self) -> str:
+        """What BM25 and the embedding see: the article title gives every chunk its scope."""
+        return f"{self.title}\n{self.text}"
+
+
+@lru_cache(maxsize=1)
+def _encoding():
+    import tiktoken
+
+    return tiktoken.get_encoding("cl100k_base")
+
+
+def count_tokens(text: str) -> int:
+    return len(_encoding().encode(text, disallowed_special=()))
+
+
+def _safe_cut(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
+    """Cut an over-long clause by characters, never between the characters of a figure."""
+    pieces, s = [], start
+    step = max(budget, 8)
+    while end - s > step:
+        cut = s + step
+        while cut > s + 1 and (text[cut - 1].isdigit() or text[cut - 1] in ".%") and (
+            text[cut].isdigit() or text[cut] in ".%万亿元"
+        ):
+            cut -= 1
+        pieces.append((s, cut))
+        s = cut
+    pieces.append((s, end))
+    return pieces
+
+
+def _units(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
+    """Sentences of text[start:end], each over-long one split at clause marks, then by characters."""
+    units: list[tuple[int, int]] = []
+    for a, b in sentence_spans(text, start, end):
+        if count_tokens(text[a:b]) <= budget:
+            units.append((a, b))
+            continue
+        for c, d in clause_spans(text, a, b):
+            if count_tokens(text[c:d]) <= budget:
+                units.append((c, d))
+            else:
+                units.extend(_safe_cut(text, c, d, budget))
+    return units
+
+
+def chunk_document(
+    doc: ParsedDocument,
+    doc_id: str,
+    source: str,
+    budget: int = 320,
+    overlap: int = 1,
+    metadata: dict | None = None,
+) -> list[Chunk]:
+    """Chunks of every article; each chunk repeats the last `overlap` sentences of the one before."""
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for a_idx, article in enumerate(doc.articles):
+        units = _units(doc.text, article.body_start, article.end, budget)
+        if not units:  # an article that is only a title
+            units = [(article.start, article.end)]
+        tokens = [count_tokens(doc.text[a:b]) for a, b in units]
+        i = 0
+        while i < len(units):
+            j, used = i, 0
+            while j < len(units) and (j == i or used + tokens[j] <= budget):
+                used += tokens[j]
+                j += 1
+            start, end = units[i][0], units[j - 1][1]
+            text = doc.text[start:end]
+            key = hashlib.sha1(f"{doc_id}\x00{text}".encode("utf-8")).hexdigest()[:16]
+            n = seen.get(key, 0)
+            seen[key] = n + 1
+            chunk_id = key if n == 0 else f"{key}-{n}"
+            chunks.append(
+                Chunk(
+                    chunk_id=chunk_id,
+                    doc_id=doc_id,
+                    source=source,
+                    title=article.title,
+                    text=text,
+                    start=start,
+                    end=end,
+                    article=a_idx,
+                    ordinal=len(chunks),
+                    metadata=dict(metadata or {}),
+                )
+            )
+            if j >= len(units):
+                break
+            # Step back `overlap` sentences, but always move forward.
+            back = min(overlap, j - i - 1)
+            if back and sum(tokens[j - back : j]) <= budget // 2:
+                i = j - back
+            else:
+                i = j
+    return chunks

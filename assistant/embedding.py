@@ -1,0 +1,111 @@
+"""Text to vectors behind one seam: an offline feature-hashing embedder, or any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+from typing import Protocol
+
+import numpy as np
+
+from .settings import Settings
+from .zh import char_bigrams, rarity, tokenize
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into unit vectors; `fingerprint` names the vector space."""
+
+    fingerprint: str
+    dim: int
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class EmbeddingError(RuntimeError):
+    """The embedding service failed; the message is one sentence for the user."""
+
+
+class HashingEmbedder:
+    """Signed feature hashing of jieba words (weighted by dictionary rarity) and character bigrams.
+
+    It needs no weights, no corpus statistics and no network, so a chunk's vector never changes when
+    other documents are added. Words carry the meaning; bigrams catch segmentation differences
+    ("沁水县" vs "沁水") and near-miss spellings.
+    """
+
+    def __init__(self, dim: int = 1024, bigram_weight: float = 0.35):
+        self.dim = dim
+        self.bigram_weight = bigram_weight
+        self.fingerprint = f"hashing-v1-{dim}"
+
+    def _features(self, text: str) -> Counter:
+        feats: Counter = Counter()
+        for tok in tokenize(text):
+            feats["w:" + tok] += rarity(tok)
+        for gram in char_bigrams(text):
+            feats["c:" + gram] += self.bigram_weight * 4.0
+        return feats
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        for feat, weight in self._features(text).items():
+            h = zlib.crc32(feat.encode("utf-8"))
+            sign = 1.0 if (h >> 31) & 1 else -1.0
+            vec[h % self.dim] += sign * (1.0 + math.log(weight)) if weight > 1 else sign * weight
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible /v1/embeddings endpoint (OpenAI, DashScope, vLLM, Ollama...)."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64, timeout: float = 30.0):
+        from openai import OpenAI
+
+        self.model = model
+        self.batch_size = batch_size
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=2)
+        self.fingerprint = f"openai-{model}"
+        self.dim = 0  # known after the first call
+
+    def _call(self, texts: list[str]) -> np.ndarray:
+        try:
+            resp = self.client.embeddings.create(model=self.model, input=texts)
+        except Exception as exc:  # openai raises many types; the user needs one sentence
+            raise EmbeddingError(f"嵌入服务调用失败：{type(exc).__name__}") from exc
+        vecs = np.asarray([d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32)
+        if vecs.shape[0] != len(texts):
+            raise EmbeddingError("嵌入服务返回的向量数量与请求不符。")
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        self.dim = vecs.shape[1]
+        return vecs / norms
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        parts = [self._call(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim or 1), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._call([text])[0]
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder chosen by settings.embedding."""
+    if settings.embedding == "openai":
+        import os
+
+        key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else os.environ.get("OPENAI_API_KEY")
+        base = settings.embedding_base_url or os.environ.get("OPENAI_BASE_URL")
+        return OpenAIEmbedder(settings.embedding_model, base, key, settings.embedding_batch_size)
+    return HashingEmbedder(settings.embedding_dim)

@@ -1,0 +1,331 @@
+"""The index: a SQLite catalog (source of truth) plus the vector store and BM25 derived from it, kept in step."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .articles import parse_document
+from .chunking import Chunk, chunk_document
+from .embedding import Embedder, make_embedder
+from .lexical import BM25Index
+from .loading import SourceDocument, Skipped, discover, read_file
+from .settings import Settings
+from .vectorstore import VectorStore, make_vector_store
+from .zh import tokenize
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT, content_hash TEXT NOT NULL,
+    text TEXT NOT NULL, metadata TEXT NOT NULL, n_articles INTEGER NOT NULL, n_chunks INTEGER NOT NULL,
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS articles (
+    doc_id TEXT NOT NULL, idx INTEGER NOT NULL, title TEXT NOT NULL, start INTEGER NOT NULL,
+    body_start INTEGER NOT NULL, end INTEGER NOT NULL, byline TEXT, PRIMARY KEY (doc_id, idx)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, article INTEGER NOT NULL,
+    title TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    source TEXT NOT NULL, tokens TEXT NOT NULL, metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
+"""
+
+
+class IndexMissing(Exception):
+    """Nothing has been ingested into this index directory yet."""
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_written: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "added": len(self.added),
+            "replaced": len(self.replaced),
+            "unchanged": len(self.unchanged),
+            "chunks_written": self.chunks_written,
+            "skipped": [str(s) for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Prepared:
+    doc: SourceDocument
+    text: str
+    articles: list
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+
+
+def _collection_name(fingerprint: str) -> str:
+    return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
+
+
+class Index:
+    """Open with Index.open(settings); ingest() writes, the search methods read."""
+
+    def __init__(self, settings: Settings, index_dir: Path, embedder: Embedder):
+        self.settings = settings
+        self.dir = index_dir
+        self.embedder = embedder
+        self.db = sqlite3.connect(str(index_dir / "catalog.sqlite3"), check_same_thread=False)
+        self.db.executescript(SCHEMA)
+        self._vectors: VectorStore | None = None
+        self._bm25: BM25Index | None = None
+
+    # --- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings, index_dir: Path | None = None, create: bool = False) -> "Index":
+        index_dir = Path(index_dir or settings.index_dir)
+        if not (index_dir / "catalog.sqlite3").exists():
+            if not create:
+                raise IndexMissing(str(index_dir))
+            index_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings, index_dir, make_embedder(settings))
+
+    @property
+    def vectors(self) -> VectorStore:
+        if self._vectors is None:
+            self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
+        return self._vectors
+
+    def _meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    @property
+    def generation(self) -> int:
+        return int(self._meta("generation", "0"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- consistency ---------------------------------------------------------------------
+
+    def reconcile(self) -> dict:
+        """Make the vector store and BM25 match the catalog: drop orphans, embed what is missing."""
+        catalog_ids = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+        stored = self.vectors.ids()
+        orphans = sorted(stored - catalog_ids)
+        missing = sorted(catalog_ids - stored)
+        if orphans:
+            self.vectors.delete(orphans)
+        for i in range(0, len(missing), 512):
+            batch = missing[i : i + 512]
+            rows = self._rows(batch)
+            self.vectors.upsert(
+                [r["chunk_id"] for r in rows],
+                self.embedder.embed_documents([f"{r['title']}\n{r['text']}" for r in rows]),
+                [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
+            )
+        self._ensure_bm25()
+        return {"orphans_removed": len(orphans), "vectors_added": len(missing)}
+
+    def _ensure_bm25(self) -> BM25Index:
+        gen = self.generation
+        if self._bm25 is None or self._bm25.generation != gen:
+            loaded = BM25Index.load(self.dir / "bm25")
+            if loaded is None or loaded.generation != gen:
+                rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
+                loaded = BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
+                loaded.save(self.dir / "bm25")
+            self._bm25 = loaded
+        return self._bm25
+
+    # --- ingestion -----------------------------------------------------------------------
+
+    def _prepare(self, doc: SourceDocument) -> _Prepared:
+        default_title = doc.title or Path(doc.doc_id).stem
+        parsed = parse_document(doc.text, default_title)
+        meta = dict(doc.metadata)
+        if doc.line:
+            meta["line"] = doc.line
+        chunks = chunk_document(
+            parsed,
+            doc.doc_id,
+            doc.source,
+            budget=self.settings.chunk_tokens,
+            overlap=self.settings.chunk_overlap_sentences,
+            metadata=meta,
+        )
+        tokens = [tokenize(c.index_text) for c in chunks]
+        return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens)
+
+    def _commit(self, batch: list[_Prepared], report: IngestReport) -> None:
+        """Write a batch of documents: vectors first, then the catalog in one transaction, then cleanup."""
+        if not batch:
+            return
+        old: dict[str, set[str]] = {}
+        for p in batch:
+            old[p.doc.doc_id] = {
+                r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (p.doc.doc_id,))
+            }
+        fresh = [c for p in batch for c in p.chunks if c.chunk_id not in old[p.doc.doc_id]]
+        if fresh:
+            vectors = self.embedder.embed_documents([c.index_text for c in fresh])
+            self.vectors.upsert(
+                [c.chunk_id for c in fresh],
+                vectors,
+                [{"doc_id": c.doc_id, "source": c.source, "title": c.title} for c in fresh],
+            )
+        now = time.time()
+        with self.db:  # one transaction: every document of the batch lands whole, or none does
+            for p in batch:
+                d = p.doc
+                self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d.doc_id,))
+                self.db.execute("DELETE FROM articles WHERE doc_id=?", (d.doc_id,))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        d.doc_id, d.source, d.title, d.content_hash, p.text,
+                        json.dumps(d.metadata, ensure_ascii=False), len(p.articles), len(p.chunks), now,
+                    ),
+                )
+                self.db.executemany(
+                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?)",
+                    [(d.doc_id, i, a.title, a.start, a.body_start, a.end, a.byline) for i, a in enumerate(p.articles)],
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            c.chunk_id, c.doc_id, c.ordinal, c.article, c.title, c.text, c.start, c.end,
+                            c.source, " ".join(t), json.dumps(c.metadata, ensure_ascii=False),
+                        )
+                        for c, t in zip(p.chunks, p.tokens)
+                    ],
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),)
+            )
+        stale = sorted(set().union(*old.values()) - {c.chunk_id for p in batch for c in p.chunks})
+        if stale:
+            self.vectors.delete(stale)
+        report.chunks_written += len(fresh)
+
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; unchanged documents are skipped, changed ones replace their old chunks."""
+        started = time.perf_counter()
+        report = IngestReport()
+        files, skipped = discover([Path(p) for p in paths])
+        report.skipped.extend(skipped)
+        known = dict(self.db.execute("SELECT doc_id, content_hash FROM documents").fetchall())
+        batch: list[_Prepared] = []
+        batch_chunks = 0
+        seen_in_run: set[str] = set()
+        for n, path in enumerate(files, start=1):
+            try:
+                report.bytes_read += path.stat().st_size
+            except OSError:
+                pass
+            for item in read_file(path, max_bytes=int(self.settings.max_file_mb * 1e6)):
+                if isinstance(item, Skipped):
+                    report.skipped.append(item)
+                    continue
+                if known.get(item.doc_id) == item.content_hash and item.doc_id not in seen_in_run:
+                    report.unchanged.append(item.doc_id)
+                    continue
+                prepared = self._prepare(item)
+                if not prepared.chunks:
+                    report.skipped.append(Skipped(item.source, "no text left after normalization", item.line))
+                    continue
+                (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
+                known[item.doc_id] = item.content_hash
+                seen_in_run.add(item.doc_id)
+                batch.append(prepared)
+                batch_chunks += len(prepared.chunks)
+                if batch_chunks >= 512:
+                    self._commit(batch, report)
+                    batch, batch_chunks = [], 0
+            if progress:
+                progress(n, len(files), str(path))
+        self._commit(batch, report)
+        self._ensure_bm25()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete_document(self, doc_id: str) -> bool:
+        ids = [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
+        with self.db:
+            cur = self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+            self.db.execute("DELETE FROM articles WHERE doc_id=?", (doc_id,))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
+        if ids:
+            self.vectors.delete(ids)
+        self._ensure_bm25()
+        return cur.rowcount > 0
+
+    # --- reading -------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "documents": q("SELECT COUNT(*) FROM documents"),
+            "articles": q("SELECT COUNT(*) FROM articles"),
+            "chunks": q("SELECT COUNT(*) FROM chunks"),
+            "vectors": self.vectors.count(),
+            "embedding": self.embedder.fingerprint,
+            "vector_store": self.settings.vector_store,
+            "index_dir": str(self.dir),
+        }
+
+    def documents(self) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
+        ).fetchall()
+        return [dict(zip(("doc_id", "source", "title", "articles", "chunks"), r)) for r in rows]
+
+    def _rows(self, chunk_ids: list[str]) -> list[dict]:
+        if not chunk_ids:
+            return []
+        cols = ("chunk_id", "doc_id", "ordinal", "article", "title", "text", "start", "end", "source", "metadata")
+        out: dict[str, dict] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = chunk_ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT {', '.join(cols)} FROM chunks WHERE chunk_id IN ({marks})", part):
+                row = dict(zip(cols, r))
+                row["metadata"] = json.loads(row["metadata"])
+                out[row["chunk_id"]] = row
+        return [out[c] for c in chunk_ids if c in out]
+
+    def chunks(self, chunk_ids: list[str]) -> list[dict]:
+        """Catalog rows for these chunk ids, in the order given (unknown ids are left out)."""
+        return self._rows(chunk_ids)
+
+    def article_text(self, doc_id: str, article: int) -> tuple[str, str]:
+        """(title, full text) of one article, for answers that need more than the chunk."""
+        row = self.db.execute(
+            "SELECT a.title, substr(d.text, a.start + 1, a.end - a.start) FROM articles a "
+            "JOIN documents d ON d.doc_id = a.doc_id WHERE a.doc_id=? AND a.idx=?",
+            (doc_id, article),
+        ).fetchone()
+        return (row[0], row[1]) if row else ("", "")
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self._ensure_bm25().search(tokenize(query), k)
+
+    def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.vectors.query(self.embedder.embed_query(query), k)

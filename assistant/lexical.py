@@ -1,0 +1,67 @@
+"""BM25 over jieba tokens (bm25s), saved atomically and stamped with the catalog generation it reflects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class BM25Index:
+    """A bm25s index whose rows are chunk ids."""
+
+    def __init__(self, retriever, ids: list[str], generation: int):
+        self.retriever = retriever
+        self.ids = ids
+        self.generation = generation
+
+    @classmethod
+    def build(cls, ids: list[str], token_lists: list[list[str]], generation: int) -> "BM25Index":
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if ids:
+            retriever.index([toks or [""] for toks in token_lists], show_progress=False)
+        return cls(retriever, list(ids), generation)
+
+    def save(self, path: Path) -> None:
+        """Write to a temporary folder beside `path`, then swap it in."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=path.parent))
+        try:
+            if self.ids:
+                self.retriever.save(str(tmp / "bm25s"))
+            (tmp / "ids.json").write_text(
+                json.dumps({"generation": self.generation, "ids": self.ids}, ensure_ascii=False), encoding="utf-8"
+            )
+            old = path.with_name(path.name + ".old")
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: Path) -> "BM25Index | None":
+        meta = path / "ids.json"
+        if not meta.exists():
+            return None
+        import bm25s
+
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        retriever = bm25s.BM25.load(str(path / "bm25s")) if data["ids"] else bm25s.BM25()
+        return cls(retriever, data["ids"], int(data["generation"]))
+
+    def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+        if not self.ids or not tokens:
+            return []
+        scores = self.retriever.get_scores(tokens)
+        k = min(k, len(self.ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]

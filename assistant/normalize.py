@@ -1,0 +1,128 @@
+"""Raw page text to classified paragraphs: rejoin hard-wrapped lines, lift captions, spot headlines and bylines."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+
+from .zh import CJK, ends_sentence, tidy_spacing
+
+BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
+
+
+@dataclass
+class Block:
+    """A paragraph of the page with what it is: body text, headline, byline, signature or photo caption."""
+
+    kind: str
+    text: str
+    lead: bool = False  # a body paragraph that opens a news item ("科学导报讯 ...")
+
+
+# Fonts in print PDFs map the bullet before a byline to 姻 ("姻 科学导报记者 来虹").
+_BULLET = re.compile(r"^(?:[■●◆▲□]|姻(?=\s))\s*")
+_CAPTION = re.compile(r"图片?由[^。，；]{1,40}提供$|^图为|（?(?:记者|通讯员)?\s*[\u4e00-\u9fff]{2,4}\s*摄）?$")
+_BYLINE = re.compile(f"^(?:科学导报|本报|新华社)?(?:特约|实习)?(?:记者|通讯员)[\\s{CJK}]{{1,24}}$")
+_LEAD = re.compile(r"^(?:科学导报讯|本报讯|新华社|科学导报(?=\s|\d|[（(]))")
+_SIGNATURE = re.compile(f"^[{CJK}]{{2,3}}$")
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
+_INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
+
+
+def _width(line: str) -> float:
+    """Display width in CJK characters: ASCII counts half."""
+    return sum(0.5 if ord(ch) < 128 else 1.0 for ch in line)
+
+
+def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
+    if line.startswith("—") or line.startswith("——"):
+        return True
+    if ends_sentence(line) or _INNER_PUNCT.search(line) or line.endswith(("，", "、", "：", ",")):
+        return False
+    w = _width(line)
+    if w > 40:
+        return False
+    # In a hard-wrapped column a paragraph's first line fills the column; a headline does not.
+    return not hard_wrapped or w < 0.8 * column
+
+
+def _join_heading(lines: list[str]) -> str:
+    out = ""
+    for line in lines:
+        line = re.sub(r"^—{2,}", "——", line)
+        if not out:
+            out = line
+        elif line.startswith("—"):
+            out += line
+        else:
+            out += " " + line
+    return out
+
+
+def normalize_blocks(raw: str) -> list[Block]:
+    """Classify and rejoin the lines of a page into paragraphs, in page order."""
+    lines: list[str] = []
+    for line in raw.splitlines():
+        line = _BULLET.sub("", line.strip())
+        line = _MD_HEADING.sub("## ", line)  # keep markdown headings recognisable below
+        line = tidy_spacing(line)
+        if line:
+            lines.append(line)
+    if not lines:
+        return []
+    widths = [_width(x) for x in lines]
+    column = statistics.median(widths)
+    ending = sum(ends_sentence(x) for x in lines) / len(lines)
+    hard_wrapped = column <= 40 and ending < 0.5
+
+    blocks: list[Block] = []
+    current: Block | None = None
+    heading_lines: list[str] = []
+
+    def flush() -> None:
+        nonlocal current, heading_lines
+        if heading_lines:
+            blocks.append(Block(HEADING, _join_heading(heading_lines)))
+            heading_lines = []
+        if current is not None:
+            current.text = tidy_spacing(current.text)
+            blocks.append(current)
+            current = None
+
+    for line in lines:
+        if line.startswith("## "):
+            flush()
+            heading_lines.append(line[3:].strip())
+            continue
+        if _CAPTION.search(line) and _width(line) <= 60:
+            # A caption may cut a sentence in two: leave the open paragraph open.
+            blocks.append(Block(CAPTION, line))
+            continue
+        is_lead = bool(_LEAD.match(line))
+        is_byline = bool(_BYLINE.match(line)) and _width(line) <= 24
+        if current is not None and not ends_sentence(current.text) and not (is_lead or is_byline):
+            current.text += line
+            continue
+        if is_byline:
+            flush()
+            blocks.append(Block(BYLINE, line))
+            continue
+        if is_lead:
+            flush()
+            current = Block(BODY, line, lead=True)
+            continue
+        prev = blocks[-1] if blocks and current is None and not heading_lines else current
+        if _SIGNATURE.match(line) and prev is not None and prev.kind == BODY and ends_sentence(prev.text):
+            flush()
+            blocks.append(Block(SIGNATURE, line))
+            continue
+        if _is_heading_like(line, hard_wrapped, column):
+            if current is not None:
+                flush()
+            heading_lines.append(line)
+            continue
+        flush()
+        current = Block(BODY, line)
+    flush()
+    return blocks

@@ -1,0 +1,76 @@
+"""Ranked passages for a question: BM25 and dense rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from .index import Index
+from .zh import fold_width
+
+Mode = Literal["hybrid", "bm25", "dense"]
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with where it came from; also what an answer cites."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    score: float
+    start: int = 0
+    end: int = 0
+    article: int = 0
+    metadata: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"] = round(self.score, 6)
+        return d
+
+
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    """score(id) = sum over rankings of 1 / (k + rank)."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    def __init__(self, index: Index, candidates: int = 40, rrf_k: int = 60):
+        self.index = index
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    def ranked_ids(self, question: str, k: int, mode: Mode = "hybrid") -> list[tuple[str, float]]:
+        question = fold_width(question)
+        n = max(k, self.candidates)
+        if mode == "bm25":
+            return self.index.search_bm25(question, k)
+        if mode == "dense":
+            return self.index.search_dense(question, k)
+        lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
+        dense = [cid for cid, _ in self.index.search_dense(question, n)]
+        fused = reciprocal_rank_fusion([lexical, dense], self.rrf_k)
+        return sorted(fused.items(), key=lambda kv: -kv[1])[:k]
+
+    def retrieve(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
+        ranked = self.ranked_ids(question, k, mode)
+        rows = {r["chunk_id"]: r for r in self.index.chunks([cid for cid, _ in ranked])}
+        out = []
+        for cid, score in ranked:
+            r = rows.get(cid)
+            if r is None:  # a vector whose chunk is gone (reconcile removes these)
+                continue
+            out.append(
+                Passage(
+                    chunk_id=cid, doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
+                    score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"],
+                )
+            )
+        return out

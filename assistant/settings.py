@@ -1,0 +1,51 @@
+"""Every setting of the assistant in one pydantic-settings object (environment prefix ASSISTANT_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults live here and nowhere else; README.md documents each field."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    # Where ingestion writes and questions read.
+    index_dir: Path = Path("index")
+
+    # Vector store seam: "chroma" is an embedded PersistentClient under index_dir/chroma.
+    vector_store: Literal["chroma"] = "chroma"
+
+    # Embedding seam: "hashing" needs no weights and no network; "openai" calls an
+    # OpenAI-compatible /v1/embeddings endpoint.
+    embedding: Literal["hashing", "openai"] = "hashing"
+    embedding_dim: int = Field(1024, ge=64, le=8192)
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_batch_size: int = Field(64, ge=1, le=2048)
+
+    # Chunking: sentences are packed up to this many tiktoken (cl100k) tokens.
+    chunk_tokens: int = Field(320, ge=32, le=4096)
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+
+    # Retrieval.
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(40, ge=5, le=500)
+    rrf_k: int = Field(60, ge=1)
+
+    # Questions.
+    max_question_chars: int = Field(500, ge=10)
+
+    # Ingestion.
+    max_file_mb: float = Field(50.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

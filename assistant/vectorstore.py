@@ -1,0 +1,86 @@
+"""The vector store seam: one small interface, a Chroma implementation chosen by settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .settings import Settings
+
+
+class VectorStore(Protocol):
+    """Chunk vectors keyed by chunk id; scores are cosine similarities (higher is closer)."""
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict]) -> None: ...
+
+    def delete(self, ids: list[str]) -> None: ...
+
+    def ids(self) -> set[str]: ...
+
+    def count(self) -> int: ...
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]: ...
+
+
+class ChromaVectorStore:
+    """A Chroma collection holding vectors we compute ourselves (Chroma's own embedding function is never used)."""
+
+    def __init__(self, client, collection_name: str):
+        self.client = client
+        # embedding_function=None: Chroma must never download its default ONNX model.
+        self.collection = client.get_or_create_collection(
+            name=collection_name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+
+    @classmethod
+    def persistent(cls, path: Path, collection_name: str) -> "ChromaVectorStore":
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+        return cls(client, collection_name)
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict]) -> None:
+        batch = 4000  # below Chroma's max batch size
+        for i in range(0, len(ids), batch):
+            self.collection.upsert(
+                ids=ids[i : i + batch],
+                embeddings=vectors[i : i + batch].tolist(),
+                metadatas=metadatas[i : i + batch],
+            )
+
+    def delete(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), 4000):
+            self.collection.delete(ids=ids[i : i + 4000])
+
+    def ids(self) -> set[str]:
+        out: set[str] = set()
+        offset = 0
+        while True:
+            got = self.collection.get(include=[], limit=5000, offset=offset)["ids"]
+            out.update(got)
+            if len(got) < 5000:
+                return out
+            offset += len(got)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        n = self.count()
+        if n == 0:
+            return []
+        res = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n), include=["distances"])
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
+
+
+def make_vector_store(settings: Settings, index_dir: Path, collection_name: str) -> VectorStore:
+    """The vector store chosen by settings.vector_store."""
+    if settings.vector_store == "chroma":
+        return ChromaVectorStore.persistent(index_dir / "chroma", collection_name)
+    raise ValueError(f"unknown vector store: {settings.vector_store}")

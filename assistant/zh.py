@@ -1,0 +1,251 @@
+"""Chinese text rules in one place: width folding, spacing, sentence ends, tokens and figures."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+# --- characters -------------------------------------------------------------------------
+
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_PUNCT = r"\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2014-\u2026\u201c\u201d\u2018\u2019\u00b7"
+SENTENCE_ENDS = "。！？；!?;…"
+CLOSERS = "”’」』）)】》\"'"
+CLAUSE_PUNCT = "，、；：。！？,;:"
+
+_CJK_RE = re.compile(f"[{CJK}]")
+
+
+def is_cjk(ch: str) -> bool:
+    return bool(_CJK_RE.match(ch))
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII (０-９, Ａ-Ｚ, ％) to half-width; other characters unchanged."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xFF01 <= code <= 0xFF5E and ch not in "，：；！？（）":
+            out.append(chr(code - 0xFEE0))
+        elif ch == "\u3000":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# A space next to a CJK character or CJK punctuation is a print-layout artefact ("394.179 万元",
+# "2024 年", "微克 /立方米"), except between two CJK characters, where it separates headline parts.
+_SPACE_AFTER_CJK = re.compile(f"(?<=[{CJK}{CJK_PUNCT}])[ \\t]+(?=[^{CJK}\\s])")
+_SPACE_BEFORE_CJK = re.compile(f"(?<=[^{CJK}\\s])[ \\t]+(?=[{CJK}{CJK_PUNCT}])")
+_SPACE_AROUND_PUNCT = re.compile(f"[ \\t]*([{CJK_PUNCT}])[ \\t]*")
+_SPACE_BEFORE_SLASH = re.compile(r"[ \t]+/|/[ \t]+")
+# Print fonts map "×" to 伊 ("2伊100MW").
+_TIMES_GLYPH = re.compile(r"(?<=\d)伊(?=\d)")
+
+
+def tidy_spacing(line: str) -> str:
+    """Remove layout spaces inside figures and around CJK punctuation; keep spaces between CJK words."""
+    line = unicodedata.normalize("NFC", line).replace("\u00a0", " ")
+    line = _TIMES_GLYPH.sub("×", line)
+    line = _SPACE_AROUND_PUNCT.sub(r"\1", line)
+    line = _SPACE_AFTER_CJK.sub("", line)
+    line = _SPACE_BEFORE_CJK.sub("", line)
+    line = _SPACE_BEFORE_SLASH.sub("/", line)
+    return re.sub(r"[ \t]{2,}", " ", line).strip()
+
+
+def strip_spaces(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def ends_sentence(text: str) -> bool:
+    """True if the text ends a sentence: 。！？；… possibly followed by closing quotes."""
+    t = text.rstrip().rstrip(CLOSERS)
+    return bool(t) and t[-1] in SENTENCE_ENDS
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of sentences in text[start:end]: cut after 。！？；… (with trailing closers) and at newlines."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    i = s = start
+    while i < end:
+        ch = text[i]
+        if ch == "\n":
+            if text[s:i].strip():
+                spans.append((s, i))
+            s = i + 1
+        elif ch in SENTENCE_ENDS:
+            j = i + 1
+            while j < end and (text[j] in SENTENCE_ENDS or text[j] in CLOSERS):
+                j += 1
+            spans.append((s, j))
+            s = i = j
+            continue
+        i += 1
+    if s < end and text[s:end].strip():
+        spans.append((s, end))
+    # Drop leading whitespace from spans so offsets point at text.
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans cut at every clause mark (，、；：。！？) within text[start:end]."""
+    spans, s = [], start
+    for i in range(start, end):
+        if text[i] in CLAUSE_PUNCT or text[i] == "\n":
+            if i > s:
+                spans.append((s, i + 1))
+            s = i + 1
+    if s < end:
+        spans.append((s, end))
+    return spans
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def _jieba():
+    global _jieba_ready
+    import jieba
+
+    if not _jieba_ready:
+        with _jieba_lock:
+            if not _jieba_ready:
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                _jieba_ready = True
+    return jieba
+
+
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 等 也 都 就 而 对 为 以 于 把 被 将 从 向 由 其 之 或 并 又 还 这 那 这个 那个 "
+    "一个 有 个 中 上 下 里 着 过 吗 呢 吧 啊 呀 么 我 你 他 她 它 我们 你们 他们 请问 请 一下 "
+    "多少 几 什么 哪 哪个 哪些 哪里 哪儿 哪年 哪天 谁 何 何时 怎么 怎样 如何 为什么 是否 多 少 "
+    "共 一共 总共 共计 合计 达到 达 了解 知道 告诉 关于".split()
+)
+
+_PUNCT_TOKEN = re.compile(f"^[\\s{CJK_PUNCT}\\W_]+$")
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode jieba tokens, lower-cased, without punctuation or stopwords (for BM25 and matching)."""
+    jieba = _jieba()
+    tokens = []
+    for tok in jieba.cut_for_search(fold_width(text)):
+        tok = tok.strip().lower()
+        if not tok or tok in STOPWORDS or _PUNCT_TOKEN.match(tok):
+            continue
+        tokens.append(tok)
+    return tokens
+
+
+def words(text: str) -> list[str]:
+    """Plain (non-overlapping) jieba words, punctuation kept out."""
+    jieba = _jieba()
+    return [w for w in jieba.lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
+
+
+def pos_words(text: str) -> list[tuple[str, str]]:
+    """jieba words with part-of-speech flags (nr person, ns place, nt organisation, m number...)."""
+    _jieba()
+    import jieba.posseg as pseg
+
+    return [(p.word, p.flag) for p in pseg.cut(text)]
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping character bigrams of the CJK/alphanumeric runs (robust to segmentation)."""
+    text = fold_width(text).lower()
+    grams = []
+    for run in re.findall(f"[{CJK}a-z0-9.]+", text):
+        if len(run) == 1:
+            grams.append(run)
+        grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+@lru_cache(maxsize=1)
+def word_idf() -> dict[str, float]:
+    """log(total/frequency) over jieba's bundled dictionary: a corpus-free word rarity weight."""
+    import math
+    import os
+
+    jieba = _jieba()
+    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    freqs: dict[str, int] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split(" ")
+            if len(parts) >= 2:
+                freqs[parts[0]] = int(parts[1])
+    total = sum(freqs.values())
+    return {w: math.log(total / (f + 1)) for w, f in freqs.items()}
+
+
+def rarity(token: str) -> float:
+    """Rarity weight of a token: dictionary IDF, a high default for unseen words and numbers."""
+    idf = word_idf()
+    if token in idf:
+        return max(idf[token], 1.0)
+    if re.fullmatch(r"[\d.]+", token):
+        return 9.0
+    return 12.0 if len(token) > 1 else 8.0
+
+
+# --- figures ----------------------------------------------------------------------------
+
+CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+CN_MAGNITUDE = {"万": 1e4, "亿": 1e8}
+
+NUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?)"
+CN_NUM = r"[零〇一二两三四五六七八九十百千]+"
+
+UNITS = (
+    "微克/立方米|毫克/立方米|毫克/升|立方米/秒|平方公里|平方米|立方米|公里|千米|千瓦|兆瓦|万千瓦|MW|kW|"
+    "个百分点|百分点|家次|人次|台次|车次|户次|"
+    "万元|亿元|元|万吨|吨|千克|公斤|万亩|亩|公顷|米|"
+    "家|件|个|项|台|辆|座|条|处|套|户|名|人|位|次|起|天|日|小时|分钟|年|月|周|所|批|场|期|类|宗|块|棵|株|只|"
+    "微克|毫克|克|%|％"
+)
+# A figure: number (arabic or Chinese) + optional 余/多 + optional magnitude + unit.
+FIGURE_RE = re.compile(
+    f"(?P<num>{NUM}|{CN_NUM})(?P<qual>余|多)?(?P<mag>万|亿)?(?P<unit>{UNITS})?(?P<qual2>余|多)?"
+)
+DATE_RE = re.compile(
+    r"(?:(?:19|20)\d{2}年)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})月(?:\d{1,2}|[一二三四五六七八九十]{1,3})日"
+    r"(?:上午|下午|晚上|晚|早上)?|(?:19|20)\d{2}年\d{1,2}月|(?:\d{1,2})月(?:底|初|中旬|上旬|下旬)"
+)
+YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:年|(?=\D|$))")
+
+
+def cn_to_number(text: str) -> float | None:
+    """两 → 2, 十四 → 14, 三百二十 → 320, 五 → 5; None if not a Chinese numeral."""
+    if not text or any(ch not in CN_DIGITS and ch not in CN_UNITS for ch in text):
+        return None
+    total, current = 0, 0
+    for ch in text:
+        if ch in CN_DIGITS:
+            current = CN_DIGITS[ch]
+        else:
+            total += (current or 1) * CN_UNITS[ch]
+            current = 0
+    return float(total + current)
+
+
+def years_in(text: str) -> list[str]:
+    return YEAR_RE.findall(fold_width(text))
