@@ -315,14 +315,16 @@ class Index:
         """Catalog rows for these chunk ids, in the order given (unknown ids are left out)."""
         return self._rows(chunk_ids)
 
-    def article_text(self, doc_id: str, article: int) -> tuple[str, str]:
-        """(title, full text) of one article, for answers that need more than the chunk."""
+    def article(self, doc_id: str, article: int) -> dict | None:
+        """One article: title, byline, offsets and its full text, for answers that need more than a chunk."""
         row = self.db.execute(
-            "SELECT a.title, substr(d.text, a.start + 1, a.end - a.start) FROM articles a "
+            "SELECT a.title, a.byline, a.start, a.end, substr(d.text, a.start + 1, a.end - a.start) FROM articles a "
             "JOIN documents d ON d.doc_id = a.doc_id WHERE a.doc_id=? AND a.idx=?",
             (doc_id, article),
         ).fetchone()
-        return (row[0], row[1]) if row else ("", "")
+        if row is None:
+            return None
+        return dict(zip(("title", "byline", "start", "end", "text"), row))
 
     def search_bm25(self, query: str, k: int) -> list[tuple[str, float]]:
         return self._ensure_bm25().search(tokenize(query), k)
