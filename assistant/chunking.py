@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .articles import ParsedDocument
-from .zh import clause_spans, sentence_spans
+from .zh import clause_spans, ends_sentence, sentence_spans
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ def _safe_cut(text: str, start: int, end: int, budget: int) -> list[tuple[int, i
     return pieces
 
 
+def _is_heading(text: str, unit: tuple[int, int]) -> bool:
+    """A whole line that ends no sentence: a section heading or byline."""
+    a, b = unit
+    return (a == 0 or text[a - 1] == "\n") and (b == len(text) or text[b] == "\n") and not ends_sentence(text[a:b])
+
+
 def _units(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
     """Sentences of text[start:end], each over-long one split at clause marks, then by characters."""
     units: list[tuple[int, int]] = []
@@ -95,6 +101,9 @@ def chunk_document(
             while j < len(units) and (j == i or used + tokens[j] <= budget):
                 used += tokens[j]
                 j += 1
+            # A section heading opens the next chunk rather than closing this one.
+            while j - 1 > i and j < len(units) and _is_heading(doc.text, units[j - 1]):
+                j -= 1
             start, end = units[i][0], units[j - 1][1]
             text = doc.text[start:end]
             key = hashlib.sha1(f"{doc_id}\x00{text}".encode("utf-8")).hexdigest()[:16]

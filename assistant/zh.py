@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -179,28 +180,20 @@ def char_bigrams(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def word_idf() -> dict[str, float]:
-    """log(total/frequency) over jieba's bundled dictionary: a corpus-free word rarity weight."""
+def word_idf() -> tuple[dict[str, int], float]:
+    """jieba's bundled dictionary frequencies (already loaded by jieba) and their log total."""
     import math
-    import os
 
     jieba = _jieba()
-    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    freqs: dict[str, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.split(" ")
-            if len(parts) >= 2:
-                freqs[parts[0]] = int(parts[1])
-    total = sum(freqs.values())
-    return {w: math.log(total / (f + 1)) for w, f in freqs.items()}
+    return jieba.dt.FREQ, math.log(jieba.dt.total)
 
 
 def rarity(token: str) -> float:
     """Rarity weight of a token: dictionary IDF, a high default for unseen words and numbers."""
-    idf = word_idf()
-    if token in idf:
-        return max(idf[token], 1.0)
+    freq, log_total = word_idf()
+    f = freq.get(token, 0)
+    if f > 0:
+        return max(log_total - math.log(f + 1), 1.0)
     if re.fullmatch(r"[\d.]+", token):
         return 9.0
     return 12.0 if len(token) > 1 else 8.0

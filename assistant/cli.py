@@ -1,0 +1,197 @@
+"""The `assistant` command: a thin layer over the Python API (ingest, ask, status, documents)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import offline
+
+offline.configure()
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="中文新闻问答助手：离线检索、抽取式回答并给出引用段落。",
+)
+
+IndexDirOption = typer.Option(
+    None, "--index-dir", help="索引目录（也可用环境变量 ASSISTANT_INDEX_DIR；默认 ./index）", show_default=False
+)
+
+
+class UserError(Exception):
+    """An error the user caused; printed as one line, exit code attached."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _assistant(index_dir: Optional[Path]):
+    from .api import Assistant
+
+    return Assistant(index_dir=index_dir)
+
+
+def _err(message: str) -> None:
+    typer.echo(f"错误：{message}", err=True)
+
+
+def _missing_index_message(index_dir: Path) -> str:
+    return f"索引目录 {index_dir} 中还没有数据，请先运行：assistant ingest seeds/ --index-dir {index_dir}"
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="要导入的文件或文件夹（.txt、.md、.jsonl）"),
+    index_dir: Optional[Path] = IndexDirOption,
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出导入结果"),
+) -> None:
+    """导入文档：重复导入相同文件不会新增内容，文件改变时替换旧的段落。"""
+    from .loading import InputError
+
+    assistant = _assistant(index_dir)
+    progress_ctx = None
+    try:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress_ctx = Progress(
+            TextColumn("导入中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"), transient=True, disable=as_json or not sys.stderr.isatty(),
+            console=None,
+        )
+        with progress_ctx as progress:
+            task = progress.add_task("", total=None)
+
+            def on_file(done: int, total: int, name: str) -> None:
+                progress.update(task, completed=done, total=total, description=Path(name).name)
+
+            report = assistant.ingest(*paths, progress=on_file)
+    except InputError as exc:
+        raise UserError(str(exc), 2) from exc
+    status = assistant.status()
+    if as_json:
+        typer.echo(json.dumps({**report.to_dict(), "status": status}, ensure_ascii=False))
+    else:
+        typer.echo(
+            f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
+            f"写入 {report.chunks_written} 个段落，用时 {report.seconds:.2f} 秒。"
+        )
+        typer.echo(
+            f"索引现有 {status['documents']} 篇文档、{status['articles']} 篇文章、{status['chunks']} 个段落。"
+        )
+    if report.skipped:
+        for item in report.skipped:
+            typer.echo(f"已跳过：{item}", err=True)
+        raise UserError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="问题，例如：沁水县2024年处罚金额多少？"),
+    index_dir: Optional[Path] = IndexDirOption,
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出答案与引用"),
+) -> None:
+    """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
+    from .api import QuestionError
+    from .index import IndexMissing
+
+    assistant = _assistant(index_dir)
+    try:
+        answer = assistant.ask(question)
+    except QuestionError as exc:
+        raise UserError(str(exc), 2) from exc
+    except IndexMissing as exc:
+        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return
+    typer.echo(f"答：{answer.answer}")
+    if answer.evidence:
+        typer.echo(f"依据：{answer.evidence}")
+    for n, c in enumerate(answer.citations, start=1):
+        typer.echo(f"[{n}] 《{c.title}》 {Path(c.source).name}（段落 {c.chunk_id}）")
+        typer.echo("    " + c.text.replace("\n", "\n    "))
+
+
+@app.command()
+def status(
+    index_dir: Optional[Path] = IndexDirOption,
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """索引概况：文档、文章、段落数量与所用的嵌入方式。"""
+    from .index import IndexMissing
+
+    assistant = _assistant(index_dir)
+    try:
+        info = assistant.status()
+    except IndexMissing as exc:
+        if as_json:
+            typer.echo(json.dumps({"documents": 0, "articles": 0, "chunks": 0, "index_dir": str(assistant.index_dir)}))
+            return
+        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    if as_json:
+        typer.echo(json.dumps(info, ensure_ascii=False))
+    else:
+        typer.echo(
+            f"索引目录：{info['index_dir']}\n文档：{info['documents']}  文章：{info['articles']}  "
+            f"段落：{info['chunks']}  向量：{info['vectors']}\n嵌入：{info['embedding']}  向量库：{info['vector_store']}"
+        )
+
+
+@app.command()
+def documents(
+    index_dir: Optional[Path] = IndexDirOption,
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """列出已导入的文档及其文章、段落数量。"""
+    from .index import IndexMissing
+
+    assistant = _assistant(index_dir)
+    try:
+        docs = assistant.documents()
+    except IndexMissing as exc:
+        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    if as_json:
+        typer.echo(json.dumps(docs, ensure_ascii=False))
+        return
+    for d in docs:
+        typer.echo(f"{d['doc_id']}\t文章 {d['articles']}\t段落 {d['chunks']}\t{d['source']}")
+
+
+def main() -> None:
+    """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        _err(str(exc))
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        _err("已中断。")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # usage errors from (typer's vendored) click, and anything unexpected
+        name = type(exc).__name__
+        if name == "Exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if name == "Abort":
+            _err("已中断。")
+            sys.exit(130)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _err(exc.format_message())
+            sys.exit(exc.exit_code or 2)
+        _err(f"{name}: {exc}".strip().splitlines()[0])
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

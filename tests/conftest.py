@@ -1,0 +1,76 @@
+"""Shared fixtures: every test gets its own index dir; the seeds index is built once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+GOLD = ROOT / "evals" / "seeds_gold.jsonl"
+PAGE_000 = SEEDS / "000_b6794b346518e693.txt"
+PAGE_001 = SEEDS / "001_86313f0a6bb92235.txt"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_index(tmp_path, monkeypatch):
+    """No test touches ./index: ASSISTANT_INDEX_DIR points at a fresh temp dir."""
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    from assistant.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory) -> Path:
+    """An index of seeds/, built once and shared read-only."""
+    from assistant import Assistant
+
+    index_dir = tmp_path_factory.mktemp("seeds") / "index"
+    assistant = Assistant(index_dir=index_dir)
+    report = assistant.ingest(SEEDS)
+    assert len(report.added) == 2
+    assistant.close()
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def seeds_assistant(seeds_index):
+    from assistant import Assistant
+
+    assistant = Assistant(index_dir=seeds_index)
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture
+def seeds_copy(tmp_path) -> Path:
+    """A writable copy of seeds/ for tests that change files."""
+    dst = tmp_path / "seeds"
+    shutil.copytree(SEEDS, dst)
+    return dst
+
+
+def load_gold(path: Path = GOLD) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the installed `assistant` entry point as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=str(cwd or ROOT),
+        timeout=timeout,
+    )

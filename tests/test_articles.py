@@ -1,0 +1,68 @@
+"""Article splitting: each page becomes its news items, each with a title that names its subject."""
+
+from assistant.articles import parse_document
+from assistant.chunking import chunk_document, count_tokens
+
+from .conftest import PAGE_000, PAGE_001
+
+
+def _parse(path):
+    return parse_document(path.read_text(encoding="utf-8"), path.stem)
+
+
+def _article_texts(doc):
+    return [doc.text[a.start : a.end] for a in doc.articles]
+
+
+def test_first_page_splits_into_its_five_articles():
+    doc = _parse(PAGE_000)
+    texts = _article_texts(doc)
+    assert len(doc.articles) == 5
+    subjects = ["阳城", "忻州", "沁水", "运城", "太原"]
+    for subject, text in zip(subjects, texts):
+        assert subject in text
+    # The 沁水 figures live in the 沁水 article only, not in its neighbours.
+    assert "394.179万元" in texts[2]
+    assert all("394.179万元" not in t for i, t in enumerate(texts) if i != 2)
+
+
+def test_displaced_headlines_find_their_articles():
+    doc = _parse(PAGE_000)
+    titles = [a.title for a in doc.articles]
+    assert "阳城县生态环保工作综述" in titles[0]  # printed after the article
+    assert "定襄桥断面" in titles[1]  # printed after the article, before the next one
+    assert "如画沁水" in titles[2]  # printed two articles further down the page
+    assert doc.articles[0].byline == "科学导报记者 来虹"
+
+
+def test_second_page_splits_into_its_four_articles_with_bylines():
+    doc = _parse(PAGE_001)
+    assert len(doc.articles) == 4
+    titles = [a.title for a in doc.articles]
+    assert "高平" in titles[0] and "太原" in titles[1] and "柳林" in titles[2] and "晋中" in titles[3]
+    assert [a.byline for a in doc.articles] == ["科学导报记者 来虹", "高岗桢", "薛东娥", "科学导报记者 范琛 陈海瑞"]
+
+
+def test_chunks_cut_on_sentence_ends_within_budget_and_point_into_the_text():
+    doc = _parse(PAGE_000)
+    chunks = chunk_document(doc, "000.txt", "seeds/000.txt", budget=200, overlap=1)
+    assert len(chunks) > 10
+    for c in chunks:
+        assert doc.text[c.start : c.end] == c.text
+        assert c.title == doc.articles[c.article].title
+        assert count_tokens(c.text) <= 200 or "。" not in c.text
+        # Whole sentences; a sentence over the budget is cut at a clause mark.
+        assert c.text.rstrip()[-1] in "。！？；…”），、：" or c.end == doc.articles[c.article].end
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    # Same content, same ids.
+    again = chunk_document(_parse(PAGE_000), "000.txt", "seeds/000.txt", budget=200, overlap=1)
+    assert [c.chunk_id for c in again] == [c.chunk_id for c in chunks]
+
+
+def test_an_over_long_sentence_is_split_without_cutting_a_figure():
+    text = "，".join(["处罚金额共计394.179万元"] * 60) + "。"
+    doc = parse_document(text, "长句")
+    chunks = chunk_document(doc, "x", "x", budget=40, overlap=0)
+    assert len(chunks) > 1
+    joined = "".join(c.text for c in chunks)
+    assert joined.count("394.179万元") == 60

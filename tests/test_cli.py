@@ -1,0 +1,91 @@
+"""The `assistant` command as a user types it: JSON shapes, exit codes, one-line errors."""
+
+import json
+
+from .conftest import SEEDS, run_cli
+
+
+def _no_traceback(proc):
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+
+
+def test_ask_json_has_the_documented_fields(seeds_index):
+    proc = run_cli("ask", "沁水县2024年处罚金额多少？", "--json", "--index-dir", str(seeds_index))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) >= {"question", "answer", "answered", "citations", "backend", "latency_ms"}
+    assert data["answer"] == "394.179万元" and data["answered"] is True and data["backend"] == "extractive"
+    cite = data["citations"][0]
+    assert set(cite) == {"source", "title", "text", "doc_id", "chunk_id", "score"}
+    assert "394.179万元" in cite["text"] and cite["doc_id"] == "000_b6794b346518e693.txt"
+    assert "沁水" in cite["title"]
+
+
+def test_index_dir_also_comes_from_the_environment(seeds_index):
+    proc = run_cli("status", "--json", env={"ASSISTANT_INDEX_DIR": str(seeds_index)})
+    assert proc.returncode == 0
+    data = json.loads(proc.stdout)
+    assert data["documents"] == 2 and data["articles"] == 9 and data["chunks"] > 20
+
+
+def test_plain_ask_prints_answer_evidence_and_citation(seeds_index):
+    proc = run_cli("ask", "沁水县2024年立案查处了多少件环境违法案件？", "--index-dir", str(seeds_index))
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("答：24件")
+    assert "依据：" in proc.stdout and "[1]" in proc.stdout
+
+
+def test_empty_question_is_one_line_and_exit_2(seeds_index):
+    proc = run_cli("ask", "   ", "--index-dir", str(seeds_index))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "错误：问题不能为空。"
+    _no_traceback(proc)
+
+
+def test_over_long_question_is_refused(seeds_index):
+    proc = run_cli("ask", "沁水" * 400, "--index-dir", str(seeds_index))
+    assert proc.returncode == 2
+    assert "问题过长" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    _no_traceback(proc)
+
+
+def test_asking_before_any_ingest_says_which_command_to_run(tmp_path):
+    proc = run_cli("ask", "沁水县2024年处罚金额多少？", "--index-dir", str(tmp_path / "empty"))
+    assert proc.returncode == 1
+    assert "assistant ingest" in proc.stderr
+    _no_traceback(proc)
+
+
+def test_missing_path_is_named(tmp_path):
+    proc = run_cli("ingest", str(tmp_path / "nope.txt"), "--index-dir", str(tmp_path / "idx"))
+    assert proc.returncode == 2
+    assert "nope.txt" in proc.stderr
+    _no_traceback(proc)
+
+
+def test_bad_files_are_skipped_by_name_and_line_and_the_rest_is_ingested(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.txt").write_text("2025年，芮城县优良天数达到312天。", encoding="utf-8")
+    (src / "gbk.txt").write_bytes("2025年，永济市优良天数达到298天。".encode("gbk"))
+    (src / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 100)
+    (src / "lines.jsonl").write_text('{"id": "ok", "text": "正文。"}\n{broken\n', encoding="utf-8")
+    idx = tmp_path / "idx"
+    proc = run_cli("ingest", str(src), "--index-dir", str(idx))
+    assert proc.returncode == 1
+    assert "binary.txt" in proc.stderr and "lines.jsonl:2" in proc.stderr
+    _no_traceback(proc)
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(idx)).stdout)
+    assert status["documents"] == 3  # good.txt, gbk.txt, and line 1 of lines.jsonl
+    answer = json.loads(run_cli("ask", "永济市2025年优良天数多少天？", "--json", "--index-dir", str(idx)).stdout)
+    assert answer["answer"] == "298天"
+
+
+def test_a_failed_ingest_loses_nothing_already_ingested(seeds_copy, tmp_path):
+    idx = tmp_path / "idx"
+    assert run_cli("ingest", str(seeds_copy), "--index-dir", str(idx)).returncode == 0
+    (seeds_copy / "bad.txt").write_bytes(b"\x00binary")
+    proc = run_cli("ingest", str(seeds_copy), "--index-dir", str(idx))
+    assert proc.returncode == 1 and "bad.txt" in proc.stderr
+    answer = json.loads(run_cli("ask", "沁水县2024年处罚金额多少？", "--json", "--index-dir", str(idx)).stdout)
+    assert answer["answer"] == "394.179万元"
