@@ -109,7 +109,9 @@ class Assistant:
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         """The ranked passages for a question, for people who bring their own LLM."""
         question = self._check(question)
-        retriever = Retriever(self._open(), self.settings.candidates, self.settings.rrf_k)
+        retriever = Retriever(
+            self._open(), self.settings.candidates, self.settings.rrf_k, self.settings.effective_dense_weight
+        )
         return retriever.retrieve(question, k or self.settings.top_k, mode)
 
     def ask(self, question: str) -> Answer:

@@ -36,17 +36,17 @@ class HashingEmbedder:
     ("沁水县" vs "沁水") and near-miss spellings.
     """
 
-    def __init__(self, dim: int = 1024, bigram_weight: float = 0.35):
+    def __init__(self, dim: int = 4096, bigram_weight: float = 1.0):
         self.dim = dim
         self.bigram_weight = bigram_weight
-        self.fingerprint = f"hashing-v1-{dim}"
+        self.fingerprint = f"hashing-v2-{dim}-{bigram_weight:g}"
 
     def _features(self, text: str) -> Counter:
         feats: Counter = Counter()
         for tok in tokenize(text):
             feats["w:" + tok] += rarity(tok)
         for gram in char_bigrams(text):
-            feats["c:" + gram] += self.bigram_weight * 4.0
+            feats["c:" + gram] += self.bigram_weight
         return feats
 
     def _vector(self, text: str) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
+ID_FIELDS = ("id", "doc_id", "context_id")  # the first one present names a .jsonl document
 
 
 @dataclass(frozen=True)
@@ -119,12 +120,12 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
         if not isinstance(doc_text, str) or not doc_text.strip():
             yield Skipped(str(path), 'missing or empty "text" field', lineno)
             continue
-        doc_id = obj.get("id")
-        if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
+        doc_id = next((obj[k] for k in ID_FIELDS if obj.get(k) not in (None, "")), None)
+        if doc_id is None:
             yield Skipped(str(path), 'missing "id" field', lineno)
             continue
         title = obj.get("title")
-        metadata = {k: _scalar(v) for k, v in obj.items() if k not in ("id", "title", "text")}
+        metadata = {k: _scalar(v) for k, v in obj.items() if k not in ("title", "text") and k not in ID_FIELDS}
         yield SourceDocument(
             doc_id=str(doc_id),
             source=str(path),

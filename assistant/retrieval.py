@@ -32,20 +32,22 @@ class Passage:
         return d
 
 
-def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
-    """score(id) = sum over rankings of 1 / (k + rank)."""
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
+    """score(id) = sum over rankings of weight / (k + rank)."""
+    weights = weights or [1.0] * len(rankings)
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights):
         for rank, cid in enumerate(ranking, start=1):
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+            fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
     return fused
 
 
 class Retriever:
-    def __init__(self, index: Index, candidates: int = 40, rrf_k: int = 60):
+    def __init__(self, index: Index, candidates: int = 40, rrf_k: int = 60, dense_weight: float = 1.0):
         self.index = index
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
 
     def ranked_ids(self, question: str, k: int, mode: Mode = "hybrid") -> list[tuple[str, float]]:
         question = fold_width(question)
@@ -56,7 +58,7 @@ class Retriever:
             return self.index.search_dense(question, k)
         lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
         dense = [cid for cid, _ in self.index.search_dense(question, n)]
-        fused = reciprocal_rank_fusion([lexical, dense], self.rrf_k)
+        fused = reciprocal_rank_fusion([lexical, dense], self.rrf_k, [1.0, self.dense_weight])
         return sorted(fused.items(), key=lambda kv: -kv[1])[:k]
 
     def retrieve(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Embedding seam: "hashing" needs no weights and no network; "openai" calls an
     # OpenAI-compatible /v1/embeddings endpoint.
     embedding: Literal["hashing", "openai"] = "hashing"
-    embedding_dim: int = Field(1024, ge=64, le=8192)
+    embedding_dim: int = Field(4096, ge=64, le=32768)
     embedding_model: str = "text-embedding-3-small"
     embedding_base_url: str | None = None
     embedding_api_key: SecretStr | None = None
@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(40, ge=5, le=500)
     rrf_k: int = Field(60, ge=1)
+    # Weight of the dense ranking in the fusion (BM25 has 1.0). Unset: 0.3 for the hashing embedder,
+    # which is lexical in nature and adds little beyond BM25, 1.0 for a real embedding model.
+    dense_weight: float | None = Field(None, ge=0.0, le=5.0)
+
+    @property
+    def effective_dense_weight(self) -> float:
+        if self.dense_weight is not None:
+            return self.dense_weight
+        return 0.3 if self.embedding == "hashing" else 1.0
 
     # Questions.
     max_question_chars: int = Field(500, ge=10)

@@ -144,6 +144,12 @@ _PUNCT_TOKEN = re.compile(f"^[\\s{CJK_PUNCT}\\W_]+$")
 
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens, lower-cased, without punctuation or stopwords (for BM25 and matching)."""
+    return list(_tokenize_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _tokenize_cached(text: str) -> tuple[str, ...]:
+    # Ingestion tokenizes each chunk twice (BM25 and the hashing embedder): the cache makes that once.
     jieba = _jieba()
     tokens = []
     for tok in jieba.cut_for_search(fold_width(text)):
@@ -151,7 +157,7 @@ def tokenize(text: str) -> list[str]:
         if not tok or tok in STOPWORDS or _PUNCT_TOKEN.match(tok):
             continue
         tokens.append(tok)
-    return tokens
+    return tuple(tokens)
 
 
 def words(text: str) -> list[str]:

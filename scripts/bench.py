@@ -1,0 +1,154 @@
+"""Benchmarks for the closing notes: cold CLI ask, warm ask latency, ingestion throughput, retrieval hit@k.
+
+Usage: python scripts/bench.py [--gold evals/seeds_gold.jsonl] [--corpus ../shared/data/cmrc2018/cmrc_dev_corpus.jsonl]
+Writes evals/reports/bench.json and prints a Markdown summary. Timings are wall-clock on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assistant import Assistant  # noqa: E402
+from assistant.zh import strip_spaces  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def passage_supports(passage, item: dict) -> bool:
+    """A retrieved passage is a hit if it holds the gold evidence (or the answer, in the gold document)."""
+    text = strip_spaces(passage.title + passage.text)
+    if item.get("evidence") and strip_spaces(item["evidence"]) in text:
+        return True
+    same_doc = item.get("doc_id") in (None, passage.doc_id)
+    return same_doc and any(strip_spaces(a) in text for a in item.get("answers", []))
+
+
+def retrieval_hits(assistant: Assistant, gold: list[dict], mode: str) -> dict:
+    items = [g for g in gold if g.get("answerable", True)]
+    hit1 = hit5 = 0
+    rr = 0.0
+    for item in items:
+        passages = assistant.retrieve(item["question"], k=5, mode=mode)
+        ranks = [i for i, p in enumerate(passages, start=1) if passage_supports(p, item)]
+        hit1 += bool(ranks and ranks[0] == 1)
+        hit5 += bool(ranks)
+        rr += 1.0 / ranks[0] if ranks else 0.0
+    n = len(items)
+    return {"n": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n}
+
+
+def doc_hits(assistant: Assistant, items: list[dict], mode: str) -> dict:
+    """Document-level retrieval: is a passage of the gold document ranked first / in the top 5?"""
+    hit1 = hit5 = 0
+    rr = 0.0
+    for item in items:
+        docs = [p.doc_id for p in assistant.retrieve(item["question"], k=5, mode=mode)]
+        if item["doc_id"] in docs:
+            rank = docs.index(item["doc_id"]) + 1
+            hit1 += rank == 1
+            hit5 += 1
+            rr += 1.0 / rank
+    n = len(items)
+    return {"n": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n}
+
+
+def cold_cli(index_dir: Path, question: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "assistant.cli", "ask", question, "--json", "--index-dir", str(index_dir)],
+            capture_output=True, text=True, cwd=str(ROOT),
+        )
+        times.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"cold ask failed: {proc.stderr.strip()}")
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gold", type=Path, default=ROOT / "evals" / "seeds_gold.jsonl")
+    ap.add_argument("--seeds", type=Path, default=ROOT / "seeds")
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "cmrc2018" / "cmrc_dev_corpus.jsonl")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "bench.json")
+    args = ap.parse_args()
+
+    gold = load_jsonl(args.gold)
+    results: dict = {"machine": {"cores": __import__("os").cpu_count()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds_index = Path(tmp) / "seeds-index"
+        assistant = Assistant(index_dir=seeds_index)
+        report = assistant.ingest(args.seeds)
+        results["seeds_ingest_s"] = report.seconds
+
+        cold = cold_cli(seeds_index, gold[0]["question"], args.repeats)
+        results["cold_cli_ask_s"] = {"median": statistics.median(cold), "min": min(cold), "max": max(cold)}
+
+        assistant.ask(gold[0]["question"])  # warm-up: loads jieba, Chroma, BM25
+        latencies = []
+        for _ in range(args.repeats):
+            for item in gold:
+                started = time.perf_counter()
+                assistant.ask(item["question"])
+                latencies.append((time.perf_counter() - started) * 1000)
+        results["warm_ask_ms"] = {
+            "n": len(latencies), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+        }
+        results["retrieval"] = {mode: retrieval_hits(assistant, gold, mode) for mode in ("hybrid", "bm25", "dense")}
+        assistant.close()
+
+        if args.corpus.exists():
+            corpus_index = Path(tmp) / "corpus-index"
+            big = Assistant(index_dir=corpus_index)
+            rep = big.ingest(args.corpus)
+            size_mb = args.corpus.stat().st_size / 1e6
+            results["corpus_ingest"] = {
+                "file": args.corpus.name, "mb": size_mb, "seconds": rep.seconds, "mb_per_s": size_mb / rep.seconds,
+                "documents": len(rep.added), "chunks": big.status()["chunks"],
+            }
+            questions = args.corpus.with_name("cmrc_dev_open.jsonl")
+            if questions.exists():
+                qs = load_jsonl(questions)
+                cmrc = [{"question": q["question"], "doc_id": q["context_id"], "answers": []} for q in qs]
+                results["corpus_retrieval"] = {m: doc_hits(big, cmrc, m) for m in ("hybrid", "bm25", "dense")}
+            big.close()
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    r = results
+    print(f"cold `assistant ask`: median {r['cold_cli_ask_s']['median']:.2f} s (n={args.repeats})")
+    print(f"warm Assistant.ask: p50 {r['warm_ask_ms']['p50']:.1f} ms, p95 {r['warm_ask_ms']['p95']:.1f} ms (n={r['warm_ask_ms']['n']})")
+    if "corpus_ingest" in r:
+        c = r["corpus_ingest"]
+        print(f"ingest {c['file']}: {c['mb']:.2f} MB in {c['seconds']:.1f} s = {c['mb_per_s']:.3f} MB/s ({c['documents']} docs, {c['chunks']} chunks)")
+    for mode, m in r.get("corpus_retrieval", {}).items():
+        print(f"CMRC dev ({m['n']} questions, document hit) {mode}: hit@1 {m['hit@1']:.3f}, hit@5 {m['hit@5']:.3f}, MRR@5 {m['mrr@5']:.3f}")
+    print("| retrieval on " + args.gold.name + " | hit@1 | hit@5 | MRR@5 |")
+    print("| --- | --- | --- | --- |")
+    for mode, m in r["retrieval"].items():
+        print(f"| {mode} (n={m['n']}) | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr@5']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
