@@ -35,6 +35,10 @@ _YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
 _PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
 _AUTHOR_Q = re.compile(r"作者|记者|撰稿|谁写|署名|采写|报道.{0,3}谁")
 _FIGURE_Q = re.compile(r"多少|几[^月号日]|多大|多高|多长|多重|多远|比例|百分之|占比|率是")
+_RANK_Q = re.compile(r"第几|排名多少|排名如何|名次")
+# A question with no question word that ends in a metric noun asks for its figure ("沁水县土壤安全利用率").
+_METRIC_END = re.compile(r"(?:率|金额|数量|浓度|指数|比例|面积|总量|人数|天数|次数|资金|投资|产量|规模)$")
+_WH_WORDS = ("多少", "几", "哪", "谁", "什么", "何", "怎")
 _WHERE_Q = re.compile(r"哪里|哪儿|什么地方|何地|何处|在哪")
 _WHICH_Q = re.compile(r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|哪|什么|何)(?P<head>[" + CJK + r"]{1,6})")
 
@@ -93,7 +97,9 @@ def analyze(question: str) -> QuestionFrame:
         kind = "year"
     elif _PERSON_Q.search(q):
         kind = "person"
-    elif _FIGURE_Q.search(q):
+    elif _RANK_Q.search(q):
+        kind = "rank"
+    elif _FIGURE_Q.search(q) or (_METRIC_END.search(q) and not any(w in q for w in _WH_WORDS)):
         kind = "figure"
     elif re.search(r"(?:哪个|哪些|哪一|哪座|哪条|哪家)[" + CJK + "]", q) and not re.search(r"哪个地方|哪个位置", q):
         kind = "which"
@@ -194,7 +200,7 @@ def _figure_spans(sentence: str) -> list[tuple[int, int, str]]:
             continue
         if before == "第" or (after.isascii() and after.isalpha()):
             continue
-        if not unit and not m.group("mag"):
+        if not unit and not m.group("mag") and "." not in num:
             continue
         if unit in ("年", "月", "日") and not (num.isdigit() and int(num) < 100 and unit == "年"):
             continue
@@ -353,16 +359,15 @@ class ExtractiveAnswerer:
             return Extraction(False, f"{DECLINE_PREFIX}与该问题相关的内容。", [], reason="no passages")
         total = sum(frame.terms.values()) or 1.0
         best: Candidate | None = None
-        scope_failures: list[str] = []
+        in_place = in_year = 0
         for rank, passage in enumerate(passages):
             title, article, byline, offset = self.article_lookup(passage)
-            missing = [p for p in frame.places if p not in article and p not in title]
-            if missing:
-                scope_failures.extend(missing)
+            if any(p not in article and p not in title for p in frame.places):
                 continue
+            in_place += 1
             if frame.years and not any(y in article or y in title for y in frame.years):
-                scope_failures.extend(frame.years)
                 continue
+            in_year += 1
             if frame.kind == "author":
                 if byline:
                     names = re.sub(r"^(?:科学导报|本报)?(?:特约|实习)?(?:记者|通讯员)\s*", "", byline).split()
@@ -391,6 +396,8 @@ class ExtractiveAnswerer:
                     clause_cov = _term_hits(clause, frame.terms) / total
                     score = 2.0 * sent_cov + clause_cov - rank * 0.02
                     if frame.kind == "figure":
+                        if not unit:
+                            score -= 0.2
                         if frame.unit_family and _UNIT_FAMILY.get(unit, unit) != frame.unit_family:
                             continue
                         if frame.unit_hints:
@@ -401,9 +408,13 @@ class ExtractiveAnswerer:
                     if span and (best is None or score > best.score):
                         best = Candidate(span, passage, sentence, score, sent_cov)
         if best is None or (frame.terms and best.coverage < self.min_coverage):
-            if scope_failures and best is None:
-                what = "、".join(dict.fromkeys(scope_failures))
-                return Extraction(False, f"{DECLINE_PREFIX}与“{what}”相关的这一信息。", [], reason="scope")
+            if frame.places and not in_place:
+                what = "、".join(frame.places)
+                return Extraction(False, f"{DECLINE_PREFIX}{what}的相关内容。", [], reason="place")
+            if frame.years and not in_year:
+                what = "、".join(f"{y}年" for y in frame.years)
+                subject = "、".join(frame.places)
+                return Extraction(False, f"{DECLINE_PREFIX}{subject}{what}的相关内容。", [], reason="year")
             return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no supported span")
         cited = [best.passage] + [p for p in passages if p.chunk_id != best.passage.chunk_id and best.span in strip_spaces(p.text)][:1]
         return Extraction(True, best.span, cited, sentence=best.sentence.strip())
@@ -413,6 +424,8 @@ class ExtractiveAnswerer:
             return _figure_spans(sentence)
         if frame.kind == "date":
             return [(m.start(), m.end(), "") for m in DATE_RE.finditer(sentence)]
+        if frame.kind == "rank":
+            return [(m.start(), m.end(), "") for m in re.finditer(r"第[一二三四五六七八九十\d]+(?:名|位)?", sentence)]
         if frame.kind == "year":
             return [(m.start(), m.end(), "") for m in re.finditer(r"(?:19|20)\d{2}年", sentence)]
         if frame.kind == "person":
