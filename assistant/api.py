@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .answer import ExtractiveAnswerer
-from .index import Index, IngestReport
+from .index import Index, IndexMissing, IngestReport
 from .retrieval import Mode, Passage, Retriever
 from .settings import Settings, get_settings
 
@@ -117,6 +117,8 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
         question = self._check(question)
+        if self._open().is_empty():
+            raise IndexMissing(str(self.index_dir))
         passages = self.retrieve(question, max(self.settings.top_k, 8))
         result = ExtractiveAnswerer(self._article).answer(question, passages)
         return Answer(

@@ -181,6 +181,9 @@ def main() -> None:
         raise
     except Exception as exc:  # usage errors from (typer's vendored) click, and anything unexpected
         name = type(exc).__name__
+        if name == "EmbeddingError":  # a service failure that already carries a sentence for the user
+            _err(str(exc))
+            sys.exit(1)
         if name == "Exit":
             sys.exit(getattr(exc, "exit_code", 0))
         if name == "Abort":

@@ -83,7 +83,15 @@ class OpenAIEmbedder:
         try:
             resp = self.client.embeddings.create(model=self.model, input=texts)
         except Exception as exc:  # openai raises many types; the user needs one sentence
-            raise EmbeddingError(f"嵌入服务调用失败：{type(exc).__name__}") from exc
+            reasons = {
+                "APIConnectionError": "无法连接",
+                "APITimeoutError": "请求超时",
+                "AuthenticationError": "API 密钥无效",
+                "NotFoundError": "模型或地址不存在",
+                "RateLimitError": "请求过于频繁",
+            }
+            reason = reasons.get(type(exc).__name__, type(exc).__name__)
+            raise EmbeddingError(f"嵌入服务调用失败（{self.client.base_url}）：{reason}。") from exc
         vecs = np.asarray([d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32)
         if vecs.shape[0] != len(texts):
             raise EmbeddingError("嵌入服务返回的向量数量与请求不符。")

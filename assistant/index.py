@@ -291,6 +291,9 @@ class Index:
             "index_dir": str(self.dir),
         }
 
+    def is_empty(self) -> bool:
+        return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
     def documents(self) -> list[dict]:
         rows = self.db.execute(
             "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"

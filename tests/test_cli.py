@@ -89,3 +89,15 @@ def test_a_failed_ingest_loses_nothing_already_ingested(seeds_copy, tmp_path):
     assert proc.returncode == 1 and "bad.txt" in proc.stderr
     answer = json.loads(run_cli("ask", "沁水县2024年处罚金额多少？", "--json", "--index-dir", str(idx)).stdout)
     assert answer["answer"] == "394.179万元"
+
+
+def test_an_index_emptied_by_deletion_still_says_which_command_to_run(tmp_path):
+    from assistant import Assistant
+
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(SEEDS)
+    for doc in a.documents():
+        a.delete(doc["doc_id"])
+    a.close()
+    proc = run_cli("ask", "沁水县2024年处罚金额多少？", "--index-dir", str(tmp_path / "idx"))
+    assert proc.returncode == 1 and "assistant ingest" in proc.stderr
