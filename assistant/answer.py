@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .normalize import byline_names
 from .retrieval import Passage
 from .zh import (
     CJK,
@@ -370,7 +371,7 @@ class ExtractiveAnswerer:
             in_year += 1
             if frame.kind == "author":
                 if byline:
-                    names = re.sub(r"^(?:科学导报|本报)?(?:特约|实习)?(?:记者|通讯员)\s*", "", byline).split()
+                    names = byline_names(byline)
                     cov = (_term_hits(title + article, frame.terms) / total) if frame.terms else 1.0
                     cand = Candidate("、".join(names), passage, byline, cov * 3 - rank * 0.05, cov)
                     if best is None or cand.score > best.score:

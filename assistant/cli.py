@@ -39,6 +39,19 @@ def _assistant(index_dir: Optional[Path]):
     return Assistant(index_dir=index_dir)
 
 
+def _call(assistant, fn):
+    """Run an API call, turning the errors a user can cause into one-line UserErrors."""
+    from .api import QuestionError
+    from .index import IndexMissing
+
+    try:
+        return fn()
+    except QuestionError as exc:
+        raise UserError(str(exc), 2) from exc
+    except IndexMissing as exc:
+        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+
+
 def _err(message: str) -> None:
     typer.echo(f"错误：{message}", err=True)
 
@@ -99,16 +112,8 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出答案与引用"),
 ) -> None:
     """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
-    from .api import QuestionError
-    from .index import IndexMissing
-
     assistant = _assistant(index_dir)
-    try:
-        answer = assistant.ask(question)
-    except QuestionError as exc:
-        raise UserError(str(exc), 2) from exc
-    except IndexMissing as exc:
-        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    answer = _call(assistant, lambda: assistant.ask(question))
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
@@ -151,13 +156,8 @@ def documents(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
     """列出已导入的文档及其文章、段落数量。"""
-    from .index import IndexMissing
-
     assistant = _assistant(index_dir)
-    try:
-        docs = assistant.documents()
-    except IndexMissing as exc:
-        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    docs = _call(assistant, assistant.documents)
     if as_json:
         typer.echo(json.dumps(docs, ensure_ascii=False))
         return

@@ -229,6 +229,7 @@ class Index:
         started = time.perf_counter()
         report = IngestReport()
         files, skipped = discover([Path(p) for p in paths])
+        self.reconcile()  # repair whatever an interrupted earlier run left behind
         report.skipped.extend(skipped)
         known = dict(self.db.execute("SELECT doc_id, content_hash FROM documents").fetchall())
         batch: list[_Prepared] = []
@@ -253,6 +254,8 @@ class Index:
                 (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
                 known[item.doc_id] = item.content_hash
                 seen_in_run.add(item.doc_id)
+                # A later line with the same id wins; drop the earlier one still waiting in the batch.
+                batch = [b for b in batch if b.doc.doc_id != item.doc_id]
                 batch.append(prepared)
                 batch_chunks += len(prepared.chunks)
                 if batch_chunks >= 512:

@@ -23,11 +23,17 @@ class Block:
 # Fonts in print PDFs map the bullet before a byline to 姻 ("姻 科学导报记者 来虹").
 _BULLET = re.compile(r"^(?:[■●◆▲□]|姻(?=\s))\s*")
 _CAPTION = re.compile(r"图片?由[^。，；]{1,40}提供$|^图为|（?(?:记者|通讯员)?\s*[\u4e00-\u9fff]{2,4}\s*摄）?$")
-_BYLINE = re.compile(f"^(?:科学导报|本报|新华社)?(?:特约|实习)?(?:记者|通讯员)[\\s{CJK}]{{1,24}}$")
+_BYLINE_ROLE = r"^(?:科学导报|本报|新华社)?(?:特约|实习)?(?:记者|通讯员)"
+_BYLINE = re.compile(f"{_BYLINE_ROLE}[\\s{CJK}]{{1,24}}$")
 _LEAD = re.compile(r"^(?:科学导报讯|本报讯|新华社|科学导报(?=\s|\d|[（(]))")
 _SIGNATURE = re.compile(f"^[{CJK}]{{2,3}}$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
+
+
+def byline_names(byline: str) -> list[str]:
+    """The people a byline or signature names: "科学导报记者 范琛 陈海瑞" -> ["范琛", "陈海瑞"]."""
+    return re.sub(_BYLINE_ROLE + r"\s*", "", byline).split()
 
 
 def _width(line: str) -> float:

@@ -76,3 +76,17 @@ def test_jsonl_documents_carry_their_ids_and_metadata_into_citations(tmp_path):
     assert answer.answered and answer.answer == "312天"
     cite = answer.citations[0]
     assert cite.doc_id == "n-1" and cite.title == "芮城县空气质量" and cite.metadata["author"] == "张三"
+
+
+def test_a_repeated_jsonl_id_keeps_the_last_line_and_leaves_no_orphans(tmp_path):
+    src = tmp_path / "dup.jsonl"
+    src.write_text(
+        json.dumps({"id": "d", "text": "2025年，甲县优良天数达到301天。"}, ensure_ascii=False) + "\n"
+        + json.dumps({"id": "d", "text": "2025年，甲县优良天数达到305天。"}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(src)
+    status = a.status()
+    assert status["documents"] == 1 and status["vectors"] == status["chunks"] == 1
+    assert a.ask("甲县2025年优良天数多少天？").answer == "305天"
