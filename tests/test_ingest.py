@@ -90,3 +90,13 @@ def test_a_repeated_jsonl_id_keeps_the_last_line_and_leaves_no_orphans(tmp_path)
     status = a.status()
     assert status["documents"] == 1 and status["vectors"] == status["chunks"] == 1
     assert a.ask("甲县2025年优良天数多少天？").answer == "305天"
+
+
+def test_markdown_headings_title_their_articles(tmp_path):
+    src = tmp_path / "note.md"
+    src.write_text("# 芮城县生态环境简报\n\n2025年，芮城县优良天数达到312天。\n\n全县PM2.5年均浓度为29微克/立方米。\n", encoding="utf-8")
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(src)
+    answer = a.ask("芮城县PM2.5年均浓度是多少？")
+    assert answer.answer == "29微克/立方米"
+    assert answer.citations[0].title == "芮城县生态环境简报" and answer.citations[0].doc_id == "note.md"
