@@ -69,11 +69,14 @@ def _join_heading(lines: list[str]) -> str:
 def normalize_blocks(raw: str) -> list[Block]:
     """Classify and rejoin the lines of a page into paragraphs, in page order."""
     lines: list[str] = []
+    md_headings: set[int] = set()  # indexes of lines that were markdown headings ("# 标题")
     for line in raw.splitlines():
         line = _BULLET.sub("", line.strip())
-        line = _MD_HEADING.sub("## ", line)  # keep markdown headings recognisable below
-        line = tidy_spacing(line)
+        is_md = bool(_MD_HEADING.match(line))
+        line = tidy_spacing(_MD_HEADING.sub("", line))
         if line:
+            if is_md:
+                md_headings.add(len(lines))
             lines.append(line)
     if not lines:
         return []
@@ -96,10 +99,10 @@ def normalize_blocks(raw: str) -> list[Block]:
             blocks.append(current)
             current = None
 
-    for line in lines:
-        if line.startswith("## "):
+    for n, line in enumerate(lines):
+        if n in md_headings:
             flush()
-            heading_lines.append(line[3:].strip())
+            heading_lines.append(line)
             continue
         if _CAPTION.search(line) and _width(line) <= 60:
             # A caption may cut a sentence in two: leave the open paragraph open.
