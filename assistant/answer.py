@@ -28,6 +28,7 @@ from .zh import (
 )
 
 DECLINE_PREFIX = "资料中未提及"
+ANCHOR_WEIGHT = 0.8  # how much sitting where the question word sits counts, against term coverage
 
 # --- question analysis ------------------------------------------------------------------
 
@@ -81,6 +82,9 @@ class QuestionFrame:
     unit_hints: tuple[str, ...] = ()
     head: str | None = None  # "哪个社区" -> "社区"
     head_text: str = ""  # the question's words around the head: "国考断面"
+    left: list[str] = field(default_factory=list)  # content words just before the question word
+    right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
+    role: str | None = None  # "副局长" in "副局长叫什么名字"
 
 
 def _short_place(word: str) -> str:
@@ -114,6 +118,8 @@ def analyze(question: str) -> QuestionFrame:
     places: list[str] = []
     for i, w in enumerate(ws):
         nxt = ws[i + 1] if i + 1 < len(ws) else ""
+        if _WH_START.match(w):
+            continue
         if _ADMIN.match(w) or (nxt in ("分局", "县", "市", "区") and re.fullmatch(f"[{CJK}]{{2,4}}", w)):
             short = _short_place(w)
             if short not in places:
@@ -151,12 +157,32 @@ def analyze(question: str) -> QuestionFrame:
             or w in ("多少", "几", "哪", "谁", "什么")
             or _FIGURE_Q.fullmatch(w)
             or (unit_family and _UNIT_FAMILY.get(w) == unit_family)
-            or (head and w in head_text)
+            or (head and (w in head_text or w.rstrip(_LOCATIVE) == head))
+            or re.fullmatch(r"[多余几]?[只个家件项处名位条座台辆套]|多[只个家件项处名位条座台辆套]", w)
             or re.fullmatch(r"[哪几何]\S*", w)
         ):
             continue
         terms[wl] = max(terms.get(wl, 0.0), rarity(wl))
-    return QuestionFrame(q, kind, places, years, terms, unit_family, hints, head, head_text)
+    left, right = _anchors(ws, terms)
+    role_m = re.search(_ROLES + r"(?=是谁|叫什么|姓名|名字|是哪位|为谁)", q)
+    return QuestionFrame(
+        q, kind, places, years, terms, unit_family, hints, head, head_text, left, right,
+        role_m.group(0) if role_m else None,
+    )
+
+
+_WH_START = re.compile(r"^(?:多少|几|哪|谁|什么|何)")
+_ROLES = r"(?:副局长|局长|党组书记|书记|副主任|主任|副组长|组长|副县长|县长|副市长|市长|处长|科长|站长|队长|主席|记者)"
+
+
+def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[str]]:
+    """The question's content words nearest the question word, two on each side."""
+    at = next((i for i, w in enumerate(ws) if _WH_START.match(w)), None)
+    if at is None:
+        return [], []
+    left = [w.lower() for w in reversed(ws[:at]) if w.lower() in terms or w in ("由", "被")][:2]
+    right = [w.lower() for w in ws[at + 1 :] if w.lower() in terms][:4]
+    return left, right
 
 
 # --- candidates -------------------------------------------------------------------------
@@ -180,6 +206,7 @@ class Extraction:
     passages: list[Passage]
     sentence: str = ""
     reason: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def _norm_unit(unit: str | None) -> str:
@@ -303,6 +330,55 @@ def _place_spans(sentence: str, qtext: str) -> list[tuple[int, int, str]]:
     return out
 
 
+def _anchor_alignment(sentence: str, a: int, b: int, frame: QuestionFrame, window: int = 6) -> float:
+    """How well the candidate sits where the question word sits (0..1): the best-placed anchor word,
+    by its rarity and closeness ("B级企业30家" for "多少家B级企业", not "共有A级企业2家")."""
+    anchors = set(frame.left + frame.right)
+    if not anchors:
+        return 0.0
+    lowered = sentence.lower()
+    top = max(frame.terms.get(w, 8.0) for w in anchors)
+    best = 0.0
+    for w in anchors:
+        for m in re.finditer(re.escape(w), lowered):
+            gap = a - m.end() if m.end() <= a else (m.start() - b if m.start() >= b else window + 1)
+            if 0 <= gap <= window:
+                best = max(best, (1.0 - gap / (window + 1)) * frame.terms.get(w, 8.0) / top)
+    return best
+
+
+def _role_before(sentence: str, start: int) -> str | None:
+    m = re.search(_ROLES + r"$", sentence[max(0, start - 6) : start])
+    return m.group(0) if m else None
+
+
+_QUOTED = re.compile(r"《[^》]{1,30}》|“[^”]{1,30}”")
+
+
+def _gap_spans(sentence: str, frame: QuestionFrame) -> list[tuple[int, int, str]]:
+    """The words the question leaves out between its anchors ("帮扶[顺世达铸业]等完成"), or right after the left one."""
+    lowered = sentence.lower()
+    out = []
+    for lw in frame.left[:1]:
+        for m in re.finditer(re.escape(lw), lowered):
+            a = m.end()
+            while a < len(sentence) and sentence[a] in "的了是为在":
+                a += 1
+            quoted = _QUOTED.match(sentence, a)
+            if quoted:
+                out.append((quoted.start(), quoted.end(), ""))
+                continue
+            ends = [lowered.find(rw, a) for rw in frame.right if lowered.find(rw, a) > a]
+            stop = min(ends) if ends else a + 12
+            clause_end = next((i for i in range(a, min(stop, len(sentence))) if sentence[i] in "，。；：、！？"), None)
+            b = min(stop, clause_end if clause_end is not None else len(sentence), len(sentence))
+            while b > a and sentence[b - 1] in "等的了和及与":
+                b -= 1
+            if b - a >= 2 and strip_spaces(sentence[a:b]) not in frame.text:
+                out.append((a, b, ""))
+    return out
+
+
 def _term_hits(text: str, terms: dict[str, float]) -> float:
     lowered = text.lower()
     return sum(w for t, w in terms.items() if t in lowered)
@@ -355,6 +431,7 @@ class ExtractiveAnswerer:
         self.min_coverage = min_coverage
 
     def answer(self, question: str, passages: list[Passage]) -> Extraction:
+        """Answer one self-contained question from these passages."""
         frame = analyze(question)
         if not passages:
             return Extraction(False, f"{DECLINE_PREFIX}与该问题相关的内容。", [], reason="no passages")
@@ -405,7 +482,10 @@ class ExtractiveAnswerer:
                             score += 0.4 if any(h in unit for h in frame.unit_hints) else -0.4
                     if frame.terms:
                         score -= 0.004 * min(_nearest_term_distance(sentence, a, b, frame.terms), 60)
+                        score += ANCHOR_WEIGHT * _anchor_alignment(sentence, a, b, frame)
                     span = strip_spaces(sentence[a:b])
+                    if frame.terms and sent_cov < self.min_coverage:
+                        continue  # too little of the question is here to answer from this sentence
                     if span and (best is None or score > best.score):
                         best = Candidate(span, passage, sentence, score, sent_cov)
         if best is None or (frame.terms and best.coverage < self.min_coverage):
@@ -430,12 +510,14 @@ class ExtractiveAnswerer:
         if frame.kind == "year":
             return [(m.start(), m.end(), "") for m in re.finditer(r"(?:19|20)\d{2}年", sentence)]
         if frame.kind == "person":
-            return [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
+            spans = [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
+            if frame.role:  # "副局长叫什么" wants the name right after 副局长, not after 局长
+                spans = [sp for sp in spans if _role_before(sentence, sp[0]) == frame.role]
+            return spans
         if frame.kind == "which" and frame.head:
-            spans = _head_spans(sentence, frame.head, frame.head_text, frame.text)
-            return spans or _place_spans(sentence, frame.text)
+            return _head_spans(sentence, frame.head, frame.head_text, frame.text) or _gap_spans(sentence, frame)
         if frame.kind in ("place", "which"):
-            return _place_spans(sentence, frame.text)
+            return _place_spans(sentence, frame.text) or _gap_spans(sentence, frame)
         # Anything else: the sentence itself is the answer.
         text = sentence.strip()
         return [(0, len(text), "")] if text else []

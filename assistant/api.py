@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .answer import ExtractiveAnswerer
+from .questions import QuestionAnswerer
 from .index import Index, IndexMissing, IngestReport
 from .retrieval import Mode, Passage, Retriever
 from .settings import Settings, get_settings
@@ -28,10 +29,12 @@ class Answer:
     latency_ms: float = 0.0
     evidence: str = ""  # the sentence the short answer was taken from
     warnings: list[str] = field(default_factory=list)
+    standalone: str = ""  # the question as answered (follow-ups condensed, normalized)
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
+            "standalone_question": self.standalone,
             "answer": self.answer,
             "answered": self.answered,
             "evidence": self.evidence,
@@ -114,13 +117,17 @@ class Assistant:
         )
         return retriever.retrieve(question, k or self.settings.top_k, mode)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
         started = time.perf_counter()
         question = self._check(question)
         if self._open().is_empty():
             raise IndexMissing(str(self.index_dir))
-        passages = self.retrieve(question, max(self.settings.top_k, 8))
-        result = ExtractiveAnswerer(self._article).answer(question, passages)
+        answerer = QuestionAnswerer(
+            ExtractiveAnswerer(self._article), lambda q: self.retrieve(q, max(self.settings.top_k, 8))
+        )
+        composite = answerer.answer(question, history)
+        result = composite.result
         return Answer(
             question=question,
             answer=result.answer,
@@ -129,4 +136,54 @@ class Assistant:
             backend="extractive",
             latency_ms=(time.perf_counter() - started) * 1000,
             evidence=result.sentence,
+            warnings=result.warnings,
+            standalone=composite.standalone,
         )
+
+    def source_documents(self) -> list:
+        """The ingested documents re-read from their source files (for the llama-index baseline)."""
+        from .loading import SourceDocument, read_file
+
+        index = self._open()
+        wanted = {d["doc_id"]: d for d in index.documents()}
+        docs: dict[str, SourceDocument] = {}
+        for source in sorted({d["source"] for d in wanted.values()}):
+            path = Path(source)
+            if path.exists():
+                for item in read_file(path):
+                    if isinstance(item, SourceDocument) and item.doc_id in wanted:
+                        docs[item.doc_id] = item
+        for doc_id, d in wanted.items():  # a source file that moved: fall back to the normalized text
+            if doc_id not in docs:
+                text = index.db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()[0]
+                docs[doc_id] = SourceDocument(doc_id=doc_id, source=d["source"], text=text, title=d["title"])
+        return list(docs.values())
+
+    def evaluate(
+        self,
+        gold: str | Path,
+        results: str | Path | None = None,
+        report: str | Path | None = None,
+        baseline: bool = False,
+        progress=None,
+    ):
+        """Run a gold set; optionally write per-item results (.jsonl), a report (.md + .html), and the baseline."""
+        from .evaluation import evaluate_baseline, load_gold, run_eval
+        from .report import write_reports
+
+        load_gold(gold)  # a malformed gold file is reported before anything else
+        if self._open().is_empty():
+            raise IndexMissing(str(self.index_dir))
+        run = run_eval(self, gold, results, progress=progress)
+        if baseline and not run.partial:
+            run.baseline = evaluate_baseline(self.source_documents(), self._open().embedder, load_gold(gold))
+        if report:
+            write_reports(run, report)
+        return run
+
+    def chat(self, messages: list[dict]) -> Answer:
+        """Answer the last user message of an OpenAI-style message list, with the earlier ones as context."""
+        users = [m["content"] for m in messages if m.get("role") == "user" and str(m.get("content", "")).strip()]
+        if not users:
+            raise QuestionError("对话中没有用户问题。")
+        return self.ask(users[-1], history=users[:-1])

@@ -165,6 +165,69 @@ def documents(
         typer.echo(f"{d['doc_id']}\t文章 {d['articles']}\t段落 {d['chunks']}\t{d['source']}")
 
 
+@app.command("eval")
+def eval_command(
+    gold: Path = typer.Argument(..., help="金标准文件（.jsonl，格式见 evals/README.md）"),
+    index_dir: Optional[Path] = IndexDirOption,
+    results: Optional[Path] = typer.Option(None, "--results", help="逐条结果输出（.jsonl）"),
+    report: Optional[Path] = typer.Option(None, "--report", help="报告输出（.md，同时写出同名 .html）"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出指标"),
+    baseline: bool = typer.Option(False, "--baseline", help="同时评测 llama-index 默认流程作为对照"),
+    floors: Optional[Path] = typer.Option(None, "--floors", help="指标下限配置（JSON）；低于下限时退出码为 1"),
+) -> None:
+    """评测：对照金标准答案计算准确率、拒答、检索命中、引用支持、EM/F1 与延迟。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .evaluation import GoldError, check_floors
+
+    assistant = _assistant(index_dir)
+    progress_ctx = Progress(
+        TextColumn("评测中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        transient=True, disable=as_json or not sys.stderr.isatty(),
+    )
+    try:
+        with progress_ctx as progress:
+            task = progress.add_task("", total=None)
+            run = _call(
+                assistant,
+                lambda: assistant.evaluate(
+                    gold, results=results, report=report, baseline=baseline,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                ),
+            )
+    except GoldError as exc:
+        raise UserError(str(exc), 2) from exc
+    o = run.summary["overall"]
+    if as_json:
+        typer.echo(json.dumps(run.to_dict(), ensure_ascii=False))
+    else:
+        status = "（已中断，部分结果）" if run.partial else ""
+        typer.echo(f"{Path(gold).name}：{len(run.rows)}/{run.total} 条{status}，用时 {run.seconds:.1f} 秒")
+        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        typer.echo(
+            f"准确率 {fmt(o['accuracy'])}  EM {fmt(o['em'])}  F1 {fmt(o['f1'])}  "
+            f"拒答精确率 {fmt(o['decline_precision'])}  拒答召回率 {fmt(o['decline_recall'])}"
+        )
+        typer.echo(
+            f"hit@1 {fmt(o['hit@1'])}  hit@5 {fmt(o['hit@5'])}  MRR {fmt(o['mrr'])}  引用支持率 {fmt(o['citation_support'])}  "
+            f"延迟 p50 {o['latency_p50_ms']:.1f} ms  p95 {o['latency_p95_ms']:.1f} ms"
+        )
+        if run.baseline:
+            b = run.baseline
+            typer.echo(
+                f"llama-index 默认流程：hit@1 {fmt(b['hit@1'])}  hit@5 {fmt(b['hit@5'])}  MRR {fmt(b['mrr'])}  "
+                f"每段 {b['mean_retrieved_chars']:.0f} 字（本系统 {o['mean_retrieved_chars']:.0f} 字）"
+            )
+        if report:
+            typer.echo(f"报告：{report} 与 {Path(report).with_suffix('.html')}")
+    if run.partial:
+        raise UserError("评测被中断；已写出部分结果。", 130)
+    if floors:
+        failed = check_floors(run, floors)
+        if failed:
+            raise UserError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
+
+
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
     if len(sys.argv) == 1:

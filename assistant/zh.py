@@ -160,10 +160,21 @@ def _tokenize_cached(text: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+_GRADE_SUFFIX = tuple("级类型号等档")
+
+
 def words(text: str) -> list[str]:
-    """Plain (non-overlapping) jieba words, punctuation kept out."""
+    """Plain (non-overlapping) jieba words, punctuation kept out; "B"+"级" stays one word ("B级")."""
     jieba = _jieba()
-    return [w for w in jieba.lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
+    out: list[str] = []
+    for w in jieba.lcut(text):
+        if not w.strip() or _PUNCT_TOKEN.match(w):
+            continue
+        if out and w in _GRADE_SUFFIX and re.fullmatch(r"[A-Za-z0-9Ⅰ-Ⅻ]{1,3}", out[-1]):
+            out[-1] += w
+            continue
+        out.append(w)
+    return out
 
 
 def pos_words(text: str) -> list[tuple[str, str]]:
@@ -236,6 +247,8 @@ def cn_to_number(text: str) -> float | None:
     """两 → 2, 十四 → 14, 三百二十 → 320, 五 → 5; None if not a Chinese numeral."""
     if not text or any(ch not in CN_DIGITS and ch not in CN_UNITS for ch in text):
         return None
+    if len(text) > 1 and not any(ch in CN_UNITS for ch in text):  # positional: 二〇二四 -> 2024
+        return float("".join(str(CN_DIGITS[ch]) for ch in text))
     total, current = 0, 0
     for ch in text:
         if ch in CN_DIGITS:
@@ -246,5 +259,65 @@ def cn_to_number(text: str) -> float | None:
     return float(total + current)
 
 
+_CN_YEAR = re.compile(r"([零〇一二两三四五六七八九十百千]{2,})(?=年)")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters to simplified (沁水縣 -> 沁水县); simplified text is unchanged."""
+    return _t2s().convert(text)
+
+
+def normalize_question(text: str) -> str:
+    """What the answerer reads: half-width, simplified, years in digits (二〇二四年 -> 2024年), no layout spaces."""
+    text = to_simplified(fold_width(text)).strip()
+
+    def year(m: re.Match) -> str:
+        value = cn_to_number(m.group(1))
+        return str(int(value)) if value and 1900 <= value <= 2100 else m.group(1)
+
+    return tidy_spacing(_CN_YEAR.sub(year, text))
+
+
+@lru_cache(maxsize=256)
+def _pinyin_cached(text: str) -> tuple[str, ...]:
+    from pypinyin import lazy_pinyin
+
+    return tuple(lazy_pinyin(text, errors=lambda chars: list(chars)))
+
+
+def pinyin(text: str) -> list[str]:
+    """Toneless pinyin per character (for matching place names typed with a wrong homophone)."""
+    return list(_pinyin_cached(text))  # one item per character
+
+
 def years_in(text: str) -> list[str]:
     return YEAR_RE.findall(fold_width(text))
+
+
+_NUMBER_WITH_CN = re.compile(f"(?P<num>{NUM}|[零〇一二两三四五六七八九十百千]+)(?P<mag>万|亿)?")
+
+
+def figure_values(text: str) -> list[tuple[float, str]]:
+    """Figures as (value, base unit) with magnitudes folded in: "394.179万元" and "3,941,790元" -> (3941790.0, "元")."""
+    text = fold_width(strip_spaces(text))
+    out = []
+    for m in FIGURE_RE.finditer(text):
+        raw = m.group("num")
+        value = float(raw.replace(",", "")) if re.match(r"\d", raw) else cn_to_number(raw)
+        if value is None:
+            continue
+        unit = (m.group("unit") or "").replace("％", "%")
+        mag = m.group("mag")
+        if unit.startswith(("万", "亿")) and len(unit) > 1 and unit not in ("万千瓦",):
+            mag, unit = unit[0], unit[1:]
+        if mag:
+            value *= CN_MAGNITUDE[mag]
+        out.append((round(value, 6), unit))
+    return out

@@ -1,0 +1,349 @@
+"""Evaluation against gold answers: accuracy, declines, retrieval hit@k/MRR, citation support, EM/F1, latency."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .zh import figure_values, fold_width, strip_spaces, to_simplified
+
+# --- gold sets --------------------------------------------------------------------------
+
+
+class GoldError(ValueError):
+    """A malformed gold line; the message names the file and line."""
+
+
+@dataclass
+class GoldItem:
+    id: str
+    question: str
+    answers: list[str]
+    require_all: bool = False
+    answerable: bool = True
+    evidence: str | None = None
+    doc_id: str | None = None
+    type: str = "untyped"
+    history: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # unknown fields, kept as they were
+
+
+_KNOWN = {"id", "question", "answers", "require_all", "answerable", "evidence", "doc_id", "type", "history"}
+
+
+def load_gold(path: str | Path) -> list[GoldItem]:
+    """Parse a gold .jsonl; the first malformed line raises GoldError naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise GoldError(f"{path}: 文件不存在")
+    items: list[GoldItem] = []
+    seen: set[str] = set()
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+
+        def bad(reason: str) -> GoldError:
+            return GoldError(f"{path}:{lineno}: {reason}")
+
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise bad(f"不是有效的 JSON（{exc.msg}）") from None
+        if not isinstance(obj, dict):
+            raise bad("每行应是一个 JSON 对象")
+        if not isinstance(obj.get("question"), str) or not obj["question"].strip():
+            raise bad('缺少 "question"')
+        answers = obj.get("answers", [])
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise bad('"answers" 应是字符串列表')
+        answerable = obj.get("answerable", True)
+        if not isinstance(answerable, bool):
+            raise bad('"answerable" 应是 true 或 false')
+        if answerable and not answers:
+            raise bad('可回答的条目需要至少一个 "answers"')
+        history = obj.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            raise bad('"history" 应是字符串列表')
+        item_id = str(obj.get("id", f"line-{lineno}"))
+        if item_id in seen:
+            raise bad(f'重复的 id "{item_id}"')
+        seen.add(item_id)
+        items.append(
+            GoldItem(
+                id=item_id,
+                question=obj["question"],
+                answers=answers,
+                require_all=bool(obj.get("require_all", False)),
+                answerable=answerable,
+                evidence=obj.get("evidence"),
+                doc_id=obj.get("doc_id", obj.get("context_id")),  # CMRC names the paragraph context_id
+                type=str(obj.get("type") or ("decline" if not answerable else "untyped")),
+                history=history,
+                extra={k: v for k, v in obj.items() if k not in _KNOWN},
+            )
+        )
+    return items
+
+
+# --- matching ---------------------------------------------------------------------------
+
+_PUNCT = re.compile(r"[\s\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65!-/:-@\[-`{-~“”‘’—…·《》]")
+
+
+def normalize_answer(text: str) -> str:
+    """Compare answers as CMRC does: half-width, simplified, lower-case, no whitespace or punctuation."""
+    return _PUNCT.sub("", to_simplified(fold_width(text or "")).lower())
+
+
+def answer_matches(predicted: str, gold: str) -> bool:
+    """Gold appears in the prediction after normalization, or as the same figure (394.179万元 == 3,941,790元)."""
+    p, g = normalize_answer(predicted), normalize_answer(gold)
+    if g and g in p:
+        return True
+    gold_figures = figure_values(gold)
+    if not gold_figures:
+        return False
+    got = figure_values(predicted)
+    return all(any(abs(v - pv) <= 1e-6 * max(abs(v), 1) and (u == pu or not u) for pv, pu in got) for v, u in gold_figures)
+
+
+def char_em_f1(predicted: str, answers: list[str]) -> tuple[float, float]:
+    """Character-level exact match and F1 against the best gold answer (the CMRC 2018 convention)."""
+    p = normalize_answer(predicted)
+    best_em, best_f1 = 0.0, 0.0
+    for gold in answers:
+        g = normalize_answer(gold)
+        if not g:
+            continue
+        best_em = max(best_em, float(p == g))
+        common = sum((Counter(p) & Counter(g)).values())
+        if common:
+            precision, recall = common / len(p), common / len(g)
+            best_f1 = max(best_f1, 2 * precision * recall / (precision + recall))
+    return best_em, best_f1
+
+
+def passage_hit(title: str, text: str, doc_id: str, item: GoldItem) -> bool:
+    """A passage supports an item if it holds the evidence, or the answer inside the gold document."""
+    body = strip_spaces(to_simplified(title + text))
+    evidences = [item.evidence] if item.evidence else []
+    evidences += [e for e in item.extra.get("evidence_all", []) if isinstance(e, str)]
+    if any(strip_spaces(e) in body for e in evidences):
+        return True
+    if item.doc_id is not None and doc_id != item.doc_id:
+        return False
+    if not evidences and item.doc_id is not None:
+        return True  # document-level gold (CMRC): the right document is a hit
+    return any(strip_spaces(a) in body for a in item.answers)
+
+
+def is_correct(item: GoldItem, answered: bool, answer: str) -> bool:
+    if not item.answerable:
+        return not answered
+    if not answered:
+        return False
+    check = all if item.require_all else any
+    return check(answer_matches(answer, g) for g in item.answers)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
+    """Ask one gold question (with its history, if any) and score the answer and the retrieval."""
+    answer = assistant.ask(item.question, history=item.history)
+    passages = assistant.retrieve(answer.standalone or item.question, k=k)
+    ranks = [i for i, p in enumerate(passages, start=1) if passage_hit(p.title, p.text, p.doc_id, item)]
+    em, f1 = char_em_f1(answer.answer if answer.answered else "", item.answers) if item.answerable else (None, None)
+    cited_support = None
+    if item.answerable and answer.answered:
+        cited_support = any(passage_hit(c.title, c.text, c.doc_id, item) for c in answer.citations)
+    return {
+        "id": item.id,
+        "type": item.type,
+        "question": item.question,
+        "history": item.history,
+        "expected": item.answers,
+        "require_all": item.require_all,
+        "answerable": item.answerable,
+        **answer.to_dict(),
+        "correct": is_correct(item, answer.answered, answer.answer),
+        "em": em,
+        "f1": f1,
+        "retrieval_rank": ranks[0] if ranks else None,
+        "citation_supported": cited_support,
+        "cited_chars": sum(len(c.text) for c in answer.citations),
+        "retrieved_chars": [len(p.text) for p in passages],
+        "top_passages": [
+            {"title": p.title, "doc_id": p.doc_id, "chunk_id": p.chunk_id, "score": round(p.score, 5), "text": p.text}
+            for p in passages[:3]
+        ],
+        **({"extra": item.extra} if item.extra else {}),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Metrics over result rows: overall and per type."""
+
+    def block(rs: list[dict]) -> dict:
+        answerable = [r for r in rs if r["answerable"]]
+        unanswerable = [r for r in rs if not r["answerable"]]
+        declined = [r for r in rs if not r["answered"]]
+        with_rank = [r for r in answerable if r.get("retrieval_rank") is not None or r.get("_retrievable", True)]
+        supported = [r["citation_supported"] for r in answerable if r["citation_supported"] is not None]
+        lat = [r["latency_ms"] for r in rs]
+        return {
+            "n": len(rs),
+            "accuracy": _mean([float(r["correct"]) for r in rs]),
+            "em": _mean([r["em"] for r in answerable]),
+            "f1": _mean([r["f1"] for r in answerable]),
+            "decline_precision": (
+                sum(not r["answerable"] for r in declined) / len(declined) if declined else None
+            ),
+            "decline_recall": (
+                sum(not r["answered"] for r in unanswerable) / len(unanswerable) if unanswerable else None
+            ),
+            "hit@1": _mean([float(r["retrieval_rank"] == 1) for r in with_rank]),
+            "hit@5": _mean([float(r["retrieval_rank"] is not None and r["retrieval_rank"] <= 5) for r in with_rank]),
+            "mrr": _mean([1.0 / r["retrieval_rank"] if r["retrieval_rank"] else 0.0 for r in with_rank]),
+            "citation_support": _mean([float(s) for s in supported]),
+            "latency_p50_ms": percentile(lat, 50),
+            "latency_p95_ms": percentile(lat, 95),
+            "mean_cited_chars": _mean([r["cited_chars"] for r in rs if r["answered"]]),
+            "mean_retrieved_chars": _mean([statistics.mean(r["retrieved_chars"]) for r in rs if r["retrieved_chars"]]),
+        }
+
+    by_type: dict[str, list[dict]] = {}
+    for r in rows:
+        by_type.setdefault(r["type"], []).append(r)
+    return {"overall": block(rows), "by_type": {t: block(rs) for t, rs in sorted(by_type.items())}}
+
+
+@dataclass
+class EvalRun:
+    gold_path: str
+    rows: list[dict]
+    summary: dict
+    total: int
+    partial: bool = False
+    seconds: float = 0.0
+    baseline: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "gold": self.gold_path,
+            "items": len(self.rows),
+            "total": self.total,
+            "partial": self.partial,
+            "seconds": round(self.seconds, 3),
+            "metrics": self.summary,
+            **({"baseline": self.baseline} if self.baseline else {}),
+        }
+
+
+def run_eval(
+    assistant,
+    gold_path: str | Path,
+    results_path: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    k: int = 5,
+) -> EvalRun:
+    """Evaluate every gold item; results are appended line by line, so Ctrl-C leaves a usable partial run."""
+    items = load_gold(gold_path)
+    started = time.perf_counter()
+    rows: list[dict] = []
+    partial = False
+    out = None
+    if results_path:
+        Path(results_path).parent.mkdir(parents=True, exist_ok=True)
+        out = open(results_path, "w", encoding="utf-8")
+    try:
+        for n, item in enumerate(items, start=1):
+            row = evaluate_item(assistant, item, k=k)
+            rows.append(row)
+            if out:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.flush()
+            if progress:
+                progress(n, len(items))
+    except KeyboardInterrupt:
+        partial = True
+    finally:
+        if out:
+            out.close()
+    return EvalRun(str(gold_path), rows, summarize(rows), len(items), partial, time.perf_counter() - started)
+
+
+# --- floors -----------------------------------------------------------------------------
+
+
+def check_floors(run: EvalRun, floors_path: str | Path) -> list[str]:
+    """Metrics below the floors kept for this gold file (by file name) in a JSON config; [] when all pass."""
+    config = json.loads(Path(floors_path).read_text(encoding="utf-8"))
+    floors = {k: v for k, v in config.get(Path(run.gold_path).name, {}).items() if not k.startswith("_")}
+    failures = []
+    for metric, floor in floors.items():
+        value = run.summary["overall"].get(metric)
+        if value is None or value < floor:
+            failures.append(f"{metric} = {value if value is None else round(value, 4)} < {floor}")
+    return failures
+
+
+# --- baseline ---------------------------------------------------------------------------
+
+
+def evaluate_baseline(documents: list, embedder, items: list[GoldItem], k: int = 5) -> dict:
+    """Retrieval hit@1/hit@5/MRR and passage length of the stock llama-index pipeline on the same gold items."""
+    from .baseline import llamaindex_baseline
+
+    retriever = llamaindex_baseline(documents, embedder, k=k)
+    ranks, lengths = [], []
+    for item in items:
+        if not item.answerable:
+            continue
+        passages = retriever.retrieve(normalize_question_for_baseline(item), k=k)
+        hits = [i for i, p in enumerate(passages, start=1) if passage_hit(p["title"] or "", p["text"], p["doc_id"], item)]
+        ranks.append(hits[0] if hits else None)
+        lengths.extend(len(p["text"]) for p in passages)
+    n = len(ranks) or 1
+    return {
+        "pipeline": f"llama-index {_llama_version()}: SentenceSplitter() defaults, VectorStoreIndex, top-{k}, same embedding",
+        "n": len(ranks),
+        "hit@1": sum(r == 1 for r in ranks) / n,
+        "hit@5": sum(r is not None and r <= 5 for r in ranks) / n,
+        "mrr": sum(1.0 / r for r in ranks if r) / n,
+        "mean_retrieved_chars": _mean(lengths),
+    }
+
+
+def normalize_question_for_baseline(item: GoldItem) -> str:
+    """The stock pipeline gets the question as typed (follow-ups with their previous turn prepended)."""
+    return " ".join([*item.history, item.question])
+
+
+def _llama_version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("llama-index-core")
+    except Exception:
+        return "?"

@@ -1,0 +1,237 @@
+"""Questions that need more than one lookup: follow-ups, multi-part questions, comparisons, misspelt places."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .answer import DECLINE_PREFIX, Extraction, ExtractiveAnswerer, analyze
+from .retrieval import Passage
+from .zh import CJK, figure_values, normalize_question, pinyin
+
+Retrieve = Callable[[str], list[Passage]]
+
+_WH = re.compile(r"多少|几|谁|哪|什么|何时|何地|是否")
+_ADMIN_WORD = f"[{CJK}]{{2,5}}?(?:省|市|县|区)"
+_COMPARE = re.compile(
+    r"(?:哪个|哪一个|哪里|哪儿|哪|谁)(?:地方|城市|县|市|区)?(?:的)?(?P<metric>[^，。？?]*?)(?:更|最|比较|较)?(?P<dir>高|低|多|少|大|小|长|短)"
+)
+_MORE = set("高多大长")
+# Measure words that all count things, so 24处 and 34套 of the same facilities compare.
+_COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期")
+_COUNT_FAMILY = "count"
+
+
+@dataclass
+class Composite:
+    """What the assistant made of a question: the standalone form, and the extraction(s) behind the answer."""
+
+    standalone: str
+    result: Extraction
+    parts: list[str] = field(default_factory=list)
+
+
+def condense(question: str, history: list[str]) -> str:
+    """Offline follow-up condensation: carry the place and year of the last turn that named them.
+
+    "沁水县2024年处罚金额多少？" then "立案查处了多少件？" -> "沁水县2024年立案查处了多少件？";
+    "那阳城县呢？" after it -> the previous question about 阳城县 instead.
+    """
+    q = normalize_question(question)
+    if not history:
+        return q
+    frame = analyze(q)
+    previous = [normalize_question(h) for h in history if h.strip()]
+    if not previous:
+        return q
+    last = previous[-1]
+    # "那阳城县呢？": a place (or year) and nothing else -> the last question, re-scoped.
+    if not frame.terms and (frame.places or frame.years) and re.search(r"呢|那|的呢|怎么样|如何", q):
+        out = last
+        last_frame = analyze(last)
+        for old, new in zip(_place_words(last, last_frame.places), _place_words(q, frame.places)):
+            out = out.replace(old, new)
+        for old, new in zip(last_frame.years, frame.years):
+            out = out.replace(old, new)
+        return out
+    prefix = ""
+    if not frame.places:
+        for h in reversed(previous):
+            hf = analyze(h)
+            if hf.places:
+                prefix += "".join(_place_words(h, hf.places))
+                break
+    if not frame.years:
+        for h in reversed(previous):
+            years = analyze(h).years
+            if years:
+                prefix += f"{years[0]}年"
+                break
+    return prefix + q if prefix else q
+
+
+def _place_words(text: str, places: list[str]) -> list[str]:
+    """The places as written in the text, with their admin suffix when present ("沁水" -> "沁水县")."""
+    out = []
+    for p in places:
+        m = re.search(re.escape(p) + r"(?:省|市|县|区|分局)?", text)
+        out.append(m.group(0) if m else p)
+    return out
+
+
+_EACH = re.compile(r"(?P<list>[^，,；;？?]+?)各(?P<ask>(?:有|是|为)?(?:多少|几)[^，,；;？?]*)")
+_COORD = re.compile(r"、|和|与|及|以及")
+
+
+def split_parts(question: str) -> list[str]:
+    """Split a multi-part question into parts that each ask something:
+    "立案多少件，处罚金额多少？", "多少辆公交车和多少辆出租车？", "A级、B级和C级企业各有多少家？"."""
+    each = _EACH.search(question)
+    if each:
+        items = [i for i in _COORD.split(each.group("list")) if i.strip()]
+        if len(items) >= 2:
+            head = question[: each.start()]
+            return [f"{head}{item}{each.group('ask')}" for item in items]
+    pieces = [p for p in re.split(r"[，,；;]|(?<=[？?])|和(?=多少|几)", question) if p.strip()]
+    asking = [p for p in pieces if _WH.search(p)]
+    if len(asking) < 2:
+        return [question]
+    # Attach any leading piece without a question word (the scope) to the first asking part.
+    parts, carry = [], ""
+    for p in pieces:
+        if _WH.search(p):
+            parts.append(carry + p)
+            carry = ""
+        else:
+            carry += p
+    return parts
+
+
+def _scoped(part: str, whole: str) -> str:
+    """Give a part the places and years of the whole question when it names none itself."""
+    frame, whole_frame = analyze(part), analyze(whole)
+    prefix = ""
+    if not frame.places and whole_frame.places:
+        prefix += "".join(_place_words(whole, whole_frame.places))
+    if not frame.years and whole_frame.years:
+        prefix += f"{whole_frame.years[0]}年"
+    return prefix + part
+
+
+class QuestionAnswerer:
+    """Answers any question offline by composing single extractions."""
+
+    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve):
+        self.extractor = extractor
+        self.retrieve = retrieve
+
+    def answer(self, question: str, history: list[str] | None = None) -> Composite:
+        standalone = condense(question, history or [])
+        comparison = self._compare(standalone)
+        if comparison is not None:
+            return Composite(standalone, comparison)
+        parts = split_parts(standalone)
+        if len(parts) > 1:
+            return Composite(standalone, self._multi(standalone, parts), parts)
+        return Composite(standalone, self.single(standalone))
+
+    def single(self, question: str) -> Extraction:
+        passages = self.retrieve(question)
+        result = self.extractor.answer(question, passages)
+        if result.answered or result.reason != "place":
+            return result
+        corrected, notes = self._correct_places(question, passages)
+        if corrected == question:
+            return result
+        retry = self.extractor.answer(corrected, self.retrieve(corrected))
+        if retry.answered:
+            retry.warnings.extend(notes)
+            return retry
+        return result
+
+    # --- misspelt places -----------------------------------------------------------------
+
+    def _correct_places(self, question: str, passages: list[Passage]) -> tuple[str, list[str]]:
+        """Replace a place the articles never mention by a same-sounding one they do (杨城 -> 阳城)."""
+        frame = analyze(question)
+        texts = []
+        for p in passages:
+            title, article, _, _ = self.extractor.article_lookup(p)
+            texts.append(title + "\n" + article)
+        corpus = "\n".join(dict.fromkeys(texts))
+        sounds = pinyin(corpus)  # one syllable per character (non-Chinese runs come back whole)
+        aligned = len(sounds) == len(corpus)
+        notes = []
+        for place in frame.places:
+            if place in corpus or not aligned:
+                continue
+            target, n = pinyin(place), len(place)
+            found = next(
+                (
+                    corpus[i : i + n]
+                    for i in range(len(corpus) - n + 1)
+                    if sounds[i : i + n] == target and re.fullmatch(f"[{CJK}]+", corpus[i : i + n])
+                ),
+                None,
+            )
+            if found:
+                question = question.replace(place, found)
+                notes.append(f"资料中没有“{place}”，已按读音相同的“{found}”回答。")
+        return question, notes
+
+    # --- multi-part ----------------------------------------------------------------------
+
+    def _multi(self, whole: str, parts: list[str]) -> Extraction:
+        results = [self.single(_scoped(p, whole)) for p in parts]
+        if not any(r.answered for r in results):
+            return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no part answered")
+        answers, passages, sentences = [], [], []
+        for part, r in zip(parts, results):
+            answers.append(r.answer if r.answered else f"（{part.strip('？? ')}：{DECLINE_PREFIX}）")
+            for p in r.passages:
+                if all(p.chunk_id != q.chunk_id for q in passages):
+                    passages.append(p)
+            if r.sentence and r.sentence not in sentences:
+                sentences.append(r.sentence)
+        warnings = [w for r in results for w in r.warnings]
+        return Extraction(True, "；".join(answers), passages, sentence="".join(sentences), warnings=warnings)
+
+    # --- comparisons ---------------------------------------------------------------------
+
+    def _compare(self, question: str) -> Extraction | None:
+        frame = analyze(question)
+        m = _COMPARE.search(question)
+        if not m:
+            return None
+        # The compared subjects are coordinated right before the question word: "高平和晋中，哪个…".
+        subj = re.search(
+            f"(?P<a>[{CJK}A-Za-z0-9]{{2,8}})(?:和|与|跟|同|还是|比)(?P<b>[{CJK}A-Za-z0-9]{{2,8}})[，,]?\s*$",
+            question[: m.start()],
+        )
+        if not subj:
+            return None
+        words = [subj.group("a"), subj.group("b")]
+        metric = re.sub(r"^(?:在|的)", "", m.group("metric").strip("的 "))
+        scope = "".join(f"{y}年" for y in frame.years)
+        findings = []
+        for word in words:
+            r = self.single(f"{word}{scope}{metric}是多少？")
+            values = figure_values(r.answer) if r.answered else []
+            if not values:
+                return Extraction(
+                    False, f"{DECLINE_PREFIX}{word}的{metric or '相关数据'}，无法比较。", [], reason="comparison"
+                )
+            findings.append((word, r, values[0]))
+        units = {_COUNT_FAMILY if f[2][1] in _COUNT_UNITS else f[2][1].split("/")[0] for f in findings}
+        if len(units) > 1:
+            return Extraction(False, f"{DECLINE_PREFIX}可比较的同类数据。", [], reason="comparison units")
+        pick = max if m.group("dir") in _MORE else min
+        winner = pick(findings, key=lambda f: f[2][0])
+        detail = "，".join(f"{w}{r.answer}" for w, r, _ in findings)
+        passages: list[Passage] = []
+        for _, r, _ in findings:
+            passages.extend(p for p in r.passages[:1] if all(p.chunk_id != q.chunk_id for q in passages))
+        return Extraction(
+            True, f"{winner[0]}（{detail}）", passages, sentence="".join(r.sentence for _, r, _ in findings)
+        )
