@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 INDEX  ?= index
 QUESTION ?= 沁水县2024年处罚金额多少？
 
-.PHONY: install run test bench lock clean
+CMRC   ?= ../shared/data/cmrc2018
+.PHONY: install run test bench cmrc lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,12 @@ test: install
 
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# External benchmark: CMRC 2018 dev (848 paragraphs, 3,219 questions) in its own index.
+cmrc: install
+	$(BIN)/assistant ingest $(CMRC)/cmrc_dev_corpus.jsonl --index-dir index/cmrc
+	$(BIN)/assistant eval $(CMRC)/cmrc_dev_open.jsonl --index-dir index/cmrc --baseline \
+		--results evals/reports/cmrc_results.jsonl --report evals/reports/cmrc.md
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: install

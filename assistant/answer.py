@@ -32,6 +32,7 @@ ANCHOR_WEIGHT = 0.8  # how much sitting where the question word sits counts, aga
 
 # --- question analysis ------------------------------------------------------------------
 
+_REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
 _DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号|日期|哪个月|几月份?")
 _YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
 _PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
@@ -42,7 +43,9 @@ _RANK_Q = re.compile(r"第几|排名多少|排名如何|名次")
 _METRIC_END = re.compile(r"(?:率|金额|数量|浓度|指数|比例|面积|总量|人数|天数|次数|资金|投资|产量|规模)$")
 _WH_WORDS = ("多少", "几", "哪", "谁", "什么", "何", "怎")
 _WHERE_Q = re.compile(r"哪里|哪儿|什么地方|何地|何处|在哪")
-_WHICH_Q = re.compile(r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|哪|什么|何)(?P<head>[" + CJK + r"]{1,6})")
+_WHICH_Q = re.compile(
+    r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|什么样的|什么样|哪|什么|何)(?P<head>[" + CJK + r"A-Za-z]{1,8})"
+)
 
 _QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
 
@@ -94,7 +97,9 @@ def _short_place(word: str) -> str:
 def analyze(question: str) -> QuestionFrame:
     q = fold_width(question).strip().rstrip("？?。!！ ")
     kind = "other"
-    if _AUTHOR_Q.search(q) and _PERSON_Q.search(q):
+    if _REASON_Q.search(q):
+        kind = "reason"
+    elif _AUTHOR_Q.search(q) and _PERSON_Q.search(q):
         kind = "author"
     elif _DATE_Q.search(q):
         kind = "date"
@@ -142,8 +147,20 @@ def analyze(question: str) -> QuestionFrame:
         hm = _WHICH_Q.search(q)
         if hm:
             head_text = re.split(f"[的是有在了{_LOCATIVE}]|出现|开展|进行", hm.group("head"))[0]
-            head_words = words(head_text)
-            head = head_words[-1] if head_words else None
+            # The head noun is the noun run right after the question word, before any verb:
+            # "由什么机构发行" -> 机构, "哪两个板块碰撞形成" -> 板块.
+            nouns: list[str] = []
+            for w, flag in pos_words(head_text):
+                if flag.startswith(("n", "j")) or (flag == "x" and w.isalpha()):
+                    nouns.append(w)
+                elif nouns or not flag.startswith(("m", "q", "r")):
+                    break
+            if nouns:
+                head_text = "".join(nouns)
+                head = nouns[-1]
+            else:
+                head_words = words(head_text)
+                head = head_words[-1] if head_words else None
 
     terms: dict[str, float] = {}
     covered_places = set(places)
@@ -250,6 +267,10 @@ def _person_spans(sentence: str) -> list[tuple[int, int, str]]:
         pos = start + len(w)
         if flag == "nr" and _NAME.fullmatch(w):
             out.append((start, start + len(w), ""))
+    # Transliterated names joined by "·" ("玛丽莲·曼森") are one name.
+    for m in re.finditer(f"[{CJK}]{{1,8}}(?:·[{CJK}]{{1,10}})+", sentence):
+        out = [sp for sp in out if not (m.start() <= sp[0] < m.end())]
+        out.append((m.start(), m.end(), ""))
     # Role + name ("局长王大勇表示") where the tagger missed the name.
     for m in re.finditer(f"(?:局长|书记|主任|记者|组长|县长|市长|处长|科长|站长|队长|主席)([{CJK}]{{2,3}}?)(?=表示|介绍|说|主持|指出|强调|在|，|。|、|等|$)", sentence):
         if not any(s <= m.start(1) < e for s, e, _ in out):
@@ -257,14 +278,17 @@ def _person_spans(sentence: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def _word_offsets(text: str) -> list[tuple[int, int, str]]:
+def _word_offsets(text: str) -> list[tuple[int, int, str, bool]]:
+    """(start, end, word, is_verb) for the sentence's words."""
     out, pos = [], 0
-    for w in words(text):
+    for w, flag in pos_words(text):
+        if not w.strip():
+            continue
         start = text.find(w, pos)
         if start < 0:
             continue
         pos = start + len(w)
-        out.append((start, pos, w))
+        out.append((start, pos, w, flag.startswith("v") and flag != "vn"))
     return out
 
 
@@ -275,7 +299,7 @@ def _plain_word(w: str) -> bool:
     return bool(re.fullmatch(f"[{CJK}A-Za-z0-9]+", w)) and w not in STOPWORDS
 
 
-def _phrase_start(ws: list[tuple[int, int, str]], j: int, qtext: str, skip: str = "", max_words: int = 4) -> int | None:
+def _phrase_start(ws: list[tuple[int, int, str, bool]], j: int, qtext: str, skip: str = "", max_words: int = 4) -> int | None:
     """Walk left from word j: skip the question's own modifiers of the head, then take words the question
     does not say, stopping at a containing place ("釜山景区" around "法水湖"). None if nothing new was taken."""
     i, a = j - 1, ws[j][0]
@@ -284,8 +308,8 @@ def _phrase_start(ws: list[tuple[int, int, str]], j: int, qtext: str, skip: str 
         i -= 1
     taken = 0
     while i >= 0 and taken < max_words:
-        start, end, w = ws[i]
-        if end != a or w in qtext or not _plain_word(w):
+        start, end, w, verb = ws[i]
+        if end != a or w in qtext or verb or not _plain_word(w):
             break
         if taken >= 1 and _PLACE_END.search(w):
             break
@@ -299,7 +323,7 @@ def _head_spans(sentence: str, head: str, head_text: str, qtext: str) -> list[tu
     """Spans ending in the question's head noun ("哪个社区" -> "老窑头社区") with words the question lacks."""
     ws = _word_offsets(sentence)
     out = []
-    for j, (start, end, w) in enumerate(ws):
+    for j, (start, end, w, _) in enumerate(ws):
         if not w.endswith(head):
             continue
         if w != head and w not in qtext:  # a name that contains the head: "法水湖"
@@ -316,7 +340,7 @@ def _place_spans(sentence: str, qtext: str) -> list[tuple[int, int, str]]:
     """Place names in the sentence that the question does not already name ("昌源河国家湿地公园")."""
     ws = _word_offsets(sentence)
     out = []
-    for j, (start, end, w) in enumerate(ws):
+    for j, (start, end, w, _) in enumerate(ws):
         if not _PLACE_END.search(w) or w in qtext:
             continue
         k = j  # extend right to a later place word of the same name ("昌源河" ... "公园")
@@ -347,6 +371,27 @@ def _anchor_alignment(sentence: str, a: int, b: int, frame: QuestionFrame, windo
     return best
 
 
+_BECAUSE = re.compile(r"(?:因为|由于|因)([^，。；！？]{2,40})")
+_LONG_DATE = re.compile(
+    r"(?:公元前|公元)?\d{1,4}年代?(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}[月日]?\d{0,2}日?)?(?:春季|夏季|秋季|冬季|春|夏|秋|冬|初|底|末|中)?"
+    r"|\d{1,2}世纪(?:\d{1,2}0年代)?(?:初|初期|中叶|中期|末|末期|上半叶|下半叶)?"
+)
+
+
+def _whole(sentence: str) -> list[tuple[int, int, str]]:
+    text = sentence.strip()
+    return [(0, len(text), "")] if text else []
+
+
+def _date_spans(sentence: str) -> list[tuple[int, int, str]]:
+    """Dates of any precision: 4月24日, 2006年5月11日至13日, 1990年代, 2009年春季, 20世纪中叶."""
+    spans = [(m.start(), m.end(), "") for m in DATE_RE.finditer(sentence)]
+    for m in _LONG_DATE.finditer(sentence):
+        if m.end() - m.start() >= 3 and not any(a <= m.start() < b for a, b, _ in spans):
+            spans.append((m.start(), m.end(), ""))
+    return spans
+
+
 def _role_before(sentence: str, start: int) -> str | None:
     m = re.search(_ROLES + r"$", sentence[max(0, start - 6) : start])
     return m.group(0) if m else None
@@ -370,10 +415,13 @@ def _gap_spans(sentence: str, frame: QuestionFrame) -> list[tuple[int, int, str]
                 continue
             ends = [lowered.find(rw, a) for rw in frame.right if lowered.find(rw, a) > a]
             stop = min(ends) if ends else a + 12
-            clause_end = next((i for i in range(a, min(stop, len(sentence))) if sentence[i] in "，。；：、！？"), None)
+            clause_end = next((i for i in range(a, min(stop, len(sentence))) if sentence[i] in "，。；：！？（("), None)
             b = min(stop, clause_end if clause_end is not None else len(sentence), len(sentence))
-            while b > a and sentence[b - 1] in "等的了和及与":
+            while b > a and sentence[b - 1] in "等的了和及与、":
                 b -= 1
+            last_de = sentence.rfind("的", a, b)
+            if last_de >= 0 and b - last_de > 2:  # "当时非常强盛的列斯联" -> "列斯联"
+                a = last_de + 1
             if b - a >= 2 and strip_spaces(sentence[a:b]) not in frame.text:
                 out.append((a, b, ""))
     return out
@@ -446,14 +494,13 @@ class ExtractiveAnswerer:
             if frame.years and not any(y in article or y in title for y in frame.years):
                 continue
             in_year += 1
-            if frame.kind == "author":
-                if byline:
-                    names = byline_names(byline)
-                    cov = (_term_hits(title + article, frame.terms) / total) if frame.terms else 1.0
-                    cand = Candidate("、".join(names), passage, byline, cov * 3 - rank * 0.05, cov)
-                    if best is None or cand.score > best.score:
-                        best = cand
-                continue
+            if frame.kind == "author" and byline:
+                names = byline_names(byline)
+                cov = (_term_hits(title + article, frame.terms) / total) if frame.terms else 1.0
+                cand = Candidate("、".join(names), passage, byline, cov * 3 - rank * 0.05, cov)
+                if best is None or cand.score > best.score:
+                    best = cand
+                continue  # an article without a byline: look for the name in its sentences
             spans = sentence_spans(passage.text)
             for si, (s_a, s_b) in enumerate(spans):
                 sentence = passage.text[s_a:s_b]
@@ -480,6 +527,8 @@ class ExtractiveAnswerer:
                             continue
                         if frame.unit_hints:
                             score += 0.4 if any(h in unit for h in frame.unit_hints) else -0.4
+                    if frame.head and sentence[a:b].rstrip(_LOCATIVE).endswith(frame.head):
+                        score += 0.3  # the span is the kind of thing asked for ("…集团" for 什么集团)
                     if frame.terms:
                         score -= 0.004 * min(_nearest_term_distance(sentence, a, b, frame.terms), 60)
                         score += ANCHOR_WEIGHT * _anchor_alignment(sentence, a, b, frame)
@@ -504,20 +553,21 @@ class ExtractiveAnswerer:
         if frame.kind == "figure":
             return _figure_spans(sentence)
         if frame.kind == "date":
-            return [(m.start(), m.end(), "") for m in DATE_RE.finditer(sentence)]
+            return _date_spans(sentence)
         if frame.kind == "rank":
             return [(m.start(), m.end(), "") for m in re.finditer(r"第[一二三四五六七八九十\d]+(?:名|位)?", sentence)]
         if frame.kind == "year":
             return [(m.start(), m.end(), "") for m in re.finditer(r"(?:19|20)\d{2}年", sentence)]
-        if frame.kind == "person":
+        if frame.kind in ("person", "author"):
             spans = [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
             if frame.role:  # "副局长叫什么" wants the name right after 副局长, not after 局长
                 spans = [sp for sp in spans if _role_before(sentence, sp[0]) == frame.role]
-            return spans
+            return spans or ([] if frame.role else _gap_spans(sentence, frame))
         if frame.kind == "which" and frame.head:
             return _head_spans(sentence, frame.head, frame.head_text, frame.text) or _gap_spans(sentence, frame)
         if frame.kind in ("place", "which"):
             return _place_spans(sentence, frame.text) or _gap_spans(sentence, frame)
-        # Anything else: the sentence itself is the answer.
-        text = sentence.strip()
-        return [(0, len(text), "")] if text else []
+        if frame.kind == "reason":
+            return [(m.start(1), m.end(1), "") for m in _BECAUSE.finditer(sentence)] or _whole(sentence)
+        # Anything else: the words where the question word sits, else the sentence itself.
+        return _gap_spans(sentence, frame) or _whole(sentence)

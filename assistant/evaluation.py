@@ -173,9 +173,12 @@ def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
     cited_support = None
     if item.answerable and answer.answered:
         cited_support = any(passage_hit(c.title, c.text, c.doc_id, item) for c in answer.citations)
+    from .answer import analyze
+
     return {
         "id": item.id,
         "type": item.type,
+        "kind": analyze(answer.standalone or item.question).kind,
         "question": item.question,
         "history": item.history,
         "expected": item.answers,
@@ -233,9 +236,15 @@ def summarize(rows: list[dict]) -> dict:
         }
 
     by_type: dict[str, list[dict]] = {}
+    by_kind: dict[str, list[dict]] = {}
     for r in rows:
         by_type.setdefault(r["type"], []).append(r)
-    return {"overall": block(rows), "by_type": {t: block(rs) for t, rs in sorted(by_type.items())}}
+        by_kind.setdefault(r.get("kind", "other"), []).append(r)
+    return {
+        "overall": block(rows),
+        "by_type": {t: block(rs) for t, rs in sorted(by_type.items())},
+        "by_kind": {k: block(rs) for k, rs in sorted(by_kind.items())},  # what the answerer took each question for
+    }
 
 
 @dataclass
@@ -316,11 +325,13 @@ def evaluate_baseline(documents: list, embedder, items: list[GoldItem], k: int =
     from .baseline import llamaindex_baseline
 
     retriever = llamaindex_baseline(documents, embedder, k=k)
-    ranks, lengths = [], []
+    ranks, lengths, latency = [], [], []
     for item in items:
         if not item.answerable:
             continue
+        started = time.perf_counter()
         passages = retriever.retrieve(normalize_question_for_baseline(item), k=k)
+        latency.append((time.perf_counter() - started) * 1000)
         hits = [i for i, p in enumerate(passages, start=1) if passage_hit(p["title"] or "", p["text"], p["doc_id"], item)]
         ranks.append(hits[0] if hits else None)
         lengths.extend(len(p["text"]) for p in passages)
@@ -332,6 +343,7 @@ def evaluate_baseline(documents: list, embedder, items: list[GoldItem], k: int =
         "hit@5": sum(r is not None and r <= 5 for r in ranks) / n,
         "mrr": sum(1.0 / r for r in ranks if r) / n,
         "mean_retrieved_chars": _mean(lengths),
+        "retrieval_p50_ms": percentile(latency, 50),
     }
 
 

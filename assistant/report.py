@@ -63,6 +63,10 @@ def render_markdown(run: EvalRun) -> str:
         lines.append(
             f"| {t} | {b['n']} | {_fmt(b['accuracy'])} | {_fmt(b['f1'])} | {_fmt(b['hit@5'])} | {_fmt(b['citation_support'])} |"
         )
+    lines += ["", "## 按问题类别（回答器的判断）", "", "| 类别 | 条数 | 准确率 | EM | F1 | 作答率 |", "| --- | --- | --- | --- | --- | --- |"]
+    for kind, b in s.get("by_kind", {}).items():
+        answered = sum(1 for r in run.rows if r.get("kind") == kind and r["answered"]) / max(b["n"], 1)
+        lines.append(f"| {kind} | {b['n']} | {_fmt(b['accuracy'])} | {_fmt(b['em'])} | {_fmt(b['f1'])} | {answered:.3f} |")
     if run.baseline:
         lines += [
             "", "## 与 llama-index 默认流程对比", "",
