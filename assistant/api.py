@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
-from .answer import ExtractiveAnswerer
+from .answer import DECLINE_PREFIX, ExtractiveAnswerer
 from .questions import QuestionAnswerer
 from .index import Index, IndexMissing, IngestReport
 from .retrieval import Mode, Passage, Retriever
@@ -30,6 +31,8 @@ class Answer:
     evidence: str = ""  # the sentence the short answer was taken from
     warnings: list[str] = field(default_factory=list)
     standalone: str = ""  # the question as answered (follow-ups condensed, normalized)
+    markers: list[int] = field(default_factory=list)  # for LLM answers: the [n] of each citation
+    timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -39,12 +42,16 @@ class Answer:
             "answered": self.answered,
             "evidence": self.evidence,
             "citations": [
-                {k: c.to_dict()[k] for k in ("source", "title", "text", "doc_id", "chunk_id", "score")}
-                for c in self.citations
+                {
+                    **{k: c.to_dict()[k] for k in ("source", "title", "text", "doc_id", "chunk_id", "score")},
+                    **({"marker": self.markers[i]} if i < len(self.markers) else {}),
+                }
+                for i, c in enumerate(self.citations)
             ],
             "backend": self.backend,
             "warnings": self.warnings,
             "latency_ms": round(self.latency_ms, 1),
+            **({"timings": {k: round(v, 1) for k, v in self.timings.items() if v is not None}} if self.timings else {}),
         }
 
 
@@ -58,6 +65,7 @@ class Assistant:
         self.settings = base
         self._index: Index | None = None
         self._articles: dict[tuple[str, int], dict] = {}
+        self._llm_client = None
         self._articles_generation = -1
 
     # --- plumbing ------------------------------------------------------------------------
@@ -93,7 +101,15 @@ class Assistant:
         return self._open(create=True).ingest([Path(p) for p in paths], progress=progress)
 
     def status(self) -> dict:
-        return self._open().status()
+        """Index counts and which backend answers (never the API key)."""
+        info = self._open().status()
+        info["backend"] = self.backend
+        if self._llm() is not None:
+            import re as _re
+
+            info["llm_base_url"] = _re.sub(r"//[^/@]*@", "//", str(self._llm().client.base_url))
+            info["llm_model"] = self.settings.llm_model
+        return info
 
     def documents(self) -> list[dict]:
         return self._open().documents()
@@ -117,12 +133,29 @@ class Assistant:
         )
         return retriever.retrieve(question, k or self.settings.top_k, mode)
 
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
-        """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
-        started = time.perf_counter()
+    def _llm(self):
+        """The LLM client when the settings call for one, else None (the extractive answerer answers)."""
+        from .llm import LLMClient, llm_configured
+
+        mode = self.settings.answerer
+        if mode == "extractive" or (mode == "auto" and not llm_configured(self.settings)):
+            return None
+        if self._llm_client is None:
+            self._llm_client = LLMClient(self.settings)
+        return self._llm_client
+
+    @property
+    def backend(self) -> str:
+        llm = self._llm()
+        return llm.label if llm else "extractive"
+
+    def _prepare(self, question: str) -> str:
         question = self._check(question)
         if self._open().is_empty():
             raise IndexMissing(str(self.index_dir))
+        return question
+
+    def _extractive(self, question: str, history: list[str] | None, started: float, warnings=()) -> Answer:
         answerer = QuestionAnswerer(
             ExtractiveAnswerer(self._article), lambda q: self.retrieve(q, max(self.settings.top_k, 8))
         )
@@ -136,9 +169,116 @@ class Assistant:
             backend="extractive",
             latency_ms=(time.perf_counter() - started) * 1000,
             evidence=result.sentence,
-            warnings=result.warnings,
+            warnings=[*warnings, *result.warnings],
             standalone=composite.standalone,
         )
+
+    def _standalone(self, llm, question: str, history: list[str] | None) -> tuple[str, list[str]]:
+        """Condense a follow-up: by the LLM when there is one, offline (carry place and year) otherwise."""
+        from .llm import LLMError
+        from .prompts import render
+        from .questions import condense
+
+        if not history:
+            return condense(question, []), []
+        try:
+            rewritten = llm.complete(
+                render("condense", self._prompts_dir, history="\n".join(f"用户：{h}" for h in history), question=question),
+                max_tokens=200,
+            ).strip().splitlines()[0].strip()
+            return (rewritten or condense(question, history)), []
+        except LLMError as exc:
+            return condense(question, history), [f"{exc}，已离线改写追问。"]
+
+    @property
+    def _prompts_dir(self) -> str | None:
+        return str(self.settings.prompts_dir) if self.settings.prompts_dir else None
+
+    def _llm_prompt(self, llm, question: str, history: list[str] | None):
+        from .llm import build_prompt, pack_passages
+
+        t0 = time.perf_counter()
+        standalone, warnings = self._standalone(llm, question, history)
+        t1 = time.perf_counter()
+        passages = self.retrieve(standalone, self.settings.llm_passages)
+        t2 = time.perf_counter()
+        budget = self.settings.llm_context_tokens - self.settings.llm_max_answer_tokens - 400
+        packed = pack_passages(passages, budget)
+        prompt = build_prompt(standalone, packed, self._prompts_dir)
+        t3 = time.perf_counter()
+        timings = {"condense_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000, "prompt_ms": (t3 - t2) * 1000}
+        return standalone, packed, prompt, warnings, timings
+
+    def _from_reply(self, llm, question, history, standalone, packed, text, warnings, timings, started) -> Answer:
+        from .llm import interpret
+
+        reply = interpret(text, packed)
+        if reply.ungrounded:
+            note = f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。"
+            answer = self._extractive(question, history, started, [*warnings, note])
+            answer.timings = timings
+            return answer
+        return Answer(
+            question=question,
+            answer=reply.text if not reply.declined else f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
+            answered=not reply.declined,
+            citations=reply.citations,
+            markers=reply.markers,
+            backend=llm.label,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            warnings=warnings,
+            standalone=standalone,
+            timings=timings,
+        )
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
+        from .llm import LLMError
+
+        started = time.perf_counter()
+        question = self._prepare(question)
+        llm = self._llm()
+        if llm is None:
+            return self._extractive(question, history, started)
+        standalone, packed, prompt, warnings, timings = self._llm_prompt(llm, question, history)
+        try:
+            text = llm.complete(prompt)
+        except LLMError as exc:
+            answer = self._extractive(question, history, started, [*warnings, f"{exc}，已改用抽取式答案。"])
+            answer.timings = timings
+            return answer
+        return self._from_reply(llm, question, history, standalone, packed, text, warnings, timings, started)
+
+    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text as it arrives, then the final Answer (with citations) as the last item.
+
+        If the streamed answer fails the grounding guard or the stream breaks, the final Answer is the
+        extractive one with a warning saying why.
+        """
+        from .llm import LLMError
+
+        started = time.perf_counter()
+        question = self._prepare(question)
+        llm = self._llm()
+        if llm is None:
+            answer = self._extractive(question, history, started)
+            yield answer.answer
+            yield answer
+            return
+        standalone, packed, prompt, warnings, timings = self._llm_prompt(llm, question, history)
+        pieces: list[str] = []
+        try:
+            for piece in llm.stream(prompt):
+                if not pieces:
+                    timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                yield piece
+        except LLMError as exc:
+            answer = self._extractive(question, history, started, [*warnings, f"{exc}，已改用抽取式答案。"])
+            answer.timings = timings
+            yield answer
+            return
+        yield self._from_reply(llm, question, history, standalone, packed, "".join(pieces), warnings, timings, started)
 
     def source_documents(self) -> list:
         """The ingested documents re-read from their source files (for the llama-index baseline)."""

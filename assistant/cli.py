@@ -105,24 +105,91 @@ def ingest(
         raise UserError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
 
 
+def _print_answer(answer, streamed: bool = False) -> None:
+    """The human-readable form of an Answer (the streamed text, if any, was printed already)."""
+    if streamed:
+        if answer.backend == "extractive" and answer.warnings:
+            typer.echo("")
+            typer.echo(f"答：{answer.answer}")
+        else:
+            typer.echo("")
+    else:
+        typer.echo(f"答：{answer.answer}")
+    for w in answer.warnings:
+        typer.echo(f"提示：{w}", err=True)
+    if answer.evidence:
+        typer.echo(f"依据：{answer.evidence}")
+    for n, c in enumerate(answer.citations, start=1):
+        marker = answer.markers[n - 1] if n - 1 < len(answer.markers) else n
+        typer.echo(f"[{marker}] 《{c.title}》 {Path(c.source).name}（段落 {c.chunk_id}）")
+        typer.echo("    " + c.text.replace("\n", "\n    "))
+
+
+def _stream_answer(assistant, question: str, history: list[str] | None = None):
+    """Print text as it arrives; return the final Answer."""
+    final = None
+    started = False
+    for item in assistant.stream(question, history=history):
+        if isinstance(item, str):
+            if not started:
+                typer.echo("答：", nl=False)
+                started = True
+            typer.echo(item, nl=False)
+            sys.stdout.flush()
+        else:
+            final = item
+    return final
+
+
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="问题，例如：沁水县2024年处罚金额多少？"),
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出答案与引用"),
+    stream: bool = typer.Option(False, "--stream", help="边生成边输出（配置了大模型时）"),
 ) -> None:
     """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
     assistant = _assistant(index_dir)
+    if stream and not as_json:
+        answer = _call(assistant, lambda: _stream_answer(assistant, question))
+        _print_answer(answer, streamed=True)
+        return
     answer = _call(assistant, lambda: assistant.ask(question))
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
-    typer.echo(f"答：{answer.answer}")
-    if answer.evidence:
-        typer.echo(f"依据：{answer.evidence}")
-    for n, c in enumerate(answer.citations, start=1):
-        typer.echo(f"[{n}] 《{c.title}》 {Path(c.source).name}（段落 {c.chunk_id}）")
-        typer.echo("    " + c.text.replace("\n", "\n    "))
+    _print_answer(answer)
+
+
+@app.command()
+def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
+    """多轮对话：逐行提问，追问会结合前文（输入 exit 或 Ctrl-D 结束）。"""
+    assistant = _assistant(index_dir)
+    history: list[str] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        typer.echo(f"多轮问答（{_call(assistant, lambda: assistant.backend)}）。输入 exit 结束。")
+    while True:
+        try:
+            line = input("问：" if interactive else "")
+        except EOFError:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question.lower() in ("exit", "quit", "退出"):
+            break
+        if not interactive:
+            typer.echo(f"问：{question}")
+        try:
+            answer = _call(assistant, lambda: _stream_answer(assistant, question, history))
+        except UserError as exc:
+            _err(str(exc))
+            if exc.code != 2:
+                raise
+            continue
+        _print_answer(answer, streamed=True)
+        history.append(question)
 
 
 @app.command()

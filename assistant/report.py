@@ -169,10 +169,13 @@ details{{margin:.5em 0;padding:.4em;border:1px solid #eee}}</style></head><body>
 
 
 def write_reports(run: EvalRun, markdown_path: str | Path) -> tuple[Path, Path]:
-    """Write OUT.md and OUT.html beside it."""
+    """Write OUT.md, OUT.html and the metrics alone as OUT.json beside them."""
+    import json
+
     md = Path(markdown_path)
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(render_markdown(run), encoding="utf-8")
     page = md.with_suffix(".html")
     page.write_text(render_html(run), encoding="utf-8")
+    md.with_suffix(".json").write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     return md, page

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     # Ingestion.
     max_file_mb: float = Field(50.0, gt=0)
 
+    # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
+    # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.
+    answerer: Literal["auto", "extractive", "llm"] = "auto"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_context_tokens: int = Field(6000, ge=512)
+    llm_max_answer_tokens: int = Field(512, ge=16)
+    llm_passages: int = Field(6, ge=1, le=30)
+    prompts_dir: Path | None = None  # default: prompts/ beside the package
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -71,6 +71,32 @@ def doc_hits(assistant: Assistant, items: list[dict], mode: str) -> dict:
     return {"n": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n}
 
 
+def llm_overhead(index_dir: Path, gold: list[dict], repeats: int) -> dict:
+    """What our pipeline adds before the first LLM token (retrieval + prompt build), against a local
+    OpenAI-compatible server that streams at once (tests/fake_openai.py)."""
+    sys.path.insert(0, str(ROOT))
+    from assistant.settings import Settings
+    from tests.fake_openai import FakeOpenAI
+
+    ours, first = [], []
+    with FakeOpenAI(script=[{"content": "资料中未提及。"}]) as server:
+        a = Assistant(settings=Settings(index_dir=index_dir, llm_base_url=server.base_url, llm_api_key="x"))
+        list(a.stream(gold[0]["question"]))  # warm-up
+        for _ in range(repeats):
+            for item in gold:
+                final = list(a.stream(item["question"]))[-1]
+                t = final.timings
+                ours.append(t["retrieval_ms"] + t["prompt_ms"] + t.get("condense_ms", 0.0))
+                if t.get("first_token_ms") is not None:
+                    first.append(t["first_token_ms"])
+        a.close()
+    return {
+        "n": len(ours),
+        "pipeline_p50": percentile(ours, 50), "pipeline_p95": percentile(ours, 95),
+        "first_token_p50": percentile(first, 50), "first_token_p95": percentile(first, 95),
+    }
+
+
 def cold_cli(index_dir: Path, question: str, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -117,6 +143,7 @@ def main() -> None:
         }
         results["retrieval"] = {mode: retrieval_hits(assistant, gold, mode) for mode in ("hybrid", "bm25", "dense")}
         assistant.close()
+        results["llm_overhead_ms"] = llm_overhead(seeds_index, gold, args.repeats)
 
         if args.corpus.exists():
             corpus_index = Path(tmp) / "corpus-index"
@@ -139,6 +166,9 @@ def main() -> None:
     r = results
     print(f"cold `assistant ask`: median {r['cold_cli_ask_s']['median']:.2f} s (n={args.repeats})")
     print(f"warm Assistant.ask: p50 {r['warm_ask_ms']['p50']:.1f} ms, p95 {r['warm_ask_ms']['p95']:.1f} ms (n={r['warm_ask_ms']['n']})")
+    lo = r["llm_overhead_ms"]
+    print(f"before the first LLM token, our pipeline (retrieval + prompt): p50 {lo['pipeline_p50']:.1f} ms, p95 {lo['pipeline_p95']:.1f} ms; "
+          f"first token from a local server: p50 {lo['first_token_p50']:.1f} ms, p95 {lo['first_token_p95']:.1f} ms (n={lo['n']})")
     if "corpus_ingest" in r:
         c = r["corpus_ingest"]
         print(f"ingest {c['file']}: {c['mb']:.2f} MB in {c['seconds']:.1f} s = {c['mb_per_s']:.3f} MB/s ({c['documents']} docs, {c['chunks']} chunks)")

@@ -1,0 +1,205 @@
+"""LLM answers over the OpenAI chat-completions protocol: context packing, [n] citations, grounding guard, faults."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .answer import DECLINE_PREFIX
+from .chunking import count_tokens
+from .prompts import render
+from .retrieval import Passage
+from .settings import Settings
+from .zh import figure_values, sentence_spans
+
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
+class LLMError(RuntimeError):
+    """The LLM path failed; the message is one sentence for the user and never contains the API key."""
+
+
+def llm_configured(settings: Settings) -> bool:
+    return bool(settings.llm_base_url or os.environ.get("OPENAI_BASE_URL") or settings.llm_api_key or os.environ.get("OPENAI_API_KEY"))
+
+
+@dataclass
+class LLMReply:
+    """What the model said, mapped onto the passages it was given."""
+
+    text: str
+    citations: list[Passage] = field(default_factory=list)
+    markers: list[int] = field(default_factory=list)  # the [n] of each citation, in order of first mention
+    declined: bool = False
+    ungrounded: list[str] = field(default_factory=list)  # figures not found in any cited passage
+
+
+def _describe(exc: Exception) -> str:
+    """One sentence for the user; never the server's message (it may echo a key)."""
+    name = type(exc).__name__
+    if isinstance(exc, ValueError):  # json.JSONDecodeError from a malformed body
+        return "大模型服务返回了无法解析的内容"
+    return {
+        "APIConnectionError": "无法连接大模型服务",
+        "APITimeoutError": "大模型服务响应超时",
+        "AuthenticationError": "大模型服务拒绝了 API 密钥（401）",
+        "PermissionDeniedError": "大模型服务拒绝访问（403）",
+        "NotFoundError": "大模型服务找不到该模型或地址（404）",
+        "RateLimitError": "大模型服务请求过于频繁（429），重试后仍失败",
+        "InternalServerError": "大模型服务内部错误（5xx），重试后仍失败",
+        "BadRequestError": "大模型服务拒绝了请求（400）",
+    }.get(name, f"大模型服务出错（{name}）")
+
+
+class LLMClient:
+    """A thin wrapper over openai.OpenAI with the assistant's settings; retries come from the openai client."""
+
+    def __init__(self, settings: Settings):
+        from openai import OpenAI
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else os.environ.get("OPENAI_API_KEY")
+        self.settings = settings
+        self.model = settings.llm_model
+        self.client = OpenAI(
+            base_url=settings.llm_base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=key or "not-needed",
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,  # timeouts, 408/409/429 and 5xx, with exponential backoff
+        )
+
+    @property
+    def label(self) -> str:
+        return f"llm:{self.model}"
+
+    def complete(self, prompt: str, max_tokens: int | None = None) -> str:
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=self.settings.llm_temperature,
+                max_tokens=max_tokens or self.settings.llm_max_answer_tokens,
+            )
+        except Exception as exc:
+            raise LLMError(_describe(exc)) from exc
+        try:
+            text = resp.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise LLMError("大模型服务返回了无法解析的内容") from exc
+        if not text.strip():
+            raise LLMError("大模型服务返回了空回答")
+        return text
+
+    def stream(self, prompt: str) -> Iterator[str]:
+        try:
+            events = self.client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=self.settings.llm_temperature,
+                max_tokens=self.settings.llm_max_answer_tokens,
+                stream=True,
+            )
+            finished = False
+            for event in events:
+                if not event.choices:
+                    continue
+                choice = event.choices[0]
+                delta = getattr(choice.delta, "content", None)
+                if delta:
+                    yield delta
+                if choice.finish_reason:
+                    finished = True
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise LLMError(_describe(exc) if type(exc).__module__.startswith("openai") else "大模型回答中途中断") from exc
+        if not finished:
+            raise LLMError("大模型回答中途中断")
+
+
+# --- prompt building --------------------------------------------------------------------
+
+
+def pack_passages(passages: list[Passage], budget_tokens: int) -> list[Passage]:
+    """Passages in rank order while they fit the token budget; a passage that does not fit whole is cut at a
+    sentence end, so no sentence or figure is ever cut in half."""
+    packed: list[Passage] = []
+    used = 0
+    for p in passages:
+        cost = count_tokens(p.text) + 8  # "[n] 《title》\n" overhead, roughly
+        if used + cost <= budget_tokens:
+            packed.append(p)
+            used += cost
+            continue
+        room = budget_tokens - used - 8
+        kept = ""
+        for a, b in sentence_spans(p.text):
+            if count_tokens(kept + p.text[a:b]) > room:
+                break
+            kept += p.text[a:b]
+        if kept:
+            packed.append(Passage(**{**p.__dict__, "text": kept}))
+        break
+    return packed
+
+
+def build_prompt(question: str, passages: list[Passage], prompts_dir: str | None = None) -> str:
+    numbered = "\n\n".join(f"[{i}]《{p.title}》\n{p.text}" for i, p in enumerate(passages, start=1))
+    return render("qa", prompts_dir, passages=numbered, question=question)
+
+
+# --- checking the reply -----------------------------------------------------------------
+
+
+def interpret(text: str, passages: list[Passage]) -> LLMReply:
+    """Map [n] markers to passages (dropping markers that point nowhere), and check every figure."""
+    text = text.strip()
+    valid = range(1, len(passages) + 1)
+    order: list[int] = []
+    for m in _MARKER.finditer(text):
+        n = int(m.group(1))
+        if n in valid and n not in order:
+            order.append(n)
+    cleaned = _MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", text)
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    declined = cleaned.startswith(DECLINE_PREFIX) or (DECLINE_PREFIX in cleaned and not order)
+    cited = [passages[n - 1] for n in order]
+    if declined:
+        return LLMReply(cleaned, [], [], True, [])
+    return LLMReply(cleaned, cited, order, False, ungrounded_figures(cleaned, cited))
+
+
+def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
+    """Figures of the answer (units and magnitudes normalized) that no cited passage states."""
+    plain = _MARKER.sub("", answer)
+    have = [fv for p in cited for fv in figure_values(p.title + "\n" + p.text)]
+    missing = []
+    for m_text, (value, unit) in _figures_with_text(plain):
+        ok = any(abs(value - v) <= 1e-6 * max(abs(value), 1.0) and (unit == u or not unit or not u) for v, u in have)
+        if not ok:
+            missing.append(m_text)
+    return missing
+
+
+def _figures_with_text(text: str) -> list[tuple[str, tuple[float, str]]]:
+    from .zh import FIGURE_RE
+
+    out = []
+    for m in FIGURE_RE.finditer(text):
+        values = figure_values(m.group(0))
+        if values and re.search(r"\d", m.group(0)):
+            out.append((m.group(0), values[0]))
+    return out
+
+
+@dataclass
+class Timing:
+    retrieval_ms: float = 0.0
+    prompt_ms: float = 0.0
+    first_token_ms: float | None = None
+
+
+def timed(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

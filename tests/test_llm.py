@@ -1,0 +1,196 @@
+"""LLM answers through an OpenAI-compatible server: a real local HTTP server with scripted replies."""
+
+import json
+
+import pytest
+
+from assistant import Assistant
+from assistant.prompts import PROMPTS_DIR, PromptError, placeholders, render
+from assistant.settings import Settings
+
+from .conftest import run_cli
+from .fake_openai import FakeOpenAI, passage_number
+
+QUESTION = "沁水县2024年处罚金额多少？"
+SECRET = "sk-test-0123456789abcdef"
+
+
+def faithful(payload):
+    n = passage_number(payload, "394.179万元")
+    return f"沁水县2024年处罚金额共计394.179万元[{n}]。该数字来自沁水分局的执法统计[{n}]。"
+
+
+def llm_assistant(index_dir, server, **overrides) -> Assistant:
+    values = dict(
+        index_dir=index_dir, llm_base_url=server.base_url, llm_api_key=SECRET, llm_model="test-model",
+        llm_timeout=5, llm_max_retries=2,
+    )
+    settings = Settings(**{**values, **overrides})
+    return Assistant(settings=settings)
+
+
+def test_every_prompt_placeholder_is_filled():
+    for path in sorted(PROMPTS_DIR.glob("*.md")):
+        if path.name == "README.md":
+            continue
+        names = placeholders(path.read_text(encoding="utf-8"))
+        assert names, f"{path.name} has no placeholders"
+        text = render(path.stem, **{n: f"<{n}>" for n in names})
+        assert "{" not in text.replace("{{", "").replace("}}", "")
+        for n in names:
+            assert f"<{n}>" in text
+        with pytest.raises(PromptError):
+            render(path.stem, **{n: "x" for n in list(names)[1:]})
+
+
+def test_a_correct_cited_answer_comes_back_with_its_passages(seeds_index):
+    with FakeOpenAI(script=[{"content": faithful}]) as server:
+        a = llm_assistant(seeds_index, server)
+        answer = a.ask(QUESTION)
+    assert answer.backend == "llm:test-model" and answer.answered and not answer.warnings
+    assert "394.179万元" in answer.answer
+    assert len(answer.citations) == 1 and "394.179万元" in answer.citations[0].text
+    prompt = server.chat_requests[0]["json"]["messages"][-1]["content"]
+    assert QUESTION in prompt and "资料中未提及" in prompt  # the Chinese QA prompt from prompts/qa.md
+    assert server.chat_requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_a_hallucinated_figure_falls_back_to_the_extractive_answer(seeds_index):
+    def hallucinating(payload):
+        n = passage_number(payload, "394.179万元")
+        return f"沁水县2024年处罚金额共计512万元[{n}]。"
+
+    with FakeOpenAI(script=[{"content": hallucinating}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "extractive" and answer.answer == "394.179万元"
+    assert len(answer.warnings) == 1 and "512万元" in answer.warnings[0]
+
+
+def test_markers_that_point_nowhere_are_dropped(seeds_index):
+    def sloppy(payload):
+        n = passage_number(payload, "394.179万元")
+        return f"处罚金额共计394.179万元[{n}][17]，立案查处24件[{n}][0]。"
+
+    with FakeOpenAI(script=[{"content": sloppy}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "llm:test-model"
+    assert "[17]" not in answer.answer and "[0]" not in answer.answer
+    assert len(answer.citations) == 1 and answer.markers == [int(answer.answer.split("[")[1].split("]")[0])]
+
+
+def test_citations_are_listed_in_order_of_first_mention(seeds_index):
+    def two(payload):
+        a, b = passage_number(payload, "394.179万元"), passage_number(payload, "2835户")
+        return f"清洁取暖改造2835户[{b}]，处罚金额394.179万元[{a}]，另见[{b}]。"
+
+    with FakeOpenAI(script=[{"content": two}]) as server:
+        answer = llm_assistant(seeds_index, server).ask("沁水县2024年处罚金额多少？完成了多少户清洁取暖改造？")
+    assert answer.backend == "llm:test-model", answer.warnings
+    assert "2835户" in answer.citations[0].text and "394.179万元" in answer.citations[1].text
+    assert len(answer.citations) == 2
+
+
+def test_429_is_retried_and_then_answered(seeds_index):
+    with FakeOpenAI(script=[{"status": 429}, {"content": faithful}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "llm:test-model" and "394.179万元" in answer.answer
+    assert len(server.chat_requests) == 2
+
+
+def test_a_hang_past_the_timeout_gives_the_extractive_answer_with_a_warning(seeds_index):
+    with FakeOpenAI(script=[{"hang": 3.0, "content": faithful}]) as server:
+        answer = llm_assistant(seeds_index, server, llm_timeout=0.5, llm_max_retries=1).ask(QUESTION)
+    assert answer.backend == "extractive" and answer.answer == "394.179万元"
+    assert any("超时" in w for w in answer.warnings)
+
+
+@pytest.mark.parametrize(
+    "step, words",
+    [({"status": 401}, "401"), ({"raw": "{not json"}, "无法解析"), ({"content": ""}, "空回答"), ({"status": 500}, "5xx")],
+)
+def test_server_faults_give_the_extractive_answer_with_one_warning(seeds_index, step, words):
+    with FakeOpenAI(script=[step]) as server:
+        answer = llm_assistant(seeds_index, server, llm_max_retries=1).ask(QUESTION)
+    assert answer.backend == "extractive" and answer.answer == "394.179万元"
+    assert len(answer.warnings) == 1 and words in answer.warnings[0]
+    assert SECRET not in json.dumps(answer.to_dict(), ensure_ascii=False)
+
+
+def test_connection_refused_gives_the_extractive_answer(seeds_index):
+    with FakeOpenAI() as server:
+        url = server.base_url
+    settings = Settings(index_dir=seeds_index, llm_base_url=url, llm_api_key=SECRET, llm_max_retries=0)
+    answer = Assistant(settings=settings).ask(QUESTION)
+    assert answer.backend == "extractive" and "无法连接" in answer.warnings[0]
+
+
+def test_stream_yields_text_as_it_arrives_then_the_cited_answer(seeds_index):
+    with FakeOpenAI(script=[{"content": faithful}]) as server:
+        items = list(llm_assistant(seeds_index, server).stream(QUESTION))
+    pieces, final = items[:-1], items[-1]
+    assert len(pieces) > 3 and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces).strip() == final.answer
+    assert final.citations and "394.179万元" in final.citations[0].text
+    assert final.timings["first_token_ms"] >= final.timings["retrieval_ms"]
+
+
+def test_a_stream_cut_mid_way_ends_with_the_extractive_answer(seeds_index):
+    with FakeOpenAI(script=[{"content": faithful, "cut": True}]) as server:
+        items = list(llm_assistant(seeds_index, server, llm_max_retries=0).stream(QUESTION))
+    final = items[-1]
+    assert final.backend == "extractive" and final.answer == "394.179万元"
+    assert any("中断" in w for w in final.warnings)
+
+
+def test_follow_ups_are_condensed_by_the_llm_prompt(seeds_index):
+    def answer_24(payload):
+        n = passage_number(payload, "24件")
+        return f"立案查处环境违法案件24件[{n}]。"
+
+    script = [{"content": "沁水县2024年立案查处了多少件环境违法案件？"}, {"content": answer_24}]
+    with FakeOpenAI(script=script) as server:
+        answer = llm_assistant(seeds_index, server).chat(
+            [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "394.179万元"},
+             {"role": "user", "content": "立案查处了多少件？"}]
+        )
+    condense_prompt = server.chat_requests[0]["json"]["messages"][-1]["content"]
+    assert QUESTION in condense_prompt and "立案查处了多少件？" in condense_prompt
+    assert answer.standalone == "沁水县2024年立案查处了多少件环境违法案件？"
+    assert "24件" in answer.answer and answer.backend == "llm:test-model"
+
+
+def test_follow_ups_work_offline_too(seeds_assistant):
+    answer = seeds_assistant.chat(
+        [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "394.179万元"},
+         {"role": "user", "content": "立案查处了多少件？"}]
+    )
+    assert answer.answer == "24件" and answer.backend == "extractive"
+    assert "沁水" in answer.citations[0].title
+
+
+def test_cli_stream_and_json_report_the_backend_and_never_the_key(seeds_index):
+    with FakeOpenAI(script=[{"content": faithful}]) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET, "ASSISTANT_LLM_MODEL": "test-model"}
+        streamed = run_cli("ask", QUESTION, "--stream", "--index-dir", str(seeds_index), env=env)
+        as_json = run_cli("ask", QUESTION, "--json", "--index-dir", str(seeds_index), env=env)
+        status = run_cli("status", "--json", "--index-dir", str(seeds_index), env=env)
+    assert streamed.returncode == 0 and "394.179万元" in streamed.stdout and "[1]" in streamed.stdout
+    data = json.loads(as_json.stdout)
+    assert data["backend"] == "llm:test-model" and data["citations"][0]["marker"] >= 1
+    for proc in (streamed, as_json, status):
+        assert SECRET not in proc.stdout + proc.stderr
+    assert json.loads(status.stdout)["backend"] == "llm:test-model"
+
+
+def test_cli_chat_keeps_the_conversation(seeds_index):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "chat", "--index-dir", str(seeds_index)],
+        input=f"{QUESTION}\n立案查处了多少件？\n", capture_output=True, text=True, cwd=str(ROOT), timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "394.179万元" in proc.stdout and "24件" in proc.stdout
