@@ -109,16 +109,25 @@ def _bar_chart(data: list[tuple[str, float]], title: str, max_value: float = 1.0
     return "".join(parts)
 
 
-def _histogram(values: list[float], title: str, bins: int = 12) -> str:
+def _histogram(values: list[float], title: str, bins: int = 10) -> str:
+    """Latency histogram: even bins up to the 95th percentile, then one bin for the slow tail."""
     if not values:
         return ""
-    lo, hi = min(values), max(values)
-    step = (hi - lo) / bins or 1.0
+    from .evaluation import percentile
+
+    lo, cap = min(values), percentile(values, 95)
+    step = (cap - lo) / bins or 1.0
     counts = [0] * bins
+    tail = 0
     for v in values:
-        counts[min(int((v - lo) / step), bins - 1)] += 1
+        if v > cap:
+            tail += 1
+        else:
+            counts[min(int((v - lo) / step), bins - 1)] += 1
     data = [(f"{lo + i * step:.0f}–{lo + (i + 1) * step:.0f} ms", float(c)) for i, c in enumerate(counts)]
-    return _bar_chart(data, title, max_value=max(counts), fmt="{:.0f}")
+    if tail:
+        data.append((f"> {cap:.0f} ms", float(tail)))
+    return _bar_chart(data, title, max_value=max(c for _, c in data), fmt="{:.0f}")
 
 
 def render_html(run: EvalRun) -> str:
