@@ -22,6 +22,10 @@ PAGE_001 = SEEDS / "001_86313f0a6bb92235.txt"
 def _isolated_index(tmp_path, monkeypatch):
     """No test touches ./index: ASSISTANT_INDEX_DIR points at a fresh temp dir."""
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    # A developer's own LLM settings must not leak into tests: offline unless a test configures a server.
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "ASSISTANT_LLM_", "ASSISTANT_EMBEDDING")) or name == "ASSISTANT_ANSWERER":
+            monkeypatch.delenv(name, raising=False)
     from assistant.settings import get_settings
 
     get_settings.cache_clear()

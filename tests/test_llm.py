@@ -194,3 +194,36 @@ def test_cli_chat_keeps_the_conversation(seeds_index):
     )
     assert proc.returncode == 0, proc.stderr
     assert "394.179万元" in proc.stdout and "24件" in proc.stdout
+
+
+def test_context_packing_never_cuts_a_sentence_or_a_figure(seeds_assistant):
+    from assistant.chunking import count_tokens
+    from assistant.llm import pack_passages
+    from assistant.zh import sentence_spans
+
+    passages = seeds_assistant.retrieve("沁水县处罚金额和清洁取暖改造", k=6)
+    whole = sum(count_tokens(p.text) for p in passages)
+    packed = pack_passages(passages, budget_tokens=whole // 2)
+    assert 0 < sum(count_tokens(p.text) for p in packed) <= whole // 2
+    assert [p.chunk_id for p in packed] == [p.chunk_id for p in passages[: len(packed)]]
+    for got, original in zip(packed, passages):
+        assert original.text.startswith(got.text)
+        # What was kept ends exactly at a sentence end of the original passage.
+        ends = {b for _, b in sentence_spans(original.text)}
+        assert len(got.text) in ends
+
+
+def test_the_grounding_guard_normalizes_units_and_magnitudes(seeds_index):
+    def other_units(payload):
+        n = passage_number(payload, "394.179万元")
+        return f"处罚金额共计3,941,790元[{n}]。"
+
+    with FakeOpenAI(script=[{"content": other_units}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "llm:test-model" and "3,941,790元" in answer.answer and not answer.warnings
+
+
+def test_an_llm_decline_is_a_decline(seeds_index):
+    with FakeOpenAI(script=[{"content": "资料中未提及。"}]) as server:
+        answer = llm_assistant(seeds_index, server).ask("沁水县2023年处罚金额多少？")
+    assert not answer.answered and answer.citations == [] and answer.answer.startswith("资料中未提及")
