@@ -105,16 +105,16 @@ def ingest(
         raise UserError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
 
 
-def _print_answer(answer, streamed: bool = False) -> None:
-    """The human-readable form of an Answer (the streamed text, if any, was printed already)."""
-    if streamed:
-        if answer.backend == "extractive" and answer.warnings:
-            typer.echo("")
-            typer.echo(f"答：{answer.answer}")
-        else:
-            typer.echo("")
-    else:
+def _print_answer(answer, streamed: str | None = None) -> None:
+    """The human-readable form of an Answer; `streamed` is the text already printed while streaming."""
+    if streamed is None:
         typer.echo(f"答：{answer.answer}")
+    else:
+        typer.echo("")
+        if streamed.strip() != answer.answer.strip():
+            # The streamed text failed a check, or the stream broke: say so, then give the checked answer.
+            typer.echo("（以上回答未通过核对，已撤回。）")
+            typer.echo(f"答：{answer.answer}")
     for w in answer.warnings:
         typer.echo(f"提示：{w}", err=True)
     if answer.evidence:
@@ -126,19 +126,18 @@ def _print_answer(answer, streamed: bool = False) -> None:
 
 
 def _stream_answer(assistant, question: str, history: list[str] | None = None):
-    """Print text as it arrives; return the final Answer."""
-    final = None
-    started = False
+    """Print text as it arrives; return the final Answer and the text that was printed."""
+    final, pieces = None, []
     for item in assistant.stream(question, history=history):
         if isinstance(item, str):
-            if not started:
+            if not pieces:
                 typer.echo("答：", nl=False)
-                started = True
+            pieces.append(item)
             typer.echo(item, nl=False)
             sys.stdout.flush()
         else:
             final = item
-    return final
+    return final, "".join(pieces)
 
 
 @app.command()
@@ -151,8 +150,8 @@ def ask(
     """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
     assistant = _assistant(index_dir)
     if stream and not as_json:
-        answer = _call(assistant, lambda: _stream_answer(assistant, question))
-        _print_answer(answer, streamed=True)
+        answer, printed = _call(assistant, lambda: _stream_answer(assistant, question))
+        _print_answer(answer, streamed=printed)
         return
     answer = _call(assistant, lambda: assistant.ask(question))
     if as_json:
@@ -182,13 +181,13 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
         if not interactive:
             typer.echo(f"问：{question}")
         try:
-            answer = _call(assistant, lambda: _stream_answer(assistant, question, history))
+            answer, printed = _call(assistant, lambda: _stream_answer(assistant, question, history))
         except UserError as exc:
             _err(str(exc))
             if exc.code != 2:
                 raise
             continue
-        _print_answer(answer, streamed=True)
+        _print_answer(answer, streamed=printed)
         history.append(question)
 
 

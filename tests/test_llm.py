@@ -227,3 +227,17 @@ def test_an_llm_decline_is_a_decline(seeds_index):
     with FakeOpenAI(script=[{"content": "资料中未提及。"}]) as server:
         answer = llm_assistant(seeds_index, server).ask("沁水县2023年处罚金额多少？")
     assert not answer.answered and answer.citations == [] and answer.answer.startswith("资料中未提及")
+
+
+def test_cli_stream_withdraws_an_unchecked_answer_visibly(seeds_index):
+    def hallucinating(payload):
+        return f"沁水县2024年处罚金额约为512万元[{passage_number(payload, '394.179万元')}]。"
+
+    with FakeOpenAI(script=[{"content": hallucinating}]) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET}
+        proc = run_cli("ask", QUESTION, "--stream", "--index-dir", str(seeds_index), env=env)
+    assert proc.returncode == 0
+    assert "已撤回" in proc.stdout and "答：394.179万元" in proc.stdout
+    assert "512万元" in proc.stderr and "Traceback" not in proc.stderr
+    offline = run_cli("ask", QUESTION, "--stream", "--index-dir", str(seeds_index))
+    assert "已撤回" not in offline.stdout and "394.179万元" in offline.stdout
