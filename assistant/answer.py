@@ -15,7 +15,7 @@ from .retrieval import Passage
 from .zh import (
     CJK,
     DATE_RE,
-    FIGURE_RE,
+    figure_matches,
     STOPWORDS,
     clause_spans,
     fold_width,
@@ -231,28 +231,7 @@ def _norm_unit(unit: str | None) -> str:
 
 
 def _figure_spans(sentence: str) -> list[tuple[int, int, str]]:
-    """Figures with a unit (or a decimal), excluding dates, years, ordinals and parts of codes like PM2.5."""
-    dates = [(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
-    out = []
-    for m in FIGURE_RE.finditer(sentence):
-        a, b = m.start(), m.end()
-        num, unit = m.group("num"), _norm_unit(m.group("unit"))
-        if any(a < de and b > ds for ds, de in dates):
-            continue
-        before = sentence[a - 1] if a > 0 else ""
-        after = sentence[b] if b < len(sentence) else ""
-        if before and (before.isascii() and (before.isalnum() or before in "+.-/×")):
-            continue
-        if before == "第" or (after.isascii() and after.isalpha()):
-            continue
-        if not unit and not m.group("mag") and "." not in num:
-            continue
-        if unit in ("年", "月", "日") and not (num.isdigit() and int(num) < 100 and unit == "年"):
-            continue
-        if re.fullmatch(r"[一二两三四五六七八九十百千零〇]+", num) and (not unit or num == "一"):
-            continue
-        out.append((a, b, unit))
-    return out
+    return [(m.start(), m.end(), (m.group("unit") or "").replace("％", "%")) for m in figure_matches(sentence)]
 
 
 _NAME = re.compile(f"[{CJK}]{{2,3}}")

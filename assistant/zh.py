@@ -301,6 +301,32 @@ def years_in(text: str) -> list[str]:
     return YEAR_RE.findall(fold_width(text))
 
 
+def figure_matches(sentence: str) -> list[re.Match]:
+    """Figures that state a quantity: a unit (or a magnitude or decimal) is required; dates, years, ordinals
+    (第四), and digits inside codes (PM2.5, SO2, DB14/3176-2024, 2+36) are not figures."""
+    dates = [(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
+    out = []
+    for m in FIGURE_RE.finditer(sentence):
+        a, b = m.start(), m.end()
+        num, unit = m.group("num"), (m.group("unit") or "").replace("％", "%")
+        if any(a < de and b > ds for ds, de in dates):
+            continue
+        before = sentence[a - 1] if a > 0 else ""
+        after = sentence[b] if b < len(sentence) else ""
+        if before and before.isascii() and (before.isalnum() or before in "+.-/×"):
+            continue
+        if before == "第" or (after.isascii() and after.isalpha()):
+            continue
+        if not unit and not m.group("mag") and "." not in num:
+            continue
+        if unit in ("年", "月", "日") and not (num.isdigit() and int(num) < 100 and unit == "年"):
+            continue
+        if re.fullmatch(r"[一二两三四五六七八九十百千零〇]+", num) and (not unit or num == "一"):
+            continue
+        out.append(m)
+    return out
+
+
 _NUMBER_WITH_CN = re.compile(f"(?P<num>{NUM}|[零〇一二两三四五六七八九十百千]+)(?P<mag>万|亿)?")
 
 
