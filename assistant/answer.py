@@ -457,9 +457,14 @@ class ExtractiveAnswerer:
         self.article_lookup = article_lookup
         self.min_coverage = min_coverage
 
-    def answer(self, question: str, passages: list[Passage]) -> Extraction:
-        """Answer one self-contained question from these passages."""
+    def answer(self, question: str, passages: list[Passage], places: list[str] | None = None) -> Extraction:
+        """Answer one self-contained question from these passages; `places` adds places the answer's article
+        must name (a comparison knows its subjects even when the question writes them without 市/县)."""
         frame = analyze(question)
+        for place in places or []:
+            short = re.sub(r"(?<=..)[省市县区]$", "", place)
+            if short not in frame.places:
+                frame.places.append(short)
         if not passages:
             return Extraction(False, f"{DECLINE_PREFIX}与该问题相关的内容。", [], reason="no passages")
         total = sum(frame.terms.values()) or 1.0

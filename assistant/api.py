@@ -149,6 +149,14 @@ class Assistant:
         llm = self._llm()
         return llm.label if llm else "extractive"
 
+    def _passages(self, chunk_ids: list[str]) -> list[Passage]:
+        """Catalog chunks as citable passages, in the order given."""
+        return [
+            Passage(chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
+                    score=1.0, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"])
+            for r in self._open().chunks(list(dict.fromkeys(c for c in chunk_ids if c)))
+        ]
+
     def _prepare(self, question: str) -> str:
         question = self._check(question)
         if self._open().is_empty():
@@ -157,7 +165,10 @@ class Assistant:
 
     def _extractive(self, question: str, history: list[str] | None, started: float, warnings=()) -> Answer:
         answerer = QuestionAnswerer(
-            ExtractiveAnswerer(self._article), lambda q: self.retrieve(q, max(self.settings.top_k, 8))
+            ExtractiveAnswerer(self._article),
+            lambda q: self.retrieve(q, max(self.settings.top_k, 8)),
+            facts=self._open().facts,
+            passages_for=self._passages,
         )
         composite = answerer.answer(question, history)
         result = composite.result
@@ -280,6 +291,16 @@ class Assistant:
             return
         yield self._from_reply(llm, question, history, standalone, packed, "".join(pieces), warnings, timings, started)
 
+    def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
+        """The figures extracted from the articles, filtered by subject, metric (substrings) and year."""
+        from .zh import normalize_question
+
+        return self._open().facts(
+            subject=normalize_question(subject) if subject else None,
+            metric=normalize_question(metric) if metric else None,
+            year=year,
+        )
+
     def source_documents(self) -> list:
         """The ingested documents re-read from their source files (for the llama-index baseline)."""
         from .loading import SourceDocument, read_file
@@ -308,9 +329,14 @@ class Assistant:
         progress=None,
     ):
         """Run a gold set; optionally write per-item results (.jsonl), a report (.md + .html), and the baseline."""
-        from .evaluation import evaluate_baseline, load_gold, run_eval
+        from .evaluation import evaluate_baseline, evaluate_facts, is_facts_gold, load_facts_gold, load_gold, run_eval
         from .report import write_reports
 
+        if is_facts_gold(gold):  # hand-checked figures: extraction precision and recall
+            items = load_facts_gold(gold)
+            if self._open().is_empty():
+                raise IndexMissing(str(self.index_dir))
+            return evaluate_facts(self.facts(), items)
         load_gold(gold)  # a malformed gold file is reported before anything else
         if self._open().is_empty():
             raise IndexMissing(str(self.index_dir))

@@ -99,6 +99,8 @@ def ingest(
         typer.echo(
             f"索引现有 {status['documents']} 篇文档、{status['articles']} 篇文章、{status['chunks']} 个段落。"
         )
+    for w in report.warnings:
+        typer.echo(f"提示：{w}", err=True)
     if report.skipped:
         for item in report.skipped:
             typer.echo(f"已跳过：{item}", err=True)
@@ -263,6 +265,22 @@ def eval_command(
             )
     except GoldError as exc:
         raise UserError(str(exc), 2) from exc
+    if isinstance(run, dict):  # a facts gold file: extraction precision and recall
+        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        if as_json:
+            typer.echo(json.dumps(run, ensure_ascii=False))
+        else:
+            typer.echo(
+                f"{Path(gold).name}：{run['n']} 个人工核对的数字；抽取 {run['predicted']} 个，其中 {run['claimed']} 个对应核对项\n"
+                f"精确率 {fmt(run['precision'])}  召回率 {fmt(run['recall'])}  "
+                + "  ".join(f"{k} {fmt(v)}" for k, v in run["field_accuracy"].items())
+            )
+        if floors:
+            config = json.loads(Path(floors).read_text(encoding="utf-8")).get(Path(gold).name, {})
+            failed = [f"{k} = {run.get(k)} < {v}" for k, v in config.items() if not k.startswith("_") and (run.get(k) or 0) < v]
+            if failed:
+                raise UserError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
+        return
     o = run.summary["overall"]
     if as_json:
         typer.echo(json.dumps(run.to_dict(), ensure_ascii=False))
@@ -292,6 +310,40 @@ def eval_command(
         failed = check_floors(run, floors)
         if failed:
             raise UserError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
+
+
+@app.command()
+def facts(
+    index_dir: Optional[Path] = IndexDirOption,
+    subject: Optional[str] = typer.Option(None, "--subject", help="地区或单位（包含即可），例如 沁水"),
+    metric: Optional[str] = typer.Option(None, "--metric", help="指标（包含即可），例如 处罚金额"),
+    year: Optional[int] = typer.Option(None, "--year", help="年份"),
+    fmt: str = typer.Option("table", "--format", help="table、csv 或 json"),
+) -> None:
+    """数字事实表：文章中的数字及其地区、年份、指标、单位和原文出处。"""
+    import csv
+
+    if fmt not in ("table", "csv", "json"):
+        raise UserError("--format 只能是 table、csv 或 json。", 2)
+    assistant = _assistant(index_dir)
+    rows = _call(assistant, lambda: assistant.facts(subject=subject, metric=metric, year=year))
+    fields = ["subject", "year", "metric", "value", "unit", "qualifier", "title", "source", "chunk_id", "span"]
+    if fmt == "json":
+        typer.echo(json.dumps([{k: getattr(f, k) for k in fields} for f in rows], ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(fields)
+        for f in rows:
+            writer.writerow([getattr(f, k) if getattr(f, k) is not None else "" for k in fields])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("地区", "年份", "指标", "数值", "原文")
+        for f in rows:
+            table.add_row(f.subject, str(f.year or ""), f.metric, f.display(), f.span)
+        Console().print(table)
+        typer.echo(f"共 {len(rows)} 条。")
 
 
 def main() -> None:

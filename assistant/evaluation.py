@@ -359,3 +359,146 @@ def _llama_version() -> str:
         return version("llama-index-core")
     except Exception:
         return "?"
+
+
+# --- fact extraction --------------------------------------------------------------------
+
+
+def is_facts_gold(path: str | Path) -> bool:
+    """A facts gold file has "metric" and "value" fields instead of questions."""
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        if line.strip():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                return False
+            return isinstance(obj, dict) and "metric" in obj and "value" in obj and "question" not in obj
+    return False
+
+
+def load_facts_gold(path: str | Path) -> list[dict]:
+    from pydantic import ValidationError
+
+    from .facts import Fact
+
+    items = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            Fact(**{k: v for k, v in obj.items() if k in Fact.model_fields and v is not None or k == "year"},
+                 **({"unit": ""} if obj.get("unit") is None else {}))
+        except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+            raise GoldError(f"{path}:{lineno}: 不是有效的事实条目（{type(exc).__name__}）") from None
+        items.append(obj)
+    return items
+
+
+def _short_place(name: str) -> str:
+    name = re.sub(r"生态环境局|分局$", "", name or "")
+    return name[:-1] if len(name) >= 3 and name[-1] in "省市县区" else name
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
+
+
+def metric_matches(predicted: str, gold: str) -> bool:
+    """Metric names are free phrases: equal enough if one holds the other or they share half their character pairs."""
+    p, g = normalize_answer(predicted), normalize_answer(gold)
+    if not p or not g:
+        return False
+    if p in g or g in p:
+        return True
+    a, b = _bigrams(p), _bigrams(g)
+    return 2 * len(a & b) / (len(a) + len(b)) >= 0.5
+
+
+def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
+    """Precision and recall of extracted facts against hand-checked ones.
+
+    A prediction *claims* a gold figure when it is in the same document with the same value and unit (magnitudes
+    folded) and its quoted span overlaps the gold span. It is *correct* when subject, year and metric also agree.
+    Recall = gold figures with a correct prediction / gold; precision = correct / predictions that claim a gold
+    figure (the gold set does not list every figure of the pages, so other predictions are not judged).
+    """
+    from .facts import Fact
+
+    def base(value, unit):
+        f = Fact(subject="x", metric="x", value=float(value), unit=unit or "", span="x")
+        return f.base_value, f.base_unit
+
+    claimed: set[int] = set()
+    correct_pred: set[int] = set()
+    field_ok = Counter()
+    recalled = 0
+    failures = []
+    for g in gold:
+        gv, gu = base(g["value"], g.get("unit"))
+        gspan = strip_spaces(g["span"])
+        candidates = []
+        for i, p in enumerate(predicted):
+            if p.doc_id != g["doc_id"] or abs(p.base_value - gv) > 1e-6 * max(abs(gv), 1) or p.base_unit != gu:
+                continue
+            pspan = strip_spaces(p.span)
+            if not (pspan in gspan or gspan in pspan or _overlap(pspan, gspan) >= 4):
+                continue
+            candidates.append(i)
+        claimed.update(candidates)
+        good = None
+        for i in candidates:
+            p = predicted[i]
+            checks = {
+                "subject": _short_place(p.subject) == _short_place(g["subject"])
+                or _short_place(g["subject"]) in p.subject or _short_place(p.subject) in g["subject"],
+                "year": p.year == g.get("year"),
+                "metric": metric_matches(p.metric, g["metric"]),
+            }
+            if all(checks.values()):
+                good = i
+                field_ok.update(checks.keys())
+                break
+        if good is not None:
+            correct_pred.add(good)
+            recalled += 1
+        else:
+            best = predicted[candidates[0]] if candidates else None
+            if best is not None:
+                field_ok.update(
+                    k for k, ok in {
+                        "subject": _short_place(best.subject) == _short_place(g["subject"]),
+                        "year": best.year == g.get("year"),
+                        "metric": metric_matches(best.metric, g["metric"]),
+                    }.items() if ok
+                )
+            failures.append({
+                "id": g.get("id"), "expected": {k: g.get(k) for k in ("subject", "year", "metric", "value", "unit", "span")},
+                "got": None if best is None else {
+                    "subject": best.subject, "year": best.year, "metric": best.metric, "value": best.value,
+                    "unit": best.unit, "span": best.span,
+                },
+            })
+    n = len(gold)
+    return {
+        "n": n,
+        "predicted": len(predicted),
+        "claimed": len(claimed),
+        "precision": len(correct_pred) / len(claimed) if claimed else None,
+        "recall": recalled / n if n else None,
+        "located": sum(1 for g in gold if any(True for _ in [0])) and None,
+        "field_accuracy": {k: field_ok[k] / n for k in ("subject", "year", "metric")},
+        "failures": failures,
+    }
+
+
+def _overlap(a: str, b: str) -> int:
+    """Length of the longest common substring (short strings)."""
+    best = 0
+    for i in range(len(a)):
+        for j in range(i + best + 1, len(a) + 1):
+            if a[i:j] in b:
+                best = j - i
+            else:
+                break
+    return best

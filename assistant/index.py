@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 from .articles import parse_document
 from .chunking import Chunk, chunk_document
 from .embedding import Embedder, make_embedder
+from .facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
 from .loading import SourceDocument, Skipped, discover, read_file
 from .settings import Settings
@@ -36,7 +37,21 @@ CREATE TABLE IF NOT EXISTS chunks (
     source TEXT NOT NULL, tokens TEXT NOT NULL, metadata TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
+CREATE TABLE IF NOT EXISTS facts (
+    doc_id TEXT NOT NULL, chunk_id TEXT NOT NULL, subject TEXT NOT NULL, year INTEGER, metric TEXT NOT NULL,
+    value REAL NOT NULL, value_max REAL, unit TEXT NOT NULL, qualifier TEXT, span TEXT NOT NULL,
+    title TEXT NOT NULL, source TEXT NOT NULL, base_value REAL NOT NULL, base_unit TEXT NOT NULL, context TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS facts_doc ON facts (doc_id);
+CREATE INDEX IF NOT EXISTS facts_subject ON facts (subject);
 """
+FACT_COLUMNS = (
+    "doc_id", "chunk_id", "subject", "year", "metric", "value", "value_max", "unit", "qualifier", "span", "title", "source",
+    "context",
+)
+
+
+FACTS_VERSION = "2"  # bump when the rule-based extractor changes, so existing indexes re-extract
 
 
 class IndexMissing(Exception):
@@ -52,6 +67,7 @@ class IngestReport:
     chunks_written: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +76,7 @@ class IngestReport:
             "unchanged": len(self.unchanged),
             "chunks_written": self.chunks_written,
             "skipped": [str(s) for s in self.skipped],
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -71,6 +88,7 @@ class _Prepared:
     articles: list
     chunks: list[Chunk]
     tokens: list[list[str]]
+    facts: list[Fact]
 
 
 def _collection_name(fingerprint: str) -> str:
@@ -85,9 +103,15 @@ class Index:
         self.dir = index_dir
         self.embedder = embedder
         self.db = sqlite3.connect(str(index_dir / "catalog.sqlite3"), check_same_thread=False)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(facts)")}
+        if columns and "context" not in columns:  # facts are derived data: rebuild an older table
+            with self.db:
+                self.db.execute("DROP TABLE facts")
+                self.db.execute("DELETE FROM meta WHERE key='facts_version'")
         self.db.executescript(SCHEMA)
         self._vectors: VectorStore | None = None
         self._bm25: BM25Index | None = None
+        self.fact_extractor: FactExtractor = make_extractor(settings)
 
     # --- opening -------------------------------------------------------------------------
 
@@ -136,6 +160,7 @@ class Index:
                 [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
             )
         self._ensure_bm25()
+        self.refresh_facts()
         return {"orphans_removed": len(orphans), "vectors_added": len(missing)}
 
     def _ensure_bm25(self) -> BM25Index:
@@ -166,7 +191,8 @@ class Index:
             metadata=meta,
         )
         tokens = [tokenize(c.index_text) for c in chunks]
-        return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens)
+        facts = self.fact_extractor.extract(parsed, chunks, doc.doc_id, doc.source)
+        return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens, facts)
 
     def _commit(self, batch: list[_Prepared], report: IngestReport) -> None:
         """Write a batch of documents: vectors first, then the catalog in one transaction, then cleanup."""
@@ -191,6 +217,7 @@ class Index:
                 d = p.doc
                 self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d.doc_id,))
                 self.db.execute("DELETE FROM articles WHERE doc_id=?", (d.doc_id,))
+                self._write_facts(d.doc_id, p.facts)
                 self.db.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
                     (
@@ -265,6 +292,13 @@ class Index:
                 progress(n, len(files), str(path))
         self._commit(batch, report)
         self._ensure_bm25()
+        if not self._meta("facts_version"):
+            with self.db:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('facts_version', ?)",
+                    (f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}",),
+                )
+        report.warnings.extend(getattr(self.fact_extractor, "warnings", []))
         report.seconds = time.perf_counter() - started
         return report
 
@@ -274,6 +308,7 @@ class Index:
             cur = self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
             self.db.execute("DELETE FROM articles WHERE doc_id=?", (doc_id,))
+            self.db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
         if ids:
             self.vectors.delete(ids)
@@ -288,11 +323,66 @@ class Index:
             "documents": q("SELECT COUNT(*) FROM documents"),
             "articles": q("SELECT COUNT(*) FROM articles"),
             "chunks": q("SELECT COUNT(*) FROM chunks"),
+            "facts": q("SELECT COUNT(*) FROM facts"),
             "vectors": self.vectors.count(),
             "embedding": self.embedder.fingerprint,
             "vector_store": self.settings.vector_store,
             "index_dir": str(self.dir),
         }
+
+    def _write_facts(self, doc_id: str, facts: list[Fact]) -> None:
+        """Replace a document's facts (inside the caller's transaction)."""
+        self.db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
+        self.db.executemany(
+            f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})",  # noqa: E501
+            [(*(getattr(f, c) for c in FACT_COLUMNS), f.base_value, f.base_unit) for f in facts],
+        )
+
+    def refresh_facts(self) -> int:
+        """Re-extract every document's facts from the catalog (after the extractor changed); returns the count."""
+        from .articles import Article, ParsedDocument
+
+        version = f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}"
+        if self._meta("facts_version") == version:
+            return 0
+        total = 0
+        with self.db:
+            for doc_id, source, text in self.db.execute("SELECT doc_id, source, text FROM documents").fetchall():
+                arts = [
+                    Article(title=r[0], start=r[1], body_start=r[2], end=r[3], byline=r[4])
+                    for r in self.db.execute(
+                        "SELECT title, start, body_start, end, byline FROM articles WHERE doc_id=? ORDER BY idx", (doc_id,)
+                    )
+                ]
+                chunks = [
+                    Chunk(chunk_id=r[0], doc_id=doc_id, source=source, title=r[1], text=r[2], start=r[3], end=r[4], article=r[5], ordinal=r[6])
+                    for r in self.db.execute(
+                        "SELECT chunk_id, title, text, start, end, article, ordinal FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
+                    )
+                ]
+                facts = self.fact_extractor.extract(ParsedDocument(text=text, articles=arts), chunks, doc_id, source)
+                self._write_facts(doc_id, facts)
+                total += len(facts)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('facts_version', ?)", (version,))
+        return total
+
+    def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list[Fact]:
+        """Stored facts, filtered by subject and metric (substrings) and year."""
+        sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE 1=1"
+        args: list = []
+        if subject:
+            sql += " AND subject LIKE ?"
+            args.append(f"%{subject}%")
+        if metric:
+            sql += " AND (metric LIKE ? OR span LIKE ?)"
+            args += [f"%{metric}%", f"%{metric}%"]
+        if subject is None and metric is None and year is None:
+            pass
+        if year is not None:
+            sql += " AND year = ?"
+            args.append(int(year))
+        sql += " ORDER BY doc_id, rowid"
+        return [Fact(**dict(zip(FACT_COLUMNS, r))) for r in self.db.execute(sql, args)]
 
     def is_empty(self) -> bool:
         return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None

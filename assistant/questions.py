@@ -119,15 +119,23 @@ def _scoped(part: str, whole: str) -> str:
     return prefix + part
 
 
-class QuestionAnswerer:
-    """Answers any question offline by composing single extractions."""
+_SUPERLATIVE = re.compile(r"(?:哪个|哪一个|哪些|哪|谁)(?:地方|城市|地区|县|市|区)?.*?(?P<dir>最多|最少|最高|最低|最大|最小|最长|最短)")
 
-    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve):
+
+class QuestionAnswerer:
+    """Answers any question offline by composing single extractions (and the facts table, for superlatives)."""
+
+    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None):
         self.extractor = extractor
         self.retrieve = retrieve
+        self.facts = facts  # () -> list[Fact]
+        self.passages_for = passages_for  # (chunk ids) -> list[Passage]
 
     def answer(self, question: str, history: list[str] | None = None) -> Composite:
         standalone = condense(question, history or [])
+        superlative = self._superlative(standalone)
+        if superlative is not None:
+            return Composite(standalone, superlative)
         comparison = self._compare(standalone)
         if comparison is not None:
             return Composite(standalone, comparison)
@@ -136,9 +144,9 @@ class QuestionAnswerer:
             return Composite(standalone, self._multi(standalone, parts), parts)
         return Composite(standalone, self.single(standalone))
 
-    def single(self, question: str) -> Extraction:
+    def single(self, question: str, places: list[str] | None = None) -> Extraction:
         passages = self.retrieve(question)
-        result = self.extractor.answer(question, passages)
+        result = self.extractor.answer(question, passages, places)
         if result.answered or result.reason != "place":
             return result
         corrected, notes = self._correct_places(question, passages)
@@ -197,6 +205,39 @@ class QuestionAnswerer:
         warnings = [w for r in results for w in r.warnings]
         return Extraction(True, "；".join(answers), passages, sentence="".join(sentences), warnings=warnings)
 
+    # --- superlatives across articles (the facts table) ---------------------------------
+
+    def _superlative(self, question: str) -> Extraction | None:
+        """"哪个地方第三轮中央环保督察交办的群众举报件最多？": compare what each article reports."""
+        m = _SUPERLATIVE.search(question)
+        if not m or self.facts is None:
+            return None
+        frame = analyze(question)
+        terms = {t: w for t, w in frame.terms.items() if t not in ("最多", "最少", "最高", "最低", "最大", "最小", "地方")}
+        total = sum(terms.values())
+        if not total:
+            return None
+        best: dict[str, tuple[float, object]] = {}
+        for fact in self.facts():
+            if frame.years and fact.year not in {int(y) for y in frame.years}:
+                continue
+            text = (fact.metric + fact.context).lower()
+            cover = sum(w for t, w in terms.items() if t in text) / total
+            if cover < 0.6:
+                continue
+            key = re.sub(r"[县市区]$", "", fact.subject)
+            if key not in best or cover > best[key][0]:
+                best[key] = (cover, fact)
+        found = [f for _, f in best.values()]
+        if len(found) < 2 or len({f.base_unit.split("/")[0] for f in found}) > 1:
+            return None  # not a question the facts can settle: let the other paths try
+        pick = max if m.group("dir") in ("最多", "最高", "最大", "最长") else min
+        winner = pick(found, key=lambda f: f.base_value)
+        ordered = sorted(found, key=lambda f: -f.base_value)
+        detail = "，".join(f"{f.subject}{f.display()}" for f in ordered)
+        passages = self.passages_for([f.chunk_id for f in ordered]) if self.passages_for else []
+        return Extraction(True, f"{winner.subject}（{detail}）", passages, sentence="；".join(f.span for f in ordered))
+
     # --- comparisons ---------------------------------------------------------------------
 
     def _compare(self, question: str) -> Extraction | None:
@@ -204,19 +245,22 @@ class QuestionAnswerer:
         m = _COMPARE.search(question)
         if not m:
             return None
-        # The compared subjects are coordinated right before the question word: "高平和晋中，哪个…".
+        # The compared subjects are coordinated before the question word: "高平和晋中，哪个…", and the metric may
+        # sit between them and the question word: "阳城县和晋中市的PM2.5浓度哪个更低".
+        before = question[: m.start()]
         subj = re.search(
-            f"(?P<a>[{CJK}A-Za-z0-9]{{2,8}})(?:和|与|跟|同|还是|比)(?P<b>[{CJK}A-Za-z0-9]{{2,8}})[，,]?\s*$",
-            question[: m.start()],
+            f"(?P<a>[{CJK}A-Za-z0-9]{{2,8}}?)(?:和|与|跟|同|还是|比)(?P<b>[{CJK}A-Za-z0-9]{{2,5}}?(?:省|市|县|区)?)(?=的|，|,|\\s|$)",
+            before,
         )
         if not subj:
             return None
         words = [subj.group("a"), subj.group("b")]
-        metric = re.sub(r"^(?:在|的)", "", m.group("metric").strip("的 "))
+        between = before[subj.end() :].strip("的，, ")
+        metric = re.sub(r"^(?:在|的)", "", (between + m.group("metric")).strip("的 "))
         scope = "".join(f"{y}年" for y in frame.years)
         findings = []
         for word in words:
-            r = self.single(f"{word}{scope}{metric}是多少？")
+            r = self.single(f"{word}{scope}{metric}是多少？", places=[word])
             values = figure_values(r.answer) if r.answered else []
             if not values:
                 return Extraction(

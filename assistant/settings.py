@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     llm_passages: int = Field(6, ge=1, le=30)
     prompts_dir: Path | None = None  # default: prompts/ beside the package
 
+    # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
+    facts_extractor: Literal["rules", "llm"] = "rules"
+    facts_llm_retries: int = Field(2, ge=0, le=5)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

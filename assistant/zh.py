@@ -240,7 +240,8 @@ DATE_RE = re.compile(
     r"(?:(?:19|20)\d{2}年)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})月(?:\d{1,2}|[一二三四五六七八九十]{1,3})日"
     r"(?:上午|下午|晚上|晚|早上)?|(?:19|20)\d{2}年\d{1,2}月|(?:\d{1,2})月(?:底|初|中旬|上旬|下旬)"
 )
-YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:年|(?=\D|$))")
+# A year: "2024年", or a bare 2024 that is not part of a code or range ("DB14/3176-2024", "2+36").
+YEAR_RE = re.compile(r"(?<![\d\-/.A-Za-z+])((?:19|20)\d{2})(?:年|(?=[^\d\-/.A-Za-z]|$))")
 
 
 def cn_to_number(text: str) -> float | None:

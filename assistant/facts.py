@@ -1,0 +1,342 @@
+"""Figures as facts: a pydantic schema and two extractors behind one interface (rule-based offline, or an LLM)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .articles import ParsedDocument
+from .chunking import Chunk
+from .zh import CJK, CN_MAGNITUDE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
+
+
+class Fact(BaseModel):
+    """One figure of an article with what it is about."""
+
+    subject: str = Field(min_length=1, max_length=40)  # the region or body: 沁水县, 晋城市生态环境局沁水分局
+    year: int | None = Field(None, ge=1900, le=2100)
+    metric: str = Field(min_length=1, max_length=40)  # 处罚金额
+    value: float
+    value_max: float | None = None  # the upper end of a range ("3至5个")
+    unit: str = ""  # 万元, 家次, 件, %, 微克/立方米
+    qualifier: str | None = None  # 余, 多, 约, 以上
+    span: str = Field(min_length=1)  # the exact quoted text holding the figure
+    context: str = ""  # the whole sentence the figure is in
+    title: str = ""  # the article's title
+    source: str = ""
+    doc_id: str = ""
+    chunk_id: str = ""
+
+    @property
+    def base_value(self) -> float:
+        """The value with a magnitude prefix of the unit folded in: 394.179 万元 -> 3941790."""
+        if len(self.unit) > 1 and self.unit[0] in CN_MAGNITUDE:
+            return round(self.value * CN_MAGNITUDE[self.unit[0]], 6)
+        return self.value
+
+    @property
+    def base_unit(self) -> str:
+        return self.unit[1:] if len(self.unit) > 1 and self.unit[0] in CN_MAGNITUDE else self.unit
+
+    def display(self) -> str:
+        value = f"{self.value:g}"
+        if self.value_max is not None:
+            value += f"至{self.value_max:g}"
+        q = self.qualifier or ""
+        if q in ("余", "多"):
+            return f"{value}{q}{self.unit}"
+        if q == "以上":
+            return f"{value}{self.unit}以上"
+        return f"{q}{value}{self.unit}"
+
+
+class FactExtractor(Protocol):
+    """Turns a parsed document and its chunks into facts; never raises on odd text (yields nothing)."""
+
+    def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]: ...
+
+
+# --- places -----------------------------------------------------------------------------
+
+_BUREAU = re.compile(f"([{CJK}]{{2,4}}?)(?:市|省)生态环境局([{CJK}]{{2,4}}?)分局")
+_SELF = re.compile(r"全县|全市|全区|该县|该市|该区|该局|县域|市域")
+# Words ending in 区/市/县 that are not places.
+_GENERIC = re.compile(
+    r"(?:景区|园区|城区|库区|社区|辖区|小区|地区|片区|山区|矿区|开发区|示范区|保护区|功能区|样板区|建成区|核心区)$"
+    r"|^(?:全市|全县|全区|城市|都市|超市|上市|门市|县市|市县|省市|市区|县区|该市|该县|本市|本县|各县|各市|县城)$"
+)
+
+
+def _place_words(text: str) -> list[tuple[int, str]]:
+    """(offset, place) for words naming a county, city or district ("晋中市", "阳城县"), in order."""
+    out, pos = [], 0
+    ws = words(text)
+    for i, w in enumerate(ws):
+        at = text.find(w, pos)
+        if at < 0:
+            continue
+        pos = at + len(w)
+        # jieba sometimes splits the suffix off: "运城" + "市".
+        if i + 1 < len(ws) and ws[i + 1] in ("县", "市", "区") and text.startswith(ws[i + 1], pos) and 2 <= len(w) <= 4:
+            w = w + ws[i + 1]
+        if len(w) >= 3 and w[-1] in "县市区" and not _GENERIC.search(w) and re.fullmatch(f"[{CJK}]+", w):
+            out.append((at, w))
+    return out
+
+
+def _place_counts(text: str, weight: int = 1) -> Counter:
+    counts: Counter = Counter()
+    parents = set()
+    for m in _BUREAU.finditer(text):  # "晋城市生态环境局沁水分局" is about 沁水, not 晋城
+        counts[m.group(2)] += 2 * weight
+        parents.add(m.group(1))
+    for _, w in _place_words(text):
+        if w[:-1] not in parents:
+            counts[w[:-1]] += weight
+    return counts
+
+
+def _with_suffix(name: str, text: str) -> str:
+    for suffix in ("县", "市", "区"):
+        if name + suffix in text:
+            return name + suffix
+    return name
+
+
+def primary_place(title: str, text: str) -> str:
+    """The place an article is about: its title's place, else the one it names most (bureaus count for their county)."""
+    counts = _place_counts(title, 3) + _place_counts(text)
+    if not counts:
+        return ""
+    name = counts.most_common(1)[0][0]
+    return _with_suffix(name, title + text)
+
+
+def _sentence_place(before: str, article_place: str, text: str) -> str | None:
+    """The place named closest before the figure in its sentence (全县 resolves to the article's place)."""
+    found: list[tuple[int, str]] = [(m.start(), article_place) for m in _SELF.finditer(before)]
+    bureaus = list(_BUREAU.finditer(before))
+    found += [(m.start(), _with_suffix(m.group(2), text)) for m in bureaus]
+    parents = {m.start(): m.group(1) for m in bureaus}
+    found += [(at, w) for at, w in _place_words(before) if at not in parents]
+    return max(found)[1] if found else None
+
+
+# --- the figure's metric ----------------------------------------------------------------
+
+_LEADING = re.compile(
+    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至目前|目前|其中|同时|全年|共|累计|对|为|在|将|已|并|还|全县|全市|该局|该市|该县|"
+    f"[{CJK}]{{2,4}}?(?:县|市|区)(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
+)
+_TRAILING = re.compile(r"(?:共计|合计|总计|共|累计|达到|达|为|约|近|超过|逾|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别)+$")
+
+
+def _word_suffix(text: str, limit: int) -> str:
+    """The last whole words of text, up to about `limit` characters."""
+    out = ""
+    for w in reversed(words(text)):
+        if len(out) + len(w) > limit and out:
+            break
+        out = w + out
+    return out
+
+
+_CONJ = "和及与、并"
+
+
+def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0) -> str:
+    """The words naming what the figure measures.
+
+    "处罚金额共计394.179万元": the noun phrase before it. "组织开展了28次文明志愿服务活动", "新建3座人工湿地和
+    2个河流水质监测点位": after a verb or a conjunction, the noun phrase after it.
+    """
+    cut = max([sentence.rfind(c, 0, start) for c in "，；：。！？（"] + [prev_end - 1]) + 1
+    pre = sentence[cut:start].replace("“", "").replace("”", "")
+    pre = _TRAILING.sub("", _LEADING.sub("", pre))
+    after = sentence[end:].replace("“", "").replace("”", "")
+    stop = re.search(f"[，；：。！？（{_CONJ}\\d]|进行|实施|开展|完成|$", after)
+    post = re.sub(r"^的", "", after[: stop.start()])
+    post = _word_suffix(post[:12], 12) if len(post) > 12 else post
+    tagged = pos_words(pre) if pre else []
+    verb_before = bool(tagged) and tagged[-1][1].startswith("v") and tagged[-1][1] != "vn"
+    if len(pre) < 2 or pre[-1] in _CONJ or "、" in pre or verb_before:
+        return post if len(post) >= 2 else pre
+    return _word_suffix(pre, 14) if len(pre) > 14 else pre
+
+
+# --- rule-based extraction --------------------------------------------------------------
+
+_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|—|至|到)\s*$")
+
+
+def _number(raw: str) -> float | None:
+    if re.match(r"\d", raw):
+        return float(raw.replace(",", ""))
+    return cn_to_number(raw)
+
+
+class RuleFactExtractor:
+    """Offline figures: numerals of both kinds, decimals, 万/亿, %, 个百分点, ranges, 余/多/约/以上, units; the
+    metric from the words before the figure; subject and year from the sentence, then paragraph, then article."""
+
+    name = "rules"
+
+    def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]:
+        facts: list[Fact] = []
+        for a_idx, article in enumerate(doc.articles):
+            body = doc.text[article.start : article.end]
+            place = primary_place(article.title, body)
+            years = Counter(int(y) for y in years_in(body))
+            article_year = years.most_common(1)[0][0] if years else None
+            article_chunks = [c for c in chunks if c.article == a_idx]
+            for s, e in sentence_spans(doc.text, article.body_start, article.end):
+                sentence = doc.text[s:e]
+                para_start = doc.text.rfind("\n", article.start, s) + 1
+                prev_end = 0
+                for m in figure_matches(sentence):
+                    fact = self._fact(m, sentence, doc.text, s, para_start, place, article_year, prev_end)
+                    prev_end = m.end()
+                    if fact is None:
+                        continue
+                    offset = s + m.start()
+                    chunk = next((c for c in article_chunks if c.start <= offset < c.end), None)
+                    fact.title, fact.source, fact.doc_id = article.title, source, doc_id
+                    fact.chunk_id = chunk.chunk_id if chunk else ""
+                    facts.append(fact)
+        return facts
+
+    def _fact(self, m: re.Match, sentence: str, text: str, s: int, para_start: int, place: str, article_year, prev_end=0):
+        value = _number(m.group("num"))
+        if value is None:
+            return None
+        unit = (m.group("mag") or "") + (m.group("unit") or "").replace("％", "%")
+        value_max = None
+        rng = _RANGE.search(sentence[: m.start()])
+        if rng:  # "3至5个": the figure is the range's upper end
+            value, value_max = float(rng.group(1)), value
+        qualifier = m.group("qual") or m.group("qual2")
+        before = sentence[: m.start()]
+        if re.search(r"(?:约|近|超过|逾)$", before):
+            qualifier = re.search(r"(约|近|超过|逾)$", before).group(1)
+        if sentence[m.end() : m.end() + 2] == "以上":
+            qualifier = "以上"
+        own_years = [int(y) for y in years_in(before)] or [int(y) for y in years_in(sentence)]
+        para_years = [int(y) for y in years_in(text[para_start:s])]
+        year = own_years[-1] if own_years else para_years[-1] if para_years else article_year
+        subject = _sentence_place(before, place, text) or place or "未知"
+        metric = metric_phrase(sentence, m.start(), m.end(), prev_end) or "数值"
+        span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1
+        span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
+        try:
+            return Fact(
+                subject=subject, year=year, metric=metric[:40], value=value, value_max=value_max, unit=unit,
+                qualifier=qualifier, span=strip_spaces(sentence[span_start:span_end]) or m.group(0),
+                context=strip_spaces(sentence),
+            )
+        except ValidationError:
+            return None
+
+
+# --- LLM extraction ---------------------------------------------------------------------
+
+
+class _Draft(BaseModel):
+    subject: str
+    year: int | None = None
+    metric: str
+    value: float
+    unit: str = ""
+    qualifier: str | None = None
+    span: str
+
+
+class LLMFactExtractor:
+    """Facts from an LLM with prompts/extract_facts.md; each reply is validated against the schema, retried
+    with the validation error a bounded number of times, then skipped with a warning."""
+
+    name = "llm"
+
+    def __init__(self, client, prompts_dir: str | None = None, retries: int = 2):
+        self.client = client
+        self.prompts_dir = prompts_dir
+        self.retries = retries
+        self.warnings: list[str] = []
+
+    def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]:
+        from .llm_client import LLMError
+        from .prompts import render
+
+        facts: list[Fact] = []
+        for chunk in chunks:
+            if not figure_matches(chunk.text):
+                continue  # a chunk with no figures yields nothing, without a call
+            prompt = render("extract_facts", self.prompts_dir, title=chunk.title, text=chunk.text)
+            for attempt in range(self.retries + 1):
+                try:
+                    reply = self.client.complete(prompt, max_tokens=1500)
+                except LLMError as exc:
+                    self.warnings.append(f"{doc_id} 段落 {chunk.chunk_id}：{exc}，已跳过。")
+                    break
+                drafts, error = parse_drafts(reply, chunk.text)
+                if error is None:
+                    facts.extend(
+                        Fact(**d.model_dump(), title=chunk.title, source=source, doc_id=doc_id, chunk_id=chunk.chunk_id,
+                             context=_sentence_of(chunk.text, d.span))
+                        for d in drafts
+                    )
+                    break
+                if attempt == self.retries:
+                    self.warnings.append(f"{doc_id} 段落 {chunk.chunk_id}：大模型输出不符合格式（{error}），已跳过。")
+                else:
+                    prompt += f"\n\n上一次的输出不符合要求：{error}\n请只输出符合字段要求的 JSON 数组。"
+        return facts
+
+
+def _sentence_of(text: str, span: str) -> str:
+    plain = strip_spaces(text)
+    at = plain.find(strip_spaces(span))
+    if at < 0:
+        return strip_spaces(span)
+    for a, b in sentence_spans(plain):
+        if a <= at < b:
+            return plain[a:b]
+    return strip_spaces(span)
+
+
+def parse_drafts(reply: str, chunk_text: str) -> tuple[list[_Draft], str | None]:
+    """Validate an LLM reply: a JSON array of facts whose spans are quoted from the chunk."""
+    body = reply.strip()
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", body, re.S)
+    if fenced:
+        body = fenced.group(1)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return [], f"不是有效的 JSON（{exc.msg}）"
+    if not isinstance(data, list):
+        return [], "应是 JSON 数组"
+    drafts = []
+    for i, item in enumerate(data):
+        try:
+            draft = _Draft.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return [], f"第 {i + 1} 项字段 {'.'.join(map(str, first['loc']))}：{first['msg']}"
+        if strip_spaces(draft.span) not in strip_spaces(chunk_text):
+            return [], f"第 {i + 1} 项的 span 不是原文"
+        drafts.append(draft)
+    return drafts, None
+
+
+def make_extractor(settings) -> FactExtractor:
+    """The extractor chosen by settings.facts_extractor (the LLM one only when an LLM is configured)."""
+    from .llm_client import LLMClient, llm_configured
+
+    if settings.facts_extractor == "llm" and llm_configured(settings):
+        prompts = str(settings.prompts_dir) if settings.prompts_dir else None
+        return LLMFactExtractor(LLMClient(settings), prompts, settings.facts_llm_retries)
+    return RuleFactExtractor()

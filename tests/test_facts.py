@@ -1,0 +1,133 @@
+"""Structured facts: the articles' figures as a table, offline rules and an LLM extractor behind one interface."""
+
+import json
+
+import pytest
+
+from assistant import Assistant
+from assistant.articles import parse_document
+from assistant.chunking import chunk_document
+from assistant.facts import LLMFactExtractor, RuleFactExtractor, parse_drafts
+from assistant.settings import Settings
+
+from .conftest import PAGE_000, PAGE_001, ROOT, SEEDS, run_cli
+from .fake_openai import FakeOpenAI
+
+
+def _rule_facts(path):
+    doc = parse_document(path.read_text(encoding="utf-8"), path.stem)
+    return RuleFactExtractor().extract(doc, chunk_document(doc, path.name, str(path)), path.name, str(path))
+
+
+def _find(facts, value, unit):
+    return next(f for f in facts if f.value == value and f.unit == unit)
+
+
+def test_the_canonical_figure_becomes_a_complete_fact():
+    fact = _find(_rule_facts(PAGE_000), 394.179, "万元")
+    assert (fact.subject, fact.year, fact.metric) == ("沁水县", 2024, "处罚金额")
+    assert fact.span == "处罚金额共计394.179万元" and fact.base_value == 3941790
+    assert "沁水" in fact.title and fact.chunk_id
+
+
+def test_numerals_qualifiers_and_percentages_from_real_lines():
+    page0, page1 = _rule_facts(PAGE_000), _rule_facts(PAGE_001)
+    five = _find(page1, 5, "项")  # "会议议定五项事项"
+    assert five.subject.startswith("柳林") and "议定" in five.span
+    invest = _find(page0, 5800, "万元")  # "投资5800余万元"
+    assert invest.qualifier == "余" and invest.display() == "5800余万元"
+    points = _find(page1, 5.4, "个百分点")
+    assert points.subject == "晋中市" and points.year == 2025
+    pm = _find(page0, 38, "微克/立方米")  # "全县PM2.5浓度均值控制在38微克/立方米": 全县 is 阳城县
+    assert pm.subject == "阳城县" and "PM2.5" in pm.metric
+
+
+def test_a_bureau_figure_is_about_its_county_not_the_parent_city():
+    fact = _find(_rule_facts(PAGE_000), 918, "家次")
+    assert fact.subject == "沁水县"  # "晋城市生态环境局沁水分局 … 检查 … 918家次"
+
+
+def test_text_without_figures_yields_no_facts():
+    doc = parse_document("会议强调，要提高站位抓整改，深刻认清当前形势。", "无数字")
+    assert RuleFactExtractor().extract(doc, chunk_document(doc, "x", "x"), "x", "x") == []
+
+
+def test_facts_are_stored_replaced_on_reingest_and_listed(tmp_path, seeds_copy):
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(seeds_copy)
+    assert [f.display() for f in a.facts(subject="沁水", metric="处罚金额")] == ["394.179万元"]
+    page = seeds_copy / PAGE_000.name
+    page.write_text(page.read_text(encoding="utf-8").replace("394.179", "512.6"), encoding="utf-8")
+    a.ingest(seeds_copy)
+    assert [f.display() for f in a.facts(subject="沁水", metric="处罚金额")] == ["512.6万元"]
+    a.delete(PAGE_000.name)
+    assert a.facts(subject="沁水") == [] and a.facts(subject="晋中")
+
+
+def test_facts_command_filters_and_exports(seeds_index):
+    as_json = json.loads(run_cli("facts", "--subject", "沁水", "--year", "2024", "--format", "json", "--index-dir", str(seeds_index)).stdout)
+    assert as_json and all("沁水" in f["subject"] and f["year"] == 2024 for f in as_json)
+    assert any(f["value"] == 394.179 and f["unit"] == "万元" for f in as_json)
+    csv_out = run_cli("facts", "--metric", "处罚金额", "--format", "csv", "--index-dir", str(seeds_index)).stdout
+    assert csv_out.splitlines()[0].startswith("subject,year,metric,value,unit") and "394.179" in csv_out
+    bad = run_cli("facts", "--format", "xml", "--index-dir", str(seeds_index))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_eval_reports_extraction_precision_and_recall(seeds_index):
+    proc = run_cli("eval", str(ROOT / "evals" / "facts_gold.jsonl"), "--index-dir", str(seeds_index), "--json",
+                   "--floors", str(ROOT / "evals" / "floors.json"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["n"] >= 60 and 0 < data["precision"] <= 1 and 0 < data["recall"] <= 1
+
+
+def test_comparisons_and_superlatives_across_articles(seeds_assistant):
+    lower = seeds_assistant.ask("阳城县和晋中市的PM2.5浓度哪个更低？")
+    assert lower.answer.startswith("晋中") and "30微克" in lower.answer and "38微克/立方米" in lower.answer
+    assert {("阳城" in c.title) or ("晋中" in c.title) for c in lower.citations} == {True} and len(lower.citations) == 2
+    most = seeds_assistant.ask("哪个地方第三轮中央环保督察交办的群众举报件最多？")
+    assert most.answer.startswith("晋中") and "374件" in most.answer and "31件" in most.answer
+    assert len(most.citations) == 2
+
+
+def test_llm_replies_are_validated_and_retried_with_the_error(tmp_path):
+    good = json.dumps([{"subject": "沁水县", "year": 2024, "metric": "处罚金额", "value": 394.179, "unit": "万元",
+                        "qualifier": None, "span": "处罚金额共计394.179万元"}], ensure_ascii=False)
+    script = [{"content": "这不是JSON"}, {"content": good}]
+    with FakeOpenAI(script=script) as server:
+        settings = Settings(index_dir=tmp_path / "idx", llm_base_url=server.base_url, llm_api_key="sk-x",
+                            facts_extractor="llm", facts_llm_retries=1)
+        src = tmp_path / "one.txt"
+        src.write_text("2024年，沁水县立案查处环境违法案件24件，处罚金额共计394.179万元。", encoding="utf-8")
+        a = Assistant(settings=settings)
+        report = a.ingest(src)
+        retry_prompt = server.chat_requests[1]["json"]["messages"][-1]["content"]
+    assert "不是有效的 JSON" in retry_prompt  # the validation error was fed back
+    facts = a.facts()
+    assert [(f.subject, f.value, f.unit) for f in facts] == [("沁水县", 394.179, "万元")] and not report.warnings
+
+
+def test_a_malformed_llm_reply_never_stops_ingestion(tmp_path):
+    with FakeOpenAI(script=[{"content": '[{"subject": "沁水县"}]'}]) as server:
+        settings = Settings(index_dir=tmp_path / "idx", llm_base_url=server.base_url, llm_api_key="sk-x",
+                            facts_extractor="llm", facts_llm_retries=1)
+        src = tmp_path / "one.txt"
+        src.write_text("2024年，沁水县处罚金额共计394.179万元。", encoding="utf-8")
+        proc = run_cli("ingest", str(src), "--index-dir", str(tmp_path / "idx"), env={
+            "ASSISTANT_LLM_BASE_URL": server.base_url, "ASSISTANT_LLM_API_KEY": "sk-x",
+            "ASSISTANT_FACTS_EXTRACTOR": "llm", "ASSISTANT_FACTS_LLM_RETRIES": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "不符合格式" in proc.stderr and "Traceback" not in proc.stderr
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(tmp_path / "idx")).stdout)
+    assert status["documents"] == 1 and status["facts"] == 0
+
+
+@pytest.mark.parametrize("reply, error", [
+    ('{"a": 1}', "数组"),
+    ('[{"subject": "沁水县", "metric": "处罚金额", "value": "很多", "unit": "万元", "span": "处罚金额"}]', "value"),
+    ('[{"subject": "沁水县", "metric": "处罚金额", "value": 1, "unit": "万元", "span": "编造的原文"}]', "原文"),
+])
+def test_invalid_drafts_are_rejected_with_a_reason(reply, error):
+    drafts, problem = parse_drafts(reply, "2024年，沁水县处罚金额共计394.179万元。")
+    assert drafts == [] and error in problem
