@@ -405,14 +405,18 @@ def _bigrams(text: str) -> set[str]:
 
 
 def metric_matches(predicted: str, gold: str) -> bool:
-    """Metric names are free phrases: equal enough if one holds the other or they share half their character pairs."""
+    """Metric names are free phrases, and the hand-checked ones are short paraphrases ("攻坚点位" for the text's
+    "点位打好攻坚战"). They agree if one holds the other, if they share half their character pairs (Dice), or if
+    the predicted name (at most 16 characters) holds 60% of the gold name's character pairs."""
     p, g = normalize_answer(predicted), normalize_answer(gold)
     if not p or not g:
         return False
     if p in g or g in p:
         return True
     a, b = _bigrams(p), _bigrams(g)
-    return 2 * len(a & b) / (len(a) + len(b)) >= 0.5
+    if 2 * len(a & b) / (len(a) + len(b)) >= 0.5:
+        return True
+    return len(p) <= 16 and len(a & b) / len(b) >= 0.6
 
 
 def evaluate_facts(predicted: list, gold: list[dict]) -> dict:

@@ -66,7 +66,8 @@ _BUREAU = re.compile(f"([{CJK}]{{2,4}}?)(?:市|省)生态环境局([{CJK}]{{2,4}
 _SELF = re.compile(r"全县|全市|全区|该县|该市|该区|该局|县域|市域")
 # Words ending in 区/市/县 that are not places.
 _GENERIC = re.compile(
-    r"(?:景区|园区|城区|库区|社区|辖区|小区|地区|片区|山区|矿区|开发区|示范区|保护区|功能区|样板区|建成区|核心区)$"
+    r"(?:景区|园区|城区|库区|社区|辖区|小区|地区|片区|山区|矿区|采区|厂区|灾区|开发区|示范区|保护区|功能区|样板区|建成区|核心区|"
+    r"试点区|管控区|重点区|风景区|生活区|作业区)$"
     r"|^(?:全市|全县|全区|城市|都市|超市|上市|门市|县市|市县|省市|市区|县区|该市|该县|本市|本县|各县|各市|县城)$"
 )
 
@@ -156,11 +157,17 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0) -> str
     """
     cut = max([sentence.rfind(c, 0, start) for c in "，；：。！？（"] + [prev_end - 1]) + 1
     pre = sentence[cut:start].replace("“", "").replace("”", "")
-    pre = _TRAILING.sub("", _LEADING.sub("", pre))
+    pre = _TRAILING.sub("", _LEADING.sub("", pre)).rstrip("、")
     after = sentence[end:].replace("“", "").replace("”", "")
-    stop = re.search(f"[，；：。！？（{_CONJ}\\d]|进行|实施|开展|完成|$", after)
-    post = re.sub(r"^的", "", after[: stop.start()])
-    post = _word_suffix(post[:12], 12) if len(post) > 12 else post
+    stop = re.search(f"[，；：。！？（{_CONJ}\\d]|$", after)
+    phrase = re.sub(r"^的", "", after[: stop.start()])
+    nouns = ""
+    for w, flag in pos_words(phrase):  # the noun phrase right after the figure ("单位" of "单位的相关人员参加培训")
+        if flag.startswith(("n", "j", "eng", "vn")) or (flag == "x" and w.isalnum()):
+            nouns += w
+        else:
+            break
+    post = nouns if len(nouns) >= 2 else (_word_suffix(phrase[:12], 12) if len(phrase) > 12 else phrase)
     tagged = pos_words(pre) if pre else []
     verb_before = bool(tagged) and tagged[-1][1].startswith("v") and tagged[-1][1] != "vn"
     if len(pre) < 2 or pre[-1] in _CONJ or "、" in pre or verb_before:

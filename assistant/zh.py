@@ -316,7 +316,7 @@ def figure_matches(sentence: str) -> list[re.Match]:
         after = sentence[b] if b < len(sentence) else ""
         if before and before.isascii() and (before.isalnum() or before in "+.-/×"):
             continue
-        if before == "第" or (after.isascii() and after.isalpha()):
+        if before == "第" or (after.isascii() and after.isalpha() and not unit):  # "100MW", not "69家TSP"
             continue
         if not unit and not m.group("mag") and "." not in num:
             continue
