@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from .conftest import ROOT, SEEDS
-from .test_offline import GUARD, _unshare_works
+from .conftest import SEEDS
+from .test_offline import offline_env
 
 QUESTION = "沁水县2024年处罚金额多少？"
 
@@ -78,20 +78,7 @@ BUILD_AND_RETRIEVE = textwrap.dedent(
 
 @pytest.mark.parametrize("isolation", ["socket-guard", "unshare-n"])
 def test_baseline_runs_with_no_network(tmp_path, isolation):
-    if isolation == "unshare-n" and not _unshare_works():
-        pytest.skip("unshare -n is not permitted on this machine")
-    guard_dir = tmp_path / "guard"
-    guard_dir.mkdir()
-    (guard_dir / "sitecustomize.py").write_text(GUARD, encoding="utf-8")
-    log = tmp_path / "attempts.log"
-    log.write_text("")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "PYTHONPATH": f"{guard_dir}:{ROOT}",
-        "NET_ATTEMPTS_LOG": str(log),
-    }
-    prefix = ["unshare", "-n"] if isolation == "unshare-n" else []
+    env, prefix, log = offline_env(tmp_path, isolation)
     run = subprocess.run(
         [*prefix, sys.executable, "-c", BUILD_AND_RETRIEVE % (str(SEEDS), QUESTION)],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,

@@ -50,8 +50,9 @@ def _unshare_works() -> bool:
     return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("isolation", ["socket-guard", "unshare-n"])
-def test_ingest_and_ask_run_with_no_network(tmp_path, isolation):
+def offline_env(tmp_path, isolation: str):
+    """(env, command prefix, attempts log) for a subprocess with no network: a socket guard that records any
+    non-loopback connection or lookup, plus `unshare -n` when asked (skipped where the machine forbids it)."""
     if isolation == "unshare-n" and not _unshare_works():
         pytest.skip("unshare -n is not permitted on this machine")
     guard_dir = tmp_path / "guard"
@@ -64,9 +65,14 @@ def test_ingest_and_ask_run_with_no_network(tmp_path, isolation):
         "HOME": str(tmp_path),
         "PYTHONPATH": f"{guard_dir}:{ROOT}",
         "NET_ATTEMPTS_LOG": str(log),
-        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
     }
-    prefix = ["unshare", "-n"] if isolation == "unshare-n" else []
+    return env, (["unshare", "-n"] if isolation == "unshare-n" else []), log
+
+
+@pytest.mark.parametrize("isolation", ["socket-guard", "unshare-n"])
+def test_ingest_and_ask_run_with_no_network(tmp_path, isolation):
+    env, prefix, log = offline_env(tmp_path, isolation)
+    env["ASSISTANT_INDEX_DIR"] = str(tmp_path / "index")
     ingest = subprocess.run(
         [*prefix, sys.executable, "-m", "assistant.cli", "ingest", str(SEEDS)],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
