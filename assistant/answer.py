@@ -226,10 +226,6 @@ class Extraction:
     warnings: list[str] = field(default_factory=list)
 
 
-def _norm_unit(unit: str | None) -> str:
-    return (unit or "").replace("％", "%")
-
-
 def _figure_spans(sentence: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), (m.group("unit") or "").replace("％", "%")) for m in figure_matches(sentence)]
 

@@ -231,7 +231,7 @@ class Assistant:
             return answer
         return Answer(
             question=question,
-            answer=reply.text if not reply.declined else f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
+            answer=f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
             answered=not reply.declined,
             citations=reply.citations,
             markers=reply.markers,

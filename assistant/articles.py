@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .normalize import BODY, BYLINE, CAPTION, HEADING, SIGNATURE, Block, normalize_blocks
+from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
 from .zh import CJK, sentence_spans
 
 _PINYIN_LABEL = re.compile(r"[a-z]{3,}(?:\s+[a-z]{3,})+")  # column labels: "一线传真 yixian chuanzhen"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .answer import analyze
 from .zh import figure_values, fold_width, strip_spaces, to_simplified
 
 # --- gold sets --------------------------------------------------------------------------
@@ -173,8 +174,6 @@ def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
     cited_support = None
     if item.answerable and answer.answered:
         cited_support = any(passage_hit(c.title, c.text, c.doc_id, item) for c in answer.citations)
-    from .answer import analyze
-
     return {
         "id": item.id,
         "type": item.type,
@@ -211,7 +210,6 @@ def summarize(rows: list[dict]) -> dict:
         answerable = [r for r in rs if r["answerable"]]
         unanswerable = [r for r in rs if not r["answerable"]]
         declined = [r for r in rs if not r["answered"]]
-        with_rank = [r for r in answerable if r.get("retrieval_rank") is not None or r.get("_retrievable", True)]
         supported = [r["citation_supported"] for r in answerable if r["citation_supported"] is not None]
         lat = [r["latency_ms"] for r in rs]
         return {
@@ -225,9 +223,9 @@ def summarize(rows: list[dict]) -> dict:
             "decline_recall": (
                 sum(not r["answered"] for r in unanswerable) / len(unanswerable) if unanswerable else None
             ),
-            "hit@1": _mean([float(r["retrieval_rank"] == 1) for r in with_rank]),
-            "hit@5": _mean([float(r["retrieval_rank"] is not None and r["retrieval_rank"] <= 5) for r in with_rank]),
-            "mrr": _mean([1.0 / r["retrieval_rank"] if r["retrieval_rank"] else 0.0 for r in with_rank]),
+            "hit@1": _mean([float(r["retrieval_rank"] == 1) for r in answerable]),
+            "hit@5": _mean([float(r["retrieval_rank"] is not None and r["retrieval_rank"] <= 5) for r in answerable]),
+            "mrr": _mean([1.0 / r["retrieval_rank"] if r["retrieval_rank"] else 0.0 for r in answerable]),
             "citation_support": _mean([float(s) for s in supported]),
             "latency_p50_ms": percentile(lat, 50),
             "latency_p95_ms": percentile(lat, 95),
@@ -305,13 +303,13 @@ def run_eval(
 # --- floors -----------------------------------------------------------------------------
 
 
-def check_floors(run: EvalRun, floors_path: str | Path) -> list[str]:
+def check_floors(metrics: dict, gold_path: str | Path, floors_path: str | Path) -> list[str]:
     """Metrics below the floors kept for this gold file (by file name) in a JSON config; [] when all pass."""
     config = json.loads(Path(floors_path).read_text(encoding="utf-8"))
-    floors = {k: v for k, v in config.get(Path(run.gold_path).name, {}).items() if not k.startswith("_")}
+    floors = {k: v for k, v in config.get(Path(gold_path).name, {}).items() if not k.startswith("_")}
     failures = []
     for metric, floor in floors.items():
-        value = run.summary["overall"].get(metric)
+        value = metrics.get(metric)
         if value is None or value < floor:
             failures.append(f"{metric} = {value if value is None else round(value, 4)} < {floor}")
     return failures
@@ -490,7 +488,6 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
         "claimed": len(claimed),
         "precision": len(correct_pred) / len(claimed) if claimed else None,
         "recall": recalled / n if n else None,
-        "located": sum(1 for g in gold if any(True for _ in [0])) and None,
         "field_accuracy": {k: field_ok[k] / n for k in ("subject", "year", "metric")},
         "failures": failures,
     }

@@ -376,8 +376,6 @@ class Index:
         if metric:
             sql += " AND (metric LIKE ? OR span LIKE ?)"
             args += [f"%{metric}%", f"%{metric}%"]
-        if subject is None and metric is None and year is None:
-            pass
         if year is not None:
             sql += " AND year = ?"
             args.append(int(year))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from .answer import DECLINE_PREFIX
 from .llm_client import LLMClient, LLMError, llm_configured  # noqa: F401  (re-exported for callers)
@@ -101,14 +99,3 @@ def _figures_with_text(text: str) -> list[tuple[str, tuple[float, str]]]:
         if values and re.search(r"\d", m.group(0)):
             out.append((m.group(0), values[0]))
     return out
-
-
-@dataclass
-class Timing:
-    retrieval_ms: float = 0.0
-    prompt_ms: float = 0.0
-    first_token_ms: float | None = None
-
-
-def timed(start: float) -> float:
-    return (time.perf_counter() - start) * 1000

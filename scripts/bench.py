@@ -19,54 +19,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant import Assistant  # noqa: E402
-from assistant.zh import strip_spaces  # noqa: E402
+from assistant.evaluation import GoldItem, load_gold, passage_hit, percentile  # noqa: E402
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def passage_supports(passage, item: dict) -> bool:
-    """A retrieved passage is a hit if it holds the gold evidence (or the answer, in the gold document)."""
-    text = strip_spaces(passage.title + passage.text)
-    if item.get("evidence") and strip_spaces(item["evidence"]) in text:
-        return True
-    same_doc = item.get("doc_id") in (None, passage.doc_id)
-    return same_doc and any(strip_spaces(a) in text for a in item.get("answers", []))
-
-
-def retrieval_hits(assistant: Assistant, gold: list[dict], mode: str) -> dict:
-    items = [g for g in gold if g.get("answerable", True)]
+def retrieval_hits(assistant: Assistant, items: list[GoldItem], mode: str) -> dict:
+    """hit@1, hit@5 and MRR@5 with the evaluation's hit rule: the gold evidence, the answer in the gold
+    document, or (for document-level gold such as CMRC) any passage of the gold document."""
+    items = [g for g in items if g.answerable]
     hit1 = hit5 = 0
     rr = 0.0
     for item in items:
-        passages = assistant.retrieve(item["question"], k=5, mode=mode)
-        ranks = [i for i, p in enumerate(passages, start=1) if passage_supports(p, item)]
+        passages = assistant.retrieve(item.question, k=5, mode=mode)
+        ranks = [i for i, p in enumerate(passages, start=1) if passage_hit(p.title, p.text, p.doc_id, item)]
         hit1 += bool(ranks and ranks[0] == 1)
         hit5 += bool(ranks)
         rr += 1.0 / ranks[0] if ranks else 0.0
-    n = len(items)
-    return {"n": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n}
-
-
-def doc_hits(assistant: Assistant, items: list[dict], mode: str) -> dict:
-    """Document-level retrieval: is a passage of the gold document ranked first / in the top 5?"""
-    hit1 = hit5 = 0
-    rr = 0.0
-    for item in items:
-        docs = [p.doc_id for p in assistant.retrieve(item["question"], k=5, mode=mode)]
-        if item["doc_id"] in docs:
-            rank = docs.index(item["doc_id"]) + 1
-            hit1 += rank == 1
-            hit5 += 1
-            rr += 1.0 / rank
     n = len(items)
     return {"n": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n}
 
@@ -81,10 +48,10 @@ def llm_overhead(index_dir: Path, gold: list[dict], repeats: int) -> dict:
     ours, first = [], []
     with FakeOpenAI(script=[{"content": "资料中未提及。"}]) as server:
         a = Assistant(settings=Settings(index_dir=index_dir, llm_base_url=server.base_url, llm_api_key="x"))
-        list(a.stream(gold[0]["question"]))  # warm-up
+        list(a.stream(gold[0].question))  # warm-up
         for _ in range(repeats):
             for item in gold:
-                final = list(a.stream(item["question"]))[-1]
+                final = list(a.stream(item.question))[-1]
                 t = final.timings
                 ours.append(t["retrieval_ms"] + t["prompt_ms"] + t.get("condense_ms", 0.0))
                 if t.get("first_token_ms") is not None:
@@ -120,7 +87,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "bench.json")
     args = ap.parse_args()
 
-    gold = load_jsonl(args.gold)
+    gold = load_gold(args.gold)
     results: dict = {"machine": {"cores": __import__("os").cpu_count()}}
     with tempfile.TemporaryDirectory() as tmp:
         seeds_index = Path(tmp) / "seeds-index"
@@ -128,15 +95,15 @@ def main() -> None:
         report = assistant.ingest(args.seeds)
         results["seeds_ingest_s"] = report.seconds
 
-        cold = cold_cli(seeds_index, gold[0]["question"], args.repeats)
+        cold = cold_cli(seeds_index, gold[0].question, args.repeats)
         results["cold_cli_ask_s"] = {"median": statistics.median(cold), "min": min(cold), "max": max(cold)}
 
-        assistant.ask(gold[0]["question"])  # warm-up: loads jieba, Chroma, BM25
+        assistant.ask(gold[0].question)  # warm-up: loads jieba, Chroma, BM25
         latencies = []
         for _ in range(args.repeats):
             for item in gold:
                 started = time.perf_counter()
-                assistant.ask(item["question"])
+                assistant.ask(item.question)
                 latencies.append((time.perf_counter() - started) * 1000)
         results["warm_ask_ms"] = {
             "n": len(latencies), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
@@ -156,9 +123,8 @@ def main() -> None:
             }
             questions = args.corpus.with_name("cmrc_dev_open.jsonl")
             if questions.exists():
-                qs = load_jsonl(questions)
-                cmrc = [{"question": q["question"], "doc_id": q["context_id"], "answers": []} for q in qs]
-                results["corpus_retrieval"] = {m: doc_hits(big, cmrc, m) for m in ("hybrid", "bm25", "dense")}
+                cmrc = load_gold(questions)  # context_id is the gold document
+                results["corpus_retrieval"] = {m: retrieval_hits(big, cmrc, m) for m in ("hybrid", "bm25", "dense")}
             big.close()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

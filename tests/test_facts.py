@@ -7,10 +7,10 @@ import pytest
 from assistant import Assistant
 from assistant.articles import parse_document
 from assistant.chunking import chunk_document
-from assistant.facts import LLMFactExtractor, RuleFactExtractor, parse_drafts
+from assistant.facts import RuleFactExtractor, parse_drafts
 from assistant.settings import Settings
 
-from .conftest import PAGE_000, PAGE_001, ROOT, SEEDS, run_cli
+from .conftest import PAGE_000, PAGE_001, ROOT, run_cli
 from .fake_openai import FakeOpenAI
 
 
@@ -110,8 +110,6 @@ def test_llm_replies_are_validated_and_retried_with_the_error(tmp_path):
 
 def test_a_malformed_llm_reply_never_stops_ingestion(tmp_path):
     with FakeOpenAI(script=[{"content": '[{"subject": "沁水县"}]'}]) as server:
-        settings = Settings(index_dir=tmp_path / "idx", llm_base_url=server.base_url, llm_api_key="sk-x",
-                            facts_extractor="llm", facts_llm_retries=1)
         src = tmp_path / "one.txt"
         src.write_text("2024年，沁水县处罚金额共计394.179万元。", encoding="utf-8")
         proc = run_cli("ingest", str(src), "--index-dir", str(tmp_path / "idx"), env={
