@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from .articles import ParsedDocument
 from .chunking import Chunk
-from .zh import CJK, CN_MAGNITUDE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
+from .zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
 
 
 class Fact(BaseModel):
@@ -131,7 +132,7 @@ def _sentence_place(before: str, article_place: str, text: str) -> str | None:
 
 _LEADING = re.compile(
     r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至目前|目前|其中|同时|全年|共|累计|对|为|在|将|已|并|还|全县|全市|该局|该市|该县|"
-    f"[{CJK}]{{2,4}}?(?:县|市|区)(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
+    f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(r"(?:共计|合计|总计|共|累计|达到|达|为|约|近|超过|逾|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别)+$")
 
@@ -147,31 +148,68 @@ def _word_suffix(text: str, limit: int) -> str:
 
 
 _CONJ = "和及与、并"
+# Words that end the noun phrase after a figure: the predicate begins ("17个小项整改任务已全部完成").
+_PREDICATE = {"已", "已经", "全部", "全面", "均", "都", "进行", "实施", "开展", "召开", "划分", "达到", "达", "列入", "被", "将",
+              "并", "得到", "获得", "完成", "结伴", "内", "以上", "以下", "左右", "深入", "打好", "推进", "推动", "加强", "实现",
+              "确保", "持续", "全力"}
+_NOUNISH = ("n", "j", "eng", "vn", "b", "q", "m", "an", "zg")
+_COMPARE = re.compile(r"^(?:较|比|同比|环比)")
 
 
-def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0) -> str:
+def _phrase_after(after: str) -> str:
+    """The noun phrase right after a figure's unit: "24台固定床间歇式煤气发生炉淘汰任务" -> its whole object,
+    stopping where the predicate begins; a modifier ending in 的 gives way to the head after it."""
+    follow = FIGURE_RE.match(after)
+    if follow and follow.group("unit"):  # "8大类22条水污染防治重点措施任务": the kinds of the measures that follow
+        after = after[follow.end() :]
+    stop = re.search(f"[，；：。！？（{_CONJ}\\d]|$", after)
+    segment = after[: stop.start()]
+    modifier = re.match(r"^([^的]{1,8})的", segment)
+    if modifier and pos_words(modifier.group(1))[0][1][0] in "dva":  # "未整改的国六重型燃气车" -> its head
+        segment = segment[modifier.end() :]
+    out: list[tuple[str, str]] = []
+    predicate = False
+    for w, flag in pos_words(segment):
+        if w in _PREDICATE or flag[0] in "dpcufr" or (flag == "x" and not w.isalnum()):
+            predicate = True
+            break
+        out.append((w, flag))
+    # Up to a clause end the words are the object ("燃气锅炉低氮改造"); before a predicate, verbs belong to it
+    # ("重点行业企业划分为" -> "重点行业企业").
+    while out and (predicate or len(out) == 1) and not out[-1][1].startswith(_NOUNISH):
+        out.pop()
+    phrase = "".join(w for w, _ in out)
+    # "对26个新改扩建项目进行了总量核定": the action done to them names the count ("总量核定新改扩建项目").
+    action = re.match(r"(?:进行|开展|实施)了?([^，；：。！？、\d]{2,8}?)(?:[，；：。！？、]|$)", segment[len(phrase) :])
+    if phrase and action:
+        phrase = action.group(1) + phrase
+    return _word_suffix(phrase, 16) if len(phrase) > 16 else phrase
+
+
+def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_metric: str = "") -> str:
     """The words naming what the figure measures.
 
-    "处罚金额共计394.179万元": the noun phrase before it. "组织开展了28次文明志愿服务活动", "新建3座人工湿地和
-    2个河流水质监测点位": after a verb or a conjunction, the noun phrase after it.
+    A noun phrase after the figure's unit names it ("组织开展了28次文明志愿服务活动", "新建3座人工湿地和2个
+    河流水质监测点位", "31件群众举报件已全部办结"); otherwise the words before it do ("处罚金额共计394.179万元"),
+    from their head after a 的. A change against a baseline ("较“十三五”末改善23.4%") measures the
+    previous figure's metric.
     """
     cut = max([sentence.rfind(c, 0, start) for c in "，；：。！？（"] + [prev_end - 1]) + 1
-    pre = sentence[cut:start].replace("“", "").replace("”", "")
-    pre = _TRAILING.sub("", _LEADING.sub("", pre)).rstrip("、")
+    raw = sentence[cut:start].replace("“", "").replace("”", "")
+    pre = _TRAILING.sub("", _LEADING.sub("", raw)).strip("、")
     after = sentence[end:].replace("“", "").replace("”", "")
-    stop = re.search(f"[，；：。！？（{_CONJ}\\d]|$", after)
-    phrase = re.sub(r"^的", "", after[: stop.start()])
-    nouns = ""
-    for w, flag in pos_words(phrase):  # the noun phrase right after the figure ("单位" of "单位的相关人员参加培训")
-        if flag.startswith(("n", "j", "eng", "vn")) or (flag == "x" and w.isalnum()):
-            nouns += w
-        else:
-            break
-    post = nouns if len(nouns) >= 2 else (_word_suffix(phrase[:12], 12) if len(phrase) > 12 else phrase)
-    tagged = pos_words(pre) if pre else []
-    verb_before = bool(tagged) and tagged[-1][1].startswith("v") and tagged[-1][1] != "vn"
-    if len(pre) < 2 or pre[-1] in _CONJ or "、" in pre or verb_before:
-        return post if len(post) >= 2 else pre
+    within = re.match(f"内([{CJK}]{{2,8}}?)(?:[，；：。！？、{_CONJ}]|$)", after)
+    if within and re.search(r"(?:分钟|小时|天|日|周|月|年)$", sentence[start:end]):
+        return within.group(1) + "时间"  # "5分钟内智能识别": how long 智能识别 takes
+    post = _phrase_after(after).lstrip("、")
+    if _COMPARE.match(pre) and prev_metric:
+        verb = re.search(f"([{CJK}]{{2}})$", pre)
+        return prev_metric + (verb.group(1) if verb else "变化")
+    if len(post) >= 2 or (post and (not pre or cut == prev_end or raw.rstrip()[-1:] in _CONJ)):
+        return post
+    if "的" in pre[:-1]:
+        pre = pre[pre.rindex("的") + 1 :]
+    pre = re.sub(r"^.*?指标(?=.{2,})", "", pre)  # "高质量发展指标PM2.5年均浓度": the indicator named after it
     return _word_suffix(pre, 14) if len(pre) > 14 else pre
 
 
@@ -186,9 +224,19 @@ def _number(raw: str) -> float | None:
     return cn_to_number(raw)
 
 
+@dataclass
+class _ArticleScope:
+    """What an article says for all its figures: the place it is about, its main year, and the year of writing."""
+
+    place: str
+    year: int | None
+    this_year: int | None
+
+
 class RuleFactExtractor:
     """Offline figures: numerals of both kinds, decimals, 万/亿, %, 个百分点, ranges, 余/多/约/以上, units; the
-    metric from the words before the figure; subject and year from the sentence, then paragraph, then article."""
+    metric from the noun phrase after the figure or the words before it; subject and year from the sentence, then
+    paragraph, then article."""
 
     name = "rules"
 
@@ -198,17 +246,24 @@ class RuleFactExtractor:
             body = doc.text[article.start : article.end]
             place = primary_place(article.title, body)
             years = Counter(int(y) for y in years_in(body))
-            article_year = years.most_common(1)[0][0] if years else None
+            scope = _ArticleScope(
+                place=place,
+                year=years.most_common(1)[0][0] if years else None,
+                # "今年" is the year of writing: at least the latest year the article names ("2025年，我们要…").
+                this_year=max(years) if years else None,
+            )
             article_chunks = [c for c in chunks if c.article == a_idx]
+            prev_metric = ""
             for s, e in sentence_spans(doc.text, article.body_start, article.end):
                 sentence = doc.text[s:e]
                 para_start = doc.text.rfind("\n", article.start, s) + 1
                 prev_end = 0
                 for m in figure_matches(sentence):
-                    fact = self._fact(m, sentence, doc.text, s, para_start, place, article_year, prev_end)
+                    fact = self._fact(m, sentence, doc.text, s, para_start, scope, prev_end, prev_metric)
                     prev_end = m.end()
                     if fact is None:
                         continue
+                    prev_metric = fact.metric
                     offset = s + m.start()
                     chunk = next((c for c in article_chunks if c.start <= offset < c.end), None)
                     fact.title, fact.source, fact.doc_id = article.title, source, doc_id
@@ -216,7 +271,8 @@ class RuleFactExtractor:
                     facts.append(fact)
         return facts
 
-    def _fact(self, m: re.Match, sentence: str, text: str, s: int, para_start: int, place: str, article_year, prev_end=0):
+    def _fact(self, m: re.Match, sentence: str, text: str, s: int, para_start: int, scope: _ArticleScope,
+              prev_end: int = 0, prev_metric: str = ""):
         value = _number(m.group("num"))
         if value is None:
             return None
@@ -232,10 +288,12 @@ class RuleFactExtractor:
         if sentence[m.end() : m.end() + 2] == "以上":
             qualifier = "以上"
         own_years = [int(y) for y in years_in(before)] or [int(y) for y in years_in(sentence)]
+        if not own_years and scope.this_year and "今年" in sentence:
+            own_years = [scope.this_year]
         para_years = [int(y) for y in years_in(text[para_start:s])]
-        year = own_years[-1] if own_years else para_years[-1] if para_years else article_year
-        subject = _sentence_place(before, place, text) or place or "未知"
-        metric = metric_phrase(sentence, m.start(), m.end(), prev_end) or "数值"
+        year = own_years[-1] if own_years else para_years[-1] if para_years else scope.year
+        subject = _sentence_place(before, scope.place, text) or scope.place or "未知"
+        metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1
         span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
         try:

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .answer import DECLINE_PREFIX, Extraction, ExtractiveAnswerer, analyze
+from .answer import _UNIT_FAMILY, DECLINE_PREFIX, Extraction, ExtractiveAnswerer, analyze
 from .retrieval import Passage
-from .zh import CJK, figure_values, normalize_question, pinyin
+from .zh import CJK, figure_matches, figure_values, fold_width, normalize_question, pinyin, to_simplified
 
 Retrieve = Callable[[str], list[Passage]]
 
@@ -21,6 +21,28 @@ _MORE = set("高多大长")
 # Measure words that all count things, so 24处 and 34套 of the same facilities compare.
 _COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期")
 _COUNT_FAMILY = "count"
+
+
+def _short(place: str) -> str:
+    return place[:-1] if len(place) >= 3 and place[-1] in "省市县区" else place
+
+
+def _plain(text: str) -> str:
+    return re.sub(f"[^{CJK}A-Za-z0-9.]", "", to_simplified(fold_width(text)).lower())
+
+
+def _pairs(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
+
+
+def _quoted_figure(fact) -> str:
+    """The figure as the span writes it ("五项", "2,300余台"), so the answer is literally in the cited passage."""
+    for m in figure_matches(fact.span):
+        values = figure_values(m.group(0))
+        if values and abs(values[0][0] - fact.base_value) <= 1e-6 * max(abs(fact.base_value), 1):
+            text = m.group(0)
+            return text + "以上" if fact.qualifier == "以上" else text
+    return fact.display()
 
 
 @dataclass
@@ -145,6 +167,9 @@ class QuestionAnswerer:
         return Composite(standalone, self.single(standalone))
 
     def single(self, question: str, places: list[str] | None = None) -> Extraction:
+        from_facts = self._fact_answer(question, places)
+        if from_facts is not None:
+            return from_facts
         passages = self.retrieve(question)
         result = self.extractor.answer(question, passages, places)
         if result.answered or result.reason != "place":
@@ -157,6 +182,49 @@ class QuestionAnswerer:
             retry.warnings.extend(notes)
             return retry
         return result
+
+    # --- figure questions from the facts table ------------------------------------------
+
+    def _fact_answer(self, question: str, places: list[str] | None = None) -> Extraction | None:
+        """"沁水县2024年处罚金额多少": the one fact of that place (and year) whose metric the question names,
+        cited by its passage and quoted span. None when no fact fits or two facts with different values fit
+        equally well: the passage reader decides then."""
+        frame = analyze(question)
+        wanted = [_short(p) for p in (places or frame.places)]
+        if frame.kind != "figure" or self.facts is None or not wanted or not frame.terms:
+            return None
+        total = sum(frame.terms.values())
+        asked = _pairs(_plain(question))
+        scored = []
+        for place in dict.fromkeys(wanted):
+            for fact in self.facts(subject=place):
+                if _short(fact.subject) != place:
+                    continue
+                if frame.years and fact.year not in {int(y) for y in frame.years}:
+                    continue
+                family = _UNIT_FAMILY.get(fact.base_unit, fact.base_unit)
+                if frame.unit_family and family != frame.unit_family:
+                    continue
+                if frame.unit_hints and not any(h in fact.unit for h in frame.unit_hints):
+                    continue
+                text = (fact.metric + fact.span).lower()
+                cover = sum(w for t, w in frame.terms.items() if t in text) / total  # the question's words found
+                metric = _pairs(_plain(fact.metric))
+                named = len(metric & asked) / len(metric)  # the fact's metric named by the question
+                if cover >= 0.75 and named >= 0.5:
+                    # Of two statements of a figure, the one whose sentence names its subject proves it better.
+                    says_whose = place in fact.context or bool(re.search(r"全[县市区]|该[县市区局]", fact.context))
+                    scored.append((cover + named + 0.05 * says_whose, fact))
+        if not scored:
+            return None
+        scored.sort(key=lambda s: -s[0])
+        score, best = scored[0]
+        if any(f.base_value != best.base_value and score - sc < 0.1 for sc, f in scored[1:]):
+            return None  # two different figures fit: too close to call from the table
+        passages = self.passages_for([best.chunk_id]) if self.passages_for else []
+        if not passages:
+            return None
+        return Extraction(True, _quoted_figure(best), passages, sentence=best.span)
 
     # --- misspelt places -----------------------------------------------------------------
 

@@ -42,6 +42,20 @@ def test_numerals_qualifiers_and_percentages_from_real_lines():
     assert pm.subject == "阳城县" and "PM2.5" in pm.metric
 
 
+def test_metric_names_the_counted_thing_from_real_lines():
+    page0, page1 = _rule_facts(PAGE_000), _rule_facts(PAGE_001)
+    # The noun phrase after the figure, with the action done to it ("对26个新改扩建项目进行了总量核定").
+    assert _find(page1, 26, "个").metric == "总量核定新改扩建项目"
+    assert _find(page0, 10, "台").metric == "燃气锅炉低氮改造"  # "…改造和县城10台燃气锅炉低氮改造"
+    assert "煤气发生炉淘汰" in _find(page0, 24, "台").metric
+    # A time limit ("5分钟内智能识别") and a change against a baseline ("较“十三五”末改善28.6%").
+    assert _find(page1, 5, "分钟").metric == "智能识别时间"
+    improved = _find(page1, 28.6, "%")
+    assert improved.metric.startswith("PM2.5") and improved.metric.endswith("改善")
+    # "力争在今年6月底…完成": 今年 is the year the article was written in (it plans "2025年，我们要…").
+    assert _find(page0, 24, "台").year == 2025
+
+
 def test_a_bureau_figure_is_about_its_county_not_the_parent_city():
     fact = _find(_rule_facts(PAGE_000), 918, "家次")
     assert fact.subject == "沁水县"  # "晋城市生态环境局沁水分局 … 检查 … 918家次"
@@ -89,6 +103,15 @@ def test_comparisons_and_superlatives_across_articles(seeds_assistant):
     most = seeds_assistant.ask("哪个地方第三轮中央环保督察交办的群众举报件最多？")
     assert most.answer.startswith("晋中") and "374件" in most.answer and "31件" in most.answer
     assert len(most.citations) == 2
+
+
+def test_figure_questions_are_answered_from_the_matching_fact(seeds_assistant):
+    fact = seeds_assistant.facts(subject="沁水", metric="检查各类企业")[0]
+    answer = seeds_assistant.ask("沁水县2024年共检查各类企业及单位多少家次？")
+    assert answer.answer == "918家次" and answer.evidence == fact.span  # the fact's clause, not the whole sentence
+    assert answer.citations[0].chunk_id == fact.chunk_id and fact.span in answer.citations[0].text.replace(" ", "")
+    # A place the facts don't cover, or a metric no fact names, is left to the passage reader.
+    assert seeds_assistant.ask("沁水县2024年发射了多少颗卫星？").answered is False
 
 
 def test_llm_replies_are_validated_and_retried_with_the_error(tmp_path):
