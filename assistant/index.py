@@ -51,7 +51,7 @@ FACT_COLUMNS = (
 )
 
 
-FACTS_VERSION = "4"  # bump when the rule-based extractor changes, so existing indexes re-extract
+FACTS_VERSION = "5"  # bump when the rule-based extractor changes, so existing indexes re-extract
 
 
 class IndexMissing(Exception):

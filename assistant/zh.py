@@ -322,7 +322,10 @@ def figure_matches(sentence: str) -> list[re.Match]:
             continue
         if unit in ("年", "月", "日") and not (num.isdigit() and int(num) < 100 and unit == "年"):
             continue
-        if re.fullmatch(r"[一二两三四五六七八九十百千零〇]+", num) and (not unit or num == "一"):
+        if re.fullmatch(r"[一二两三四五六七八九十百千零〇]+", num) and not unit:
+            continue
+        # "一个" is mostly an article; it counts in an enumeration of counts ("一个国控、两个市控断面").
+        if num == "一" and not re.match(f"[^，。；]{{0,8}}、(?:{NUM}|{CN_NUM})(?:{UNITS})", sentence[b:]):
             continue
         out.append(m)
     return out
