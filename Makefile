@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 + the package registries):
-#   make run    install, build the index from seeds/ when it is missing, answer a sample question
-#   make test   install (with test extras) and run the test suite
+#   make run    install, build the index from seeds/ when it is missing, serve the web UI on 127.0.0.1:7860
+#   make test   install (with test extras, Debian's chromium and a CJK font) and run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +9,7 @@ INDEX  ?= index
 QUESTION ?= 沁水县2024年处罚金额多少？
 
 CMRC   ?= ../shared/data/cmrc2018
-.PHONY: install run test bench cmrc lock clean
+.PHONY: install run ask system-deps test bench cmrc lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
 run: install
+	test -f $(INDEX)/catalog.sqlite3 || $(BIN)/assistant ingest seeds --index-dir $(INDEX)
+	$(BIN)/assistant serve --host $(HOST) --port $(PORT) --index-dir $(INDEX)
+
+# Answer one question from the command line (no browser needed).
+ask: install
 	test -f $(INDEX)/catalog.sqlite3 || $(BIN)/assistant ingest seeds --index-dir $(INDEX)
 	$(BIN)/assistant ask "$(QUESTION)" --index-dir $(INDEX)
 
-test: install
+system-deps:
+	bash scripts/system-deps.sh
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 bench: install

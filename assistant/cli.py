@@ -348,6 +348,25 @@ def facts(
         typer.echo(f"共 {len(rows)} 条。")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="监听地址；非本机地址需设置 ASSISTANT_UI_AUTH"),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="端口"),
+    index_dir: Optional[Path] = IndexDirOption,
+) -> None:
+    """启动网页界面（问答、数据表、文档管理）。"""
+    from .ui import UIError, serve as serve_ui
+
+    assistant = _assistant(index_dir)
+    typer.echo(f"网页界面：http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  （Ctrl-C 退出）")
+    try:
+        serve_ui(assistant, host, port)
+    except UIError as exc:
+        raise UserError(str(exc), 2) from exc
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise UserError(f"无法在 {host}:{port} 上启动网页界面（{str(exc).splitlines()[0]}）。", 1) from exc
+
+
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
     if len(sys.argv) == 1:

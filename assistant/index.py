@@ -387,9 +387,12 @@ class Index:
 
     def documents(self) -> list[dict]:
         rows = self.db.execute(
-            "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
+            "SELECT d.doc_id, d.source, d.title, d.n_articles, d.n_chunks,"
+            " (SELECT group_concat(title, '；') FROM (SELECT title FROM articles a WHERE a.doc_id = d.doc_id"
+            "  AND title != '' ORDER BY idx)) FROM documents d ORDER BY d.doc_id"
         ).fetchall()
-        return [dict(zip(("doc_id", "source", "title", "articles", "chunks"), r)) for r in rows]
+        keys = ("doc_id", "source", "title", "articles", "chunks", "article_titles")
+        return [{**dict(zip(keys, r)), "article_titles": (r[5] or "").split("；") if r[5] else []} for r in rows]
 
     def _rows(self, chunk_ids: list[str]) -> list[dict]:
         if not chunk_ids:

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     llm_passages: int = Field(6, ge=1, le=30)
     prompts_dir: Path | None = None  # default: prompts/ beside the package
 
+    # Web UI (assistant serve). Binding beyond loopback needs users: "name:password" pairs separated by commas,
+    # or a file with one pair per line.
+    ui_auth: SecretStr | None = None
+    ui_auth_file: Path | None = None
+    ui_max_upload_mb: float = Field(10.0, gt=0)
+
     # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
     facts_extractor: Literal["rules", "llm"] = "rules"
     facts_llm_retries: int = Field(2, ge=0, le=5)

@@ -1,0 +1,374 @@
+"""The Gradio web UI: chat with numbered, openable citations; the facts table; documents; status."""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from . import offline
+
+offline.configure()
+
+from .api import Answer, Assistant, QuestionError  # noqa: E402
+from .index import IndexMissing  # noqa: E402
+from .loading import SUPPORTED_SUFFIXES, InputError  # noqa: E402
+
+EXAMPLES = [
+    "沁水县2024年处罚金额多少？",
+    "阳城县和晋中市的PM2.5浓度哪个更低？",
+    "哪个地方第三轮中央环保督察交办的群众举报件最多？",
+    "高平分局帮助多少家企业完成了信用修复？",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
+
+CSS = """
+.citations { margin-top: .6em; font-size: .92em; }
+.citation { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: .3em .6em; margin: .3em 0; }
+.citation summary { cursor: pointer; }
+.citation .passage { margin-top: .4em; line-height: 1.7; }
+.citation .evidence { background: #fff3c4; }
+.citation mark { background: #ffd54a; font-weight: 600; }
+.warning { color: #a15c00; }
+"""
+
+
+class UIError(ValueError):
+    """A setting or argument the UI cannot start with; the message is one sentence for the user."""
+
+
+# --- what the chat shows ----------------------------------------------------------------
+
+
+def _positions(text: str) -> tuple[str, list[int]]:
+    """text without whitespace, and for each of its characters the index in text."""
+    kept = [(i, ch) for i, ch in enumerate(text) if not ch.isspace()]
+    return "".join(ch for _, ch in kept), [i for i, _ in kept]
+
+
+def _find(text: str, needle: str, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """Where needle occurs in text[start:end], ignoring whitespace on both sides (print layout breaks lines)."""
+    end = len(text) if end is None else end
+    plain, index = _positions(text[start:end])
+    target = re.sub(r"\s+", "", needle or "")
+    at = plain.find(target) if target else -1
+    if at < 0:
+        return None
+    return start + index[at], start + index[at + len(target) - 1] + 1
+
+
+def highlight(text: str, evidence: str, answer: str) -> str:
+    """The passage as HTML: the evidence sentence shaded and the answer's figures or words marked within it."""
+    marks: list[tuple[int, int, str]] = []
+    scope = _find(text, evidence) if evidence else None
+    lo, hi = scope if scope else (0, len(text))
+    if scope:
+        marks.append((lo, hi, "evidence"))
+    for part in re.split(r"[；;，,、（）()]", answer):
+        part = part.strip()
+        if len(part) < 1 or part.startswith("资料中未提及"):
+            continue
+        found = _find(text, part, lo, hi) or (_find(text, part) if scope else None)
+        if found:
+            marks.append((*found, "answer"))
+    # Render: evidence span as <span>, answer spans as <mark> inside it.
+    opens: dict[int, list[str]] = {}
+    closes: dict[int, list[str]] = {}
+    for a, b, kind in sorted(marks, key=lambda m: (m[0], -(m[1] - m[0]))):
+        tag = '<span class="evidence">' if kind == "evidence" else "<mark>"
+        opens.setdefault(a, []).append(tag)
+        closes.setdefault(b, []).insert(0, "</span>" if kind == "evidence" else "</mark>")
+    out = []
+    for i, ch in enumerate(text + "\0"):
+        out.extend(closes.get(i, []))
+        if i < len(text):
+            out.extend(opens.get(i, []))
+            out.append(html.escape(ch))
+    return "".join(out)
+
+
+def render_answer(answer: Answer) -> str:
+    """The chat message for an answer: the text, its warnings, then the numbered citations, each openable."""
+    parts = [html.escape(answer.answer)]
+    for w in answer.warnings:
+        parts.append(f'<div class="warning">⚠ {html.escape(w)}</div>')
+    if answer.citations:
+        items = []
+        for i, c in enumerate(answer.citations, start=1):
+            n = answer.markers[i - 1] if i - 1 < len(answer.markers) else i
+            source = Path(c.source).name if c.source else c.doc_id
+            items.append(
+                f'<details class="citation"><summary>[{n}] {html.escape(c.title or "（无标题）")}'
+                f" · {html.escape(source)}</summary>"
+                f'<div class="passage">{highlight(c.text, answer.evidence, answer.answer)}</div>'
+                f'<div class="meta">文章：{html.escape(c.title or "（无标题）")}　来源文件：{html.escape(c.source)}</div>'
+                "</details>"
+            )
+        parts.append('<div class="citations"><div>引用：</div>' + "".join(items) + "</div>")
+    return "\n".join(parts)
+
+
+# --- status, facts, documents -----------------------------------------------------------
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def status_text(assistant: Assistant) -> str:
+    try:
+        info = assistant.status()
+    except IndexMissing:
+        return f"**回答方式**：{_backend(assistant)}　|　**索引**：尚无数据，请在“文档”页上传。"
+    except Exception as exc:  # an unreadable index must not take the page down
+        return f"**索引**：无法读取（{type(exc).__name__}）。"
+    mb = _size(assistant.index_dir) / 1e6
+    return (
+        f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info['documents']} 篇文档、{info['articles']} 篇文章、"
+        f"{info['chunks']} 个段落、{info['facts']} 条数据，占用 {mb:.1f} MB"
+    )
+
+
+def _backend(assistant: Assistant, info: dict | None = None) -> str:
+    if assistant.backend == "llm":
+        model = (info or {}).get("llm_model") or assistant.settings.llm_model
+        url = (info or {}).get("llm_base_url", "")
+        return f"大模型 {model}" + (f"（{url}）" if url else "")
+    return "离线抽取式（无需网络与模型）"
+
+
+def facts_rows(assistant: Assistant, subject: str = "", metric: str = "", year: str = "") -> list[list]:
+    year = (year or "").strip()
+    if year and not re.fullmatch(r"(?:19|20)\d{2}", year):
+        raise UIError("年份应是四位数字，例如 2024。")
+    try:
+        facts = assistant.facts(subject=subject.strip() or None, metric=metric.strip() or None,
+                                year=int(year) if year else None)
+    except IndexMissing:
+        return []
+    return [
+        [f.subject, f.year or "", f.metric, f.display(), f.span, f.title, Path(f.source).name if f.source else f.doc_id]
+        for f in facts
+    ]
+
+
+def write_csv(rows: list[list], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "facts.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # the BOM lets Excel read the Chinese
+        writer = csv.writer(fh)
+        writer.writerow(FACT_HEADERS)
+        writer.writerows(rows)
+    return path
+
+
+def document_rows(assistant: Assistant) -> list[list]:
+    try:
+        docs = assistant.documents()
+    except IndexMissing:
+        return []
+    return [
+        [d["doc_id"], d["title"] or "；".join(d["article_titles"]), d["articles"], d["chunks"], Path(d["source"]).name]
+        for d in docs
+    ]
+
+
+def parse_auth(raw: str | None, path: Path | None) -> list[tuple[str, str]]:
+    """Users from "name:password,name2:password2" and/or a file with one "name:password" per line."""
+    pairs: list[str] = [p for p in (raw or "").split(",") if p.strip()]
+    if path is not None:
+        try:
+            pairs += [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except OSError as exc:
+            raise UIError(f"无法读取用户文件 {path}（{exc.strerror}）。") from None
+    users = []
+    for p in pairs:
+        name, sep, password = p.strip().partition(":")
+        if not sep or not name or not password:
+            raise UIError("登录用户的格式应为“用户名:密码”，多个用户以逗号分隔。")
+        users.append((name, password))
+    return users
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+def build_app(assistant: Assistant):
+    import gradio as gr
+
+    write_lock = threading.Lock()  # ingest and delete one at a time; questions read concurrently
+    uploads = assistant.index_dir / "uploads"
+    exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))
+    max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
+
+    def chat(question: str, messages: list, asked: list):
+        question = (question or "").strip()
+        if not question:
+            yield messages, "", asked
+            return
+        messages = [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+        yield messages, "", asked
+        try:
+            streamed = ""
+            final = None
+            for piece in assistant.stream(question, history=list(asked)):
+                if isinstance(piece, Answer):
+                    final = piece
+                    break
+                streamed += piece
+                messages[-1] = {"role": "assistant", "content": html.escape(streamed)}
+                yield messages, "", asked
+            text = render_answer(final) if final else html.escape(streamed)
+            if final and streamed.strip() and streamed.strip() != final.answer.strip():
+                text = '<div class="warning">（流式回答未通过核对，已撤回，以下为核对后的回答。）</div>' + text
+        except QuestionError as exc:
+            text = f'<div class="warning">{html.escape(str(exc))}</div>'
+        except IndexMissing:
+            text = '<div class="warning">索引中还没有数据，请先在“文档”页上传文件。</div>'
+        messages[-1] = {"role": "assistant", "content": text}
+        yield messages, "", [*asked, question]
+
+    def clear():
+        return [], "", []
+
+    def ask_api(question: str, history: list[str] | None = None) -> dict:
+        """Answer one question; history is the earlier questions of the conversation, oldest first."""
+        try:
+            return assistant.ask(question, history=list(history or [])).to_dict()
+        except QuestionError as exc:
+            return {"question": question, "answered": False, "error": str(exc)}
+        except IndexMissing:
+            return {"question": question, "answered": False, "error": "索引中还没有数据。"}
+
+    def filter_facts(subject: str, metric: str, year: str):
+        try:
+            rows = facts_rows(assistant, subject, metric, year)
+        except UIError as exc:
+            gr.Warning(str(exc))
+            rows = []
+        path = write_csv(rows, exports / threading.current_thread().name)
+        return rows, gr.update(value=str(path)), f"共 {len(rows)} 条"
+
+    def upload(files, progress=gr.Progress()):
+        files = files or []
+        if not files:
+            return "请先选择要上传的文件。", document_rows(assistant), status_text(assistant), gr.update()
+        lines, saved = [], []
+        uploads.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            src = Path(f if isinstance(f, str) else f.name)
+            name = Path(getattr(f, "orig_name", None) or src.name).name
+            if src.suffix.lower() not in SUPPORTED_SUFFIXES:
+                lines.append(f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。")
+                continue
+            if src.stat().st_size > max_bytes:
+                lines.append(f"已跳过 {name}：超过 {assistant.settings.ui_max_upload_mb:g} MB 的上传上限。")
+                continue
+            dest = uploads / name
+            shutil.copyfile(src, dest)
+            saved.append(dest)
+        if saved:
+            progress(0, desc="导入中")
+
+            def on_file(done: int, total: int, name: str) -> None:
+                progress(done / max(total, 1), desc=f"导入 {Path(name).name}（{done}/{total}）")
+
+            try:
+                with write_lock:
+                    report = assistant.ingest(*saved, progress=on_file)
+            except InputError as exc:
+                lines.append(str(exc))
+            else:
+                lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
+                                f"写入 {report.chunks_written} 个段落。")
+                lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
+        return "\n\n".join(lines), document_rows(assistant), status_text(assistant), gr.update(choices=_doc_ids())
+
+    def _doc_ids() -> list[str]:
+        return [r[0] for r in document_rows(assistant)]
+
+    def delete(doc_id: str):
+        if not doc_id:
+            return "请先选择要删除的文档。", document_rows(assistant), status_text(assistant), gr.update()
+        with write_lock:
+            removed = assistant.delete(doc_id)
+        message = f"已删除 {doc_id}（其段落与数据一并删除）。" if removed else f"没有找到文档 {doc_id}。"
+        return message, document_rows(assistant), status_text(assistant), gr.update(choices=_doc_ids(), value=None)
+
+    with gr.Blocks(title="环保新闻问答助手", analytics_enabled=False) as app:
+        gr.Markdown("## 环保新闻问答助手\n根据已导入的新闻回答问题，每个回答都附有可展开的原文引用。")
+        status = gr.Markdown(status_text(assistant), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("问答", id="chat"):
+                chatbot = gr.Chatbot(label="对话", height=520, elem_id="chatbot", sanitize_html=False,
+                                     render_markdown=False, buttons=["copy"])
+                asked = gr.State([])
+                with gr.Row():
+                    question = gr.Textbox(placeholder="输入问题，例如：沁水县2024年处罚金额多少？", show_label=False,
+                                          scale=8, elem_id="question", autofocus=True)
+                    send = gr.Button("提问", variant="primary", scale=1, elem_id="send")
+                    reset = gr.Button("清空对话", scale=1, elem_id="clear")
+                gr.Examples(EXAMPLES, inputs=question, label="示例问题")
+                send.click(chat, [question, chatbot, asked], [chatbot, question, asked], api_name="chat")
+                question.submit(chat, [question, chatbot, asked], [chatbot, question, asked], api_visibility="private")
+                reset.click(clear, None, [chatbot, question, asked], api_visibility="private")
+            with gr.Tab("数据表", id="facts"):
+                with gr.Row():
+                    subject = gr.Textbox(label="地区", placeholder="如 沁水", elem_id="fact-subject")
+                    metric = gr.Textbox(label="指标", placeholder="如 处罚金额", elem_id="fact-metric")
+                    year = gr.Textbox(label="年份", placeholder="如 2024", elem_id="fact-year")
+                    search = gr.Button("筛选", variant="primary", elem_id="fact-filter")
+                count = gr.Markdown()
+                table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True, elem_id="facts")
+                download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
+                search.click(filter_facts, [subject, metric, year], [table, download, count], api_name="facts")
+            with gr.Tab("文档", id="documents"):
+                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 "
+                                      f"{assistant.settings.ui_max_upload_mb:g} MB）",
+                                file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
+                ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
+                ingest_log = gr.Markdown(elem_id="ingest-log")
+                docs = gr.Dataframe(headers=["文档", "标题（各篇文章）", "文章数", "段落数", "文件"],
+                                    value=document_rows(assistant), interactive=False, wrap=True, elem_id="documents")
+                with gr.Row():
+                    victim = gr.Dropdown(choices=_doc_ids(), value=None, label="选择要删除的文档",
+                                         elem_id="delete-choice")
+                    remove = gr.Button("删除文档", variant="stop", elem_id="delete")
+                ingest_btn.click(upload, [files], [ingest_log, docs, status, victim], api_visibility="private",
+                                 concurrency_limit=1)
+                remove.click(delete, [victim], [ingest_log, docs, status, victim], api_visibility="private",
+                             concurrency_limit=1,
+                             js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null")
+        gr.api(ask_api, api_name="ask")
+        app.load(filter_facts, [subject, metric, year], [table, download, count], api_visibility="private")
+        app.load(lambda: (status_text(assistant), document_rows(assistant), gr.update(choices=_doc_ids())),
+                 None, [status, docs, victim], api_visibility="private")
+    return app
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the UI; binding beyond loopback requires users (ASSISTANT_UI_AUTH or ASSISTANT_UI_AUTH_FILE)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    settings = assistant.settings
+    users = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None, settings.ui_auth_file)
+    if host not in LOOPBACK and not users:
+        raise UIError(
+            f"在 {host} 上对外提供服务需要登录：请设置 ASSISTANT_UI_AUTH=用户名:密码（或 ASSISTANT_UI_AUTH_FILE）。"
+        )
+    import gradio as gr
+
+    app = build_app(assistant)
+    app.queue(default_concurrency_limit=4)
+    app.launch(
+        server_name=host, server_port=port, auth=users or None, show_error=False, quiet=True,
+        max_file_size=f"{settings.ui_max_upload_mb:g}mb", css=CSS, footer_links=["api"],
+        theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
+                                font_mono=["Noto Sans Mono CJK SC", "monospace"]),
+    )

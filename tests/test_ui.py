@@ -1,0 +1,267 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright) and through gradio_client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, SEEDS, run_cli
+from .test_offline import offline_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run",
+]
+ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots, kept by CI as test artifacts (git-ignored)
+CANONICAL = "沁水县2024年处罚金额多少？"
+
+# A small article of a kind the seeds do not have, saved as GBK the way a Windows editor would.
+GBK_ARTICLE = """临汾市襄汾县扎实推进秸秆综合利用
+科学导报记者 王明
+2025年，襄汾县完成秸秆综合利用面积42.6万亩，秸秆综合利用率达到93.5%，全县建成秸秆收储点17个。
+县生态环境局表示，下一步将继续加强秸秆禁烧巡查。
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(index_dir: Path, host: str = "127.0.0.1", env: dict | None = None, inherit: bool = True):
+    """Start `assistant serve`; (process, url) once the page answers."""
+    port = _free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_LLM_", "ASSISTANT_UI_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
+        env={**(base if inherit else {}), "GRADIO_TEMP_DIR": str(index_dir.parent / "gradio-tmp"), **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"assistant serve exited: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("assistant serve did not start within 90 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`assistant serve` on a free port over its own index of seeds/ (the tests upload and delete documents)."""
+    index_dir = tmp_path_factory.mktemp("ui") / "index"
+    done = run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir))
+    assert done.returncode == 0, done.stderr
+    proc, url = _start(index_dir)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it (scripts/system-deps.sh)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    yield page
+    context.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _ask(page, question: str, n: int):
+    """Ask in the chat and wait for the n-th answer (1-based) to be rendered in full."""
+    page.fill("#question textarea", question)
+    page.click("#send")
+    page.wait_for_function(
+        "n => { const b = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
+        " return b.length >= n && !b[n-1].innerText.trim().startsWith('…') && b[n-1].innerText.trim().length > 1; }",
+        arg=n, timeout=60_000,
+    )
+    return page.locator("#chatbot [data-testid='bot']").nth(n - 1)
+
+
+def test_status_shows_the_backend_and_index_size(page):
+    status = page.locator("#status").inner_text()
+    assert "离线抽取式" in status and "2 篇文档" in status and "MB" in status
+
+
+def test_chat_answers_with_a_citation_that_opens_on_the_passage(page):
+    answer = _ask(page, CANONICAL, 1)
+    assert answer.inner_text().startswith("394.179万元")
+    citation = answer.locator("details.citation").first
+    summary = citation.locator("summary").inner_text()
+    assert summary.startswith("[1]") and "沁水" in summary and "000_b6794b346518e693.txt" in summary
+    assert not citation.locator(".passage").is_visible()  # closed until the user opens it
+    citation.locator("summary").click()
+    passage = citation.locator(".passage")
+    assert passage.is_visible()
+    assert passage.locator("mark").first.inner_text() == "394.179万元"  # the answer span is highlighted
+    assert "处罚金额共计" in passage.locator(".evidence").inner_text()
+    assert "seeds/000_b6794b346518e693.txt" in citation.locator(".meta").inner_text()
+    _shot(page, "chat-citation")
+
+    # A follow-up keeps the conversation: the place and year come from the first question.
+    follow = _ask(page, "处理了多少件群众投诉环境信访及网格化平台交办问题？", 2)
+    assert follow.inner_text().startswith("56件")
+    _shot(page, "chat-followup")
+
+    page.click("#clear")
+    page.wait_for_function("() => document.querySelectorAll(\"#chatbot [data-testid='bot']\").length === 0")
+
+
+def test_an_example_question_can_be_asked(page):
+    page.get_by_text("阳城县和晋中市的PM2.5浓度哪个更低？", exact=True).first.click()
+    page.wait_for_function(
+        "q => document.querySelector('#question textarea').value === q", arg="阳城县和晋中市的PM2.5浓度哪个更低？",
+        timeout=30_000,
+    )
+    answer = _ask(page, page.input_value("#question textarea"), 1)
+    assert answer.inner_text().startswith("晋中")
+
+
+def test_facts_tab_filters_and_downloads_csv(page, tmp_path):
+    page.get_by_role("tab", name="数据表").click()
+    page.fill("#fact-subject input, #fact-subject textarea", "沁水")
+    page.fill("#fact-metric input, #fact-metric textarea", "处罚金额")
+    page.click("#fact-filter")
+    page.wait_for_function("() => document.querySelector('#facts').innerText.includes('394.179万元')", timeout=30_000)
+    assert "沁水县" in page.locator("#facts").inner_text()
+    _shot(page, "facts")
+    with page.expect_download() as info:
+        page.click("#facts-csv")
+    saved = tmp_path / "facts.csv"
+    info.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("地区,年份,指标,数值") and "394.179万元" in text
+    # A year that is not a year is refused with a sentence, not an error page.
+    page.fill("#fact-year input, #fact-year textarea", "去年")
+    page.click("#fact-filter")
+    page.get_by_text("年份应是四位数字").first.wait_for(timeout=30_000)
+
+
+def test_upload_a_gbk_file_ask_about_it_then_delete_it(page, tmp_path):
+    path = tmp_path / "襄汾秸秆.txt"
+    path.write_bytes(GBK_ARTICLE.encode("gbk"))
+    page.get_by_role("tab", name="文档").click()
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.click("#ingest")
+    page.wait_for_function(
+        "() => document.querySelector('#ingest-log').innerText.includes('新增 1 篇')", timeout=60_000
+    )
+    docs = page.locator("#documents").inner_text()
+    assert "襄汾秸秆.txt" in docs and "2 篇文档" not in page.locator("#status").inner_text()
+    _shot(page, "documents-uploaded")
+
+    page.get_by_role("tab", name="问答").click()
+    answer = _ask(page, "襄汾县2025年建成了多少个秸秆收储点？", 1)
+    assert answer.inner_text().startswith("17个")
+    assert "襄汾秸秆.txt" in answer.locator("details.citation summary").first.inner_text()
+    _shot(page, "chat-uploaded")
+
+    page.get_by_role("tab", name="文档").click()
+    page.locator("#delete-choice input").fill("襄汾秸秆.txt")
+    page.get_by_role("option", name="襄汾秸秆.txt").click()
+    page.once("dialog", lambda dialog: dialog.accept())  # "确定删除文档 …？"
+    page.click("#delete")
+    page.wait_for_function("() => document.querySelector('#ingest-log').innerText.includes('已删除')", timeout=30_000)
+    assert "襄汾秸秆.txt" not in page.locator("#documents").inner_text()
+    page.get_by_role("tab", name="问答").click()
+    gone = _ask(page, "襄汾县2025年建成了多少个秸秆收储点？", 2)
+    assert gone.inner_text().startswith("资料中未提及")
+
+
+def test_an_unsupported_upload_is_named_and_skipped(page, tmp_path):
+    bad = tmp_path / "报表.pdf"
+    bad.write_bytes(b"%PDF-1.4")
+    page.get_by_role("tab", name="文档").click()
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.click("#ingest")
+    page.wait_for_function("() => document.querySelector('#ingest-log').innerText.includes('报表.pdf')", timeout=30_000)
+    assert "已跳过" in page.locator("#ingest-log").inner_text()
+
+
+def test_gradio_client_calls_the_ask_endpoint(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    reply = client.predict(CANONICAL, [], api_name="/ask")
+    assert reply["answer"] == "394.179万元" and reply["answered"] is True
+    assert any("394.179" in c["text"].replace(" ", "") for c in reply["citations"])
+    follow = client.predict("处理了多少件群众投诉环境信访及网格化平台交办问题？", [CANONICAL], api_name="/ask")
+    assert follow["answer"].startswith("56件")
+
+
+def test_serving_beyond_loopback_requires_users(tmp_path):
+    index_dir = tmp_path / "index"
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--index-dir", str(index_dir),
+                      env={"ASSISTANT_UI_AUTH": ""})
+    assert refused.returncode == 2 and "ASSISTANT_UI_AUTH" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    assert run_cli("ingest", str(tmp_path / "seeds"), "--index-dir", str(index_dir)).returncode == 0
+    proc, url = _start(index_dir, host="0.0.0.0", env={"ASSISTANT_UI_AUTH": "editor:s3cret"})
+    try:
+        from gradio_client import Client
+
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict(CANONICAL, [], api_name="/ask")
+        reply = Client(url, auth=("editor", "s3cret"), verbose=False).predict(CANONICAL, [], api_name="/ask")
+        assert reply["answer"] == "394.179万元"
+    finally:
+        _stop(proc)
+
+
+def test_the_ui_serves_and_answers_with_no_network(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    env, _, attempts = offline_env(tmp_path, "socket-guard")  # records any non-loopback connection or lookup
+    proc, url = _start(index_dir, env=env, inherit=False)
+    try:
+        from gradio_client import Client
+
+        reply = Client(url, verbose=False).predict(CANONICAL, [], api_name="/ask")
+        assert reply["answer"] == "394.179万元"
+        with urllib.request.urlopen(url + "config", timeout=10) as r:  # the page's own config
+            assert r.status == 200
+    finally:
+        _stop(proc)
+    assert attempts.read_text() == "", f"the UI tried the network: {attempts.read_text()}"
