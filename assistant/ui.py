@@ -17,6 +17,7 @@ offline.configure()
 from .api import Answer, Assistant, QuestionError  # noqa: E402
 from .index import IndexMissing  # noqa: E402
 from .loading import SUPPORTED_SUFFIXES, InputError  # noqa: E402
+from .zh import figure_matches  # noqa: E402
 
 EXAMPLES = [
     "沁水县2024年处罚金额多少？",
@@ -69,12 +70,13 @@ def highlight(text: str, evidence: str, answer: str) -> str:
     lo, hi = scope if scope else (0, len(text))
     if scope:
         marks.append((lo, hi, "evidence"))
-    for part in re.split(r"[；;，,、（）()]", answer):
-        part = part.strip()
-        if len(part) < 1 or part.startswith("资料中未提及"):
-            continue
+    # The answer's parts ("394.179万元", "晋中市"), or for a sentence-long answer its figures, as the text has them.
+    parts = [p.strip() for p in re.split(r"[；;，,、（）()。]", re.sub(r"\[\d+\]", "", answer))]
+    parts = [p for p in parts if p and not p.startswith("资料中未提及")]
+    figures = [m.group(0) for m in figure_matches(answer)]
+    for part in [*parts, *figures]:
         found = _find(text, part, lo, hi) or (_find(text, part) if scope else None)
-        if found:
+        if found and not any(a < found[1] and found[0] < b for a, b, kind in marks if kind == "answer"):
             marks.append((*found, "answer"))
     # Render: evidence span as <span>, answer spans as <mark> inside it.
     opens: dict[int, list[str]] = {}
@@ -116,6 +118,10 @@ def render_answer(answer: Answer) -> str:
 # --- status, facts, documents -----------------------------------------------------------
 
 
+def _human(n: int) -> str:
+    return f"{n / 1e6:g} MB" if n >= 1e6 else f"{n / 1e3:g} KB"
+
+
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
@@ -135,7 +141,7 @@ def status_text(assistant: Assistant) -> str:
 
 
 def _backend(assistant: Assistant, info: dict | None = None) -> str:
-    if assistant.backend == "llm":
+    if assistant.backend.startswith("llm"):
         model = (info or {}).get("llm_model") or assistant.settings.llm_model
         url = (info or {}).get("llm_base_url", "")
         return f"大模型 {model}" + (f"（{url}）" if url else "")
@@ -267,7 +273,7 @@ def build_app(assistant: Assistant):
                 lines.append(f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。")
                 continue
             if src.stat().st_size > max_bytes:
-                lines.append(f"已跳过 {name}：超过 {assistant.settings.ui_max_upload_mb:g} MB 的上传上限。")
+                lines.append(f"已跳过 {name}：超过 {_human(max_bytes)} 的上传上限。")
                 continue
             dest = uploads / name
             shutil.copyfile(src, dest)
@@ -328,8 +334,7 @@ def build_app(assistant: Assistant):
                 download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
                 search.click(filter_facts, [subject, metric, year], [table, download, count], api_name="facts")
             with gr.Tab("文档", id="documents"):
-                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 "
-                                      f"{assistant.settings.ui_max_upload_mb:g} MB）",
+                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {_human(max_bytes)}）",
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.Markdown(elem_id="ingest-log")
@@ -368,7 +373,9 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     app.queue(default_concurrency_limit=4)
     app.launch(
         server_name=host, server_port=port, auth=users or None, show_error=False, quiet=True,
-        max_file_size=f"{settings.ui_max_upload_mb:g}mb", css=CSS, footer_links=["api"],
+        # Gradio's own cap protects the server (its message is in English); upload() refuses at the documented
+        # limit with a sentence in Chinese.
+        max_file_size=int(settings.ui_max_upload_mb * 2e6) + 1_000_000, css=CSS, footer_links=["api"],
         theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
                                 font_mono=["Noto Sans Mono CJK SC", "monospace"]),
     )

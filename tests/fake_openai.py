@@ -25,6 +25,7 @@ class FakeOpenAI:
         #   {"hang": 5.0}                   sleep that long before answering (past the client's timeout)
         #   {"content": "...", "cut": True} a stream that stops mid-way, without [DONE]
         #   {"raw": "not json"}             a malformed body
+        #   {"content": "...", "pause": 0.2} a stream that waits that long between pieces (a slow model)
         self.script = list(script or [{"content": "资料中未提及。"}])
         outer = self
 
@@ -71,6 +72,7 @@ class FakeOpenAI:
                 if step.get("cut"):
                     pieces = pieces[: max(1, len(pieces) // 2)]
                 for piece in pieces:
+                    time.sleep(step.get("pause", 0))
                     chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": payload.get("model"),
                              "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode("utf-8"))

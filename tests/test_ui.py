@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, SEEDS, run_cli
+from .fake_openai import FakeOpenAI, passage_number
 from .test_offline import offline_env
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,7 +76,7 @@ def server(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("ui") / "index"
     done = run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir))
     assert done.returncode == 0, done.stderr
-    proc, url = _start(index_dir)
+    proc, url = _start(index_dir, env={"ASSISTANT_UI_MAX_UPLOAD_MB": "0.01"})  # 10 KB: small enough to test
     yield url
     _stop(proc)
 
@@ -218,6 +219,17 @@ def test_an_unsupported_upload_is_named_and_skipped(page, tmp_path):
     assert "已跳过" in page.locator("#ingest-log").inner_text()
 
 
+def test_an_upload_over_the_size_limit_is_refused_by_name(page, tmp_path):
+    big = tmp_path / "长文.txt"
+    big.write_text("襄汾县秸秆综合利用。" * 1200, encoding="utf-8")  # about 36 KB
+    page.get_by_role("tab", name="文档").click()
+    page.set_input_files("#upload input[type=file]", str(big))
+    page.click("#ingest")
+    page.wait_for_function("() => document.querySelector('#ingest-log').innerText.includes('长文.txt')", timeout=30_000)
+    assert "超过 10 KB 的上传上限" in page.locator("#ingest-log").inner_text()
+    assert "长文.txt" not in page.locator("#documents").inner_text()
+
+
 def test_gradio_client_calls_the_ask_endpoint(server):
     from gradio_client import Client
 
@@ -265,3 +277,42 @@ def test_the_ui_serves_and_answers_with_no_network(tmp_path):
     finally:
         _stop(proc)
     assert attempts.read_text() == "", f"the UI tried the network: {attempts.read_text()}"
+
+
+def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(browser, tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+
+    def reply(payload):
+        n = passage_number(payload, "394.179万元")
+        return f"根据沁水分局的执法统计，沁水县2024年共立案查处环境违法案件，处罚金额共计394.179万元[{n}]。"
+
+    with FakeOpenAI(script=[{"content": reply, "pause": 0.15}]) as llm:
+        proc, url = _start(index_dir, env={"ASSISTANT_LLM_BASE_URL": llm.base_url, "ASSISTANT_LLM_API_KEY": "sk-ui-test",
+                                           "ASSISTANT_LLM_MODEL": "qwen-test"})
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+        try:
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("#question textarea", timeout=60_000)
+            assert "大模型 qwen-test" in page.locator("#status").inner_text()
+            page.fill("#question textarea", CANONICAL)
+            page.click("#send")
+            # Part of the answer shows before the whole has arrived (and before its citations are rendered).
+            page.wait_for_function(
+                "() => { const b = document.querySelector(\"#chatbot [data-testid='bot']\");"
+                " return b && b.innerText.includes('沁水') && !b.innerText.includes('394.179')"
+                " && !b.querySelector('details'); }",
+                timeout=60_000,
+            )
+            answer = page.locator("#chatbot [data-testid='bot']").first
+            answer.locator("details.citation").first.wait_for(timeout=60_000)
+            assert "394.179万元[" in answer.inner_text()
+            citation = answer.locator("details.citation").first
+            citation.locator("summary").click()
+            assert "394.179万元" in citation.locator(".passage mark").first.inner_text()  # what the answer states
+            _shot(page, "chat-llm")
+        finally:
+            context.close()
+            _stop(proc)
+    assert "sk-ui-test" not in proc.stdout.read()
