@@ -78,6 +78,66 @@ def cold_cli(index_dir: Path, question: str, runs: int) -> list[float]:
     return times
 
 
+def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
+    """`assistant serve`: seconds until the page answers, then in Chromium the time from clicking 提问 to the
+    rendered answer, and the gradio_client /ask round trip. None when Debian's chromium is not installed."""
+    import socket
+    import urllib.request
+
+    if not Path("/usr/bin/chromium").exists():
+        return None
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port), "--index-dir",
+                             str(index_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        startup = time.perf_counter() - started
+        questions = [g.question for g in gold if not g.history][:n]
+        clicks = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run"])
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#question textarea")
+            for i, q in enumerate(questions, start=1):
+                page.fill("#question textarea", q)
+                t0 = time.perf_counter()
+                page.click("#send")
+                page.wait_for_function(
+                    "n => { const b = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
+                    " return b.length >= n && !b[n-1].innerText.trim().startsWith('…'); }", arg=i, timeout=60_000)
+                clicks.append((time.perf_counter() - t0) * 1000)
+            browser.close()
+        client = Client(url, verbose=False)
+        calls = []
+        for q in questions:
+            t0 = time.perf_counter()
+            client.predict(q, [], api_name="/ask")
+            calls.append((time.perf_counter() - t0) * 1000)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    return {
+        "startup_s": startup,
+        "browser_answer_ms": {"n": len(clicks), "p50": percentile(clicks, 50), "p95": percentile(clicks, 95)},
+        "gradio_client_ask_ms": {"n": len(calls), "p50": percentile(calls, 50), "p95": percentile(calls, 95)},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gold", type=Path, default=ROOT / "evals" / "seeds_gold.jsonl")
@@ -111,6 +171,7 @@ def main() -> None:
         results["retrieval"] = {mode: retrieval_hits(assistant, gold, mode) for mode in ("hybrid", "bm25", "dense")}
         assistant.close()
         results["llm_overhead_ms"] = llm_overhead(seeds_index, gold, args.repeats)
+        results["ui"] = ui_latency(seeds_index, gold, 30)
 
         if args.corpus.exists():
             corpus_index = Path(tmp) / "corpus-index"
@@ -135,6 +196,12 @@ def main() -> None:
     lo = r["llm_overhead_ms"]
     print(f"before the first LLM token, our pipeline (retrieval + prompt): p50 {lo['pipeline_p50']:.1f} ms, p95 {lo['pipeline_p95']:.1f} ms; "
           f"first token from a local server: p50 {lo['first_token_p50']:.1f} ms, p95 {lo['first_token_p95']:.1f} ms (n={lo['n']})")
+    if r.get("ui"):
+        u = r["ui"]
+        print(f"web UI: serving after {u['startup_s']:.1f} s; click to rendered answer in Chromium p50 "
+              f"{u['browser_answer_ms']['p50']:.0f} ms, p95 {u['browser_answer_ms']['p95']:.0f} ms; gradio_client /ask p50 "
+              f"{u['gradio_client_ask_ms']['p50']:.0f} ms, p95 {u['gradio_client_ask_ms']['p95']:.0f} ms "
+              f"(n={u['browser_answer_ms']['n']})")
     if "corpus_ingest" in r:
         c = r["corpus_ingest"]
         print(f"ingest {c['file']}: {c['mb']:.2f} MB in {c['seconds']:.1f} s = {c['mb_per_s']:.3f} MB/s ({c['documents']} docs, {c['chunks']} chunks)")
