@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import html
+import logging
 import re
 import shutil
 import tempfile
@@ -37,6 +38,14 @@ CSS = """
 .citation mark { background: #ffd54a; font-weight: 600; }
 .warning { color: #a15c00; }
 """
+
+
+log = logging.getLogger(__name__)
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class UIError(ValueError):
@@ -163,9 +172,13 @@ def facts_rows(assistant: Assistant, subject: str = "", metric: str = "", year: 
     ]
 
 
-def write_csv(rows: list[list], directory: Path) -> Path:
+def write_csv(rows: list[list], directory: Path, keep: int = 50) -> Path:
+    """A new CSV per query (two users never overwrite each other's download); only the newest `keep` stay."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "facts.csv"
+    old = sorted(directory.glob("*/facts.csv"), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - keep + 1)]:
+        shutil.rmtree(stale.parent, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(dir=directory)) / "facts.csv"
     with path.open("w", encoding="utf-8-sig", newline="") as fh:  # the BOM lets Excel read the Chinese
         writer = csv.writer(fh)
         writer.writerow(FACT_HEADERS)
@@ -236,6 +249,9 @@ def build_app(assistant: Assistant):
             text = f'<div class="warning">{html.escape(str(exc))}</div>'
         except IndexMissing:
             text = '<div class="warning">索引中还没有数据，请先在“文档”页上传文件。</div>'
+        except Exception as exc:  # a failing service (embeddings endpoint, disk): one sentence, details in the log
+            log.exception("answering %r failed", question)
+            text = f'<div class="warning">回答时出错（{html.escape(_one_line(exc))}），请稍后再试。</div>'
         messages[-1] = {"role": "assistant", "content": text}
         yield messages, "", [*asked, question]
 
@@ -257,7 +273,7 @@ def build_app(assistant: Assistant):
         except UIError as exc:
             gr.Warning(str(exc))
             rows = []
-        path = write_csv(rows, exports / threading.current_thread().name)
+        path = write_csv(rows, exports)
         return rows, gr.update(value=str(path)), f"共 {len(rows)} 条"
 
     def upload(files, progress=gr.Progress()):
@@ -289,6 +305,9 @@ def build_app(assistant: Assistant):
                     report = assistant.ingest(*saved, progress=on_file)
             except InputError as exc:
                 lines.append(str(exc))
+            except Exception as exc:  # nothing already ingested is lost: a batch commits whole or not at all
+                log.exception("ingesting %s failed", [p.name for p in saved])
+                lines.append(f"导入失败（{_one_line(exc)}），已有的文档不受影响。")
             else:
                 lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
                                 f"写入 {report.chunks_written} 个段落。")

@@ -316,3 +316,26 @@ def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(brow
             context.close()
             _stop(proc)
     assert "sk-ui-test" not in proc.stdout.read()
+
+
+def test_document_text_is_shown_as_text_never_as_markup():
+    from assistant.api import Answer
+    from assistant.retrieval import Passage
+    from assistant.ui import render_answer
+
+    hostile = Passage(chunk_id="c1", doc_id="evil.txt", source="uploads/evil.txt", title="<img src=x onerror=alert(1)>",
+                      text="处罚金额共计<b>12万元</b><script>alert(1)</script>。", score=1.0)
+    shown = render_answer(Answer(question="q", answer="12万元", answered=True, citations=[hostile],
+                                 evidence="处罚金额共计<b>12万元</b>"))
+    assert "<script>" not in shown and "<img" not in shown and "<b>" not in shown
+    assert "&lt;script&gt;" in shown and "&lt;img src=x" in shown
+
+
+def test_users_for_the_ui_are_parsed_or_refused_with_a_sentence(tmp_path):
+    from assistant.ui import UIError, parse_auth
+
+    users = tmp_path / "users.txt"
+    users.write_text("editor:s3cret\nviewer:pa:ss\n", encoding="utf-8")
+    assert parse_auth("admin:x", users) == [("admin", "x"), ("editor", "s3cret"), ("viewer", "pa:ss")]
+    with pytest.raises(UIError, match="用户名:密码"):
+        parse_auth("nopassword", None)
