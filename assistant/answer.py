@@ -50,7 +50,7 @@ _WHICH_Q = re.compile(
 _QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
 
 # Units a question may name after 多少/几 ("多少件", "几处"); compatible units share a family.
-_UNIT_FAMILY = {
+UNIT_FAMILY = {
     "件": "件", "起": "件", "宗": "件",
     "家": "家", "家次": "家次", "户": "户", "户次": "户",
     "个": "个", "项": "项", "处": "处", "辆": "辆", "台": "台", "座": "座", "条": "条", "套": "套",
@@ -90,7 +90,7 @@ class QuestionFrame:
     role: str | None = None  # "副局长" in "副局长叫什么名字"
 
 
-def _short_place(word: str) -> str:
+def short_place(word: str) -> str:
     return word[:-1] if len(word) >= 3 and word[-1] in "省市县区旗州" else word
 
 
@@ -126,17 +126,17 @@ def analyze(question: str) -> QuestionFrame:
         if _WH_START.match(w):
             continue
         if _ADMIN.match(w) or (nxt in ("分局", "县", "市", "区") and re.fullmatch(f"[{CJK}]{{2,4}}", w)):
-            short = _short_place(w)
+            short = short_place(w)
             if short not in places:
                 places.append(short)
     for w, flag in pos_words(q):
-        if flag == "ns" and len(w) >= 2 and _ADMIN.match(w) and _short_place(w) not in places:
-            places.append(_short_place(w))
+        if flag == "ns" and len(w) >= 2 and _ADMIN.match(w) and short_place(w) not in places:
+            places.append(short_place(w))
 
     unit_family = None
     m = re.search(r"(?:多少|几)(个百分点|百分点|家次|人次|户次|[件起宗家户个项处辆台座条套名人位次天日所批类只棵株场期块])", q)
     if m:
-        unit_family = _UNIT_FAMILY.get(m.group(1), m.group(1))
+        unit_family = UNIT_FAMILY.get(m.group(1), m.group(1))
     hints: tuple[str, ...] = ()
     for pattern, units in _UNIT_HINTS:
         if pattern.search(q):
@@ -170,10 +170,10 @@ def analyze(question: str) -> QuestionFrame:
             wl in STOPWORDS
             or wl in _QUESTION_FILLERS
             or re.fullmatch(r"(?:19|20)\d{2}年?|年", wl)
-            or _short_place(w) in covered_places
+            or short_place(w) in covered_places
             or w in ("多少", "几", "哪", "谁", "什么")
             or _FIGURE_Q.fullmatch(w)
-            or (unit_family and _UNIT_FAMILY.get(w) == unit_family)
+            or (unit_family and UNIT_FAMILY.get(w) == unit_family)
             or (head and (w in head_text or w.rstrip(_LOCATIVE) == head))
             or re.fullmatch(r"[多余几]?[只个家件项处名位条座台辆套]|多[只个家件项处名位条座台辆套]", w)
             or re.fullmatch(r"[哪几何]\S*", w)
@@ -503,7 +503,7 @@ class ExtractiveAnswerer:
                     if frame.kind == "figure":
                         if not unit:
                             score -= 0.2
-                        if frame.unit_family and _UNIT_FAMILY.get(unit, unit) != frame.unit_family:
+                        if frame.unit_family and UNIT_FAMILY.get(unit, unit) != frame.unit_family:
                             continue
                         if frame.unit_hints:
                             score += 0.4 if any(h in unit for h in frame.unit_hints) else -0.4

@@ -135,7 +135,7 @@ class Assistant:
 
     def _llm(self):
         """The LLM client when the settings call for one, else None (the extractive answerer answers)."""
-        from .llm import LLMClient, llm_configured
+        from .llm_client import LLMClient, llm_configured
 
         mode = self.settings.answerer
         if mode == "extractive" or (mode == "auto" and not llm_configured(self.settings)):
@@ -186,7 +186,7 @@ class Assistant:
 
     def _standalone(self, llm, question: str, history: list[str] | None) -> tuple[str, list[str]]:
         """Condense a follow-up: by the LLM when there is one, offline (carry place and year) otherwise."""
-        from .llm import LLMError
+        from .llm_client import LLMError
         from .prompts import render
         from .questions import condense
 
@@ -244,7 +244,7 @@ class Assistant:
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
-        from .llm import LLMError
+        from .llm_client import LLMError
 
         started = time.perf_counter()
         question = self._prepare(question)
@@ -266,7 +266,7 @@ class Assistant:
         If the streamed answer fails the grounding guard or the stream breaks, the final Answer is the
         extractive one with a warning saying why.
         """
-        from .llm import LLMError
+        from .llm_client import LLMError
 
         started = time.perf_counter()
         question = self._prepare(question)

@@ -9,10 +9,6 @@ from typing import Optional
 
 import typer
 
-from . import offline
-
-offline.configure()
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,

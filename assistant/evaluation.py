@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .answer import analyze
+from .answer import analyze, short_place
 from .zh import figure_values, fold_width, strip_spaces, to_simplified
 
 # --- gold sets --------------------------------------------------------------------------
@@ -394,8 +394,8 @@ def load_facts_gold(path: str | Path) -> list[dict]:
 
 
 def _short_place(name: str) -> str:
-    name = re.sub(r"生态环境局|分局$", "", name or "")
-    return name[:-1] if len(name) >= 3 and name[-1] in "省市县区" else name
+    """A subject as a bare place: "晋城市生态环境局阳城分局" -> "晋城市阳城", "阳城县" -> "阳城"."""
+    return short_place(re.sub(r"生态环境局|分局$", "", name or ""))
 
 
 def _bigrams(text: str) -> set[str]:

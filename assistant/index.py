@@ -386,13 +386,14 @@ class Index:
         return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
 
     def documents(self) -> list[dict]:
+        titles: dict[str, list[str]] = {}
+        for doc_id, title in self.db.execute("SELECT doc_id, title FROM articles WHERE title != '' ORDER BY doc_id, idx"):
+            titles.setdefault(doc_id, []).append(title)
         rows = self.db.execute(
-            "SELECT d.doc_id, d.source, d.title, d.n_articles, d.n_chunks,"
-            " (SELECT group_concat(title, '；') FROM (SELECT title FROM articles a WHERE a.doc_id = d.doc_id"
-            "  AND title != '' ORDER BY idx)) FROM documents d ORDER BY d.doc_id"
+            "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
         ).fetchall()
-        keys = ("doc_id", "source", "title", "articles", "chunks", "article_titles")
-        return [{**dict(zip(keys, r)), "article_titles": (r[5] or "").split("；") if r[5] else []} for r in rows]
+        keys = ("doc_id", "source", "title", "articles", "chunks")
+        return [{**dict(zip(keys, r)), "article_titles": titles.get(r[0], [])} for r in rows]
 
     def _rows(self, chunk_ids: list[str]) -> list[dict]:
         if not chunk_ids:

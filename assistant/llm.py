@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 
 from .answer import DECLINE_PREFIX
-from .llm_client import LLMClient, LLMError, llm_configured  # noqa: F401  (re-exported for callers)
 from .chunking import count_tokens
 from .prompts import render
 from .retrieval import Passage

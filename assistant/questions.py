@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .answer import _UNIT_FAMILY, DECLINE_PREFIX, Extraction, ExtractiveAnswerer, analyze
+from .answer import DECLINE_PREFIX, UNIT_FAMILY, Extraction, ExtractiveAnswerer, analyze, short_place
 from .retrieval import Passage
-from .zh import CJK, figure_matches, figure_values, fold_width, normalize_question, pinyin, to_simplified
+from .zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin
 
 Retrieve = Callable[[str], list[Passage]]
 
@@ -21,18 +21,6 @@ _MORE = set("高多大长")
 # Measure words that all count things, so 24处 and 34套 of the same facilities compare.
 _COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期")
 _COUNT_FAMILY = "count"
-
-
-def _short(place: str) -> str:
-    return place[:-1] if len(place) >= 3 and place[-1] in "省市县区" else place
-
-
-def _plain(text: str) -> str:
-    return re.sub(f"[^{CJK}A-Za-z0-9.]", "", to_simplified(fold_width(text)).lower())
-
-
-def _pairs(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
 
 
 def _quoted_figure(fact) -> str:
@@ -190,27 +178,26 @@ class QuestionAnswerer:
         cited by its passage and quoted span. None when no fact fits or two facts with different values fit
         equally well: the passage reader decides then."""
         frame = analyze(question)
-        wanted = [_short(p) for p in (places or frame.places)]
+        wanted = [short_place(p) for p in (places or frame.places)]
         if frame.kind != "figure" or self.facts is None or not wanted or not frame.terms:
             return None
         total = sum(frame.terms.values())
-        asked = _pairs(_plain(question))
+        asked = set(char_bigrams(question))
+        years = {int(y) for y in frame.years}
         scored = []
         for place in dict.fromkeys(wanted):
             for fact in self.facts(subject=place):
-                if _short(fact.subject) != place:
+                if short_place(fact.subject) != place or (years and fact.year not in years):
                     continue
-                if frame.years and fact.year not in {int(y) for y in frame.years}:
-                    continue
-                family = _UNIT_FAMILY.get(fact.base_unit, fact.base_unit)
+                family = UNIT_FAMILY.get(fact.base_unit, fact.base_unit)
                 if frame.unit_family and family != frame.unit_family:
                     continue
                 if frame.unit_hints and not any(h in fact.unit for h in frame.unit_hints):
                     continue
                 text = (fact.metric + fact.span).lower()
                 cover = sum(w for t, w in frame.terms.items() if t in text) / total  # the question's words found
-                metric = _pairs(_plain(fact.metric))
-                named = len(metric & asked) / len(metric)  # the fact's metric named by the question
+                metric = set(char_bigrams(fact.metric))
+                named = len(metric & asked) / max(len(metric), 1)  # the fact's metric named by the question
                 if cover >= 0.75 and named >= 0.5:
                     # Of two statements of a figure, the one whose sentence names its subject proves it better.
                     says_whose = place in fact.context or bool(re.search(r"全[县市区]|该[县市区局]", fact.context))
@@ -293,7 +280,7 @@ class QuestionAnswerer:
             cover = sum(w for t, w in terms.items() if t in text) / total
             if cover < 0.6:
                 continue
-            key = re.sub(r"[县市区]$", "", fact.subject)
+            key = short_place(fact.subject)
             if key not in best or cover > best[key][0]:
                 best[key] = (cover, fact)
         found = [f for _, f in best.values()]

@@ -9,16 +9,13 @@ import re
 import shutil
 import tempfile
 import threading
+from itertools import groupby
 from pathlib import Path
 
-from . import offline
-
-offline.configure()
-
-from .api import Answer, Assistant, QuestionError  # noqa: E402
-from .index import IndexMissing  # noqa: E402
-from .loading import SUPPORTED_SUFFIXES, InputError  # noqa: E402
-from .zh import figure_matches  # noqa: E402
+from .api import Answer, Assistant, QuestionError
+from .index import IndexMissing
+from .loading import SUPPORTED_SUFFIXES, InputError
+from .zh import figure_matches
 
 EXAMPLES = [
     "沁水县2024年处罚金额多少？",
@@ -74,32 +71,29 @@ def _find(text: str, needle: str, start: int = 0, end: int | None = None) -> tup
 
 def highlight(text: str, evidence: str, answer: str) -> str:
     """The passage as HTML: the evidence sentence shaded and the answer's figures or words marked within it."""
-    marks: list[tuple[int, int, str]] = []
+    shaded = [False] * len(text)
+    marked = [False] * len(text)
     scope = _find(text, evidence) if evidence else None
     lo, hi = scope if scope else (0, len(text))
     if scope:
-        marks.append((lo, hi, "evidence"))
+        shaded[lo:hi] = [True] * (hi - lo)
     # The answer's parts ("394.179万元", "晋中市"), or for a sentence-long answer its figures, as the text has them.
     parts = [p.strip() for p in re.split(r"[；;，,、（）()。]", re.sub(r"\[\d+\]", "", answer))]
     parts = [p for p in parts if p and not p.startswith("资料中未提及")]
-    figures = [m.group(0) for m in figure_matches(answer)]
-    for part in [*parts, *figures]:
+    for part in [*parts, *(m.group(0) for m in figure_matches(answer))]:
         found = _find(text, part, lo, hi) or (_find(text, part) if scope else None)
-        if found and not any(a < found[1] and found[0] < b for a, b, kind in marks if kind == "answer"):
-            marks.append((*found, "answer"))
-    # Render: evidence span as <span>, answer spans as <mark> inside it.
-    opens: dict[int, list[str]] = {}
-    closes: dict[int, list[str]] = {}
-    for a, b, kind in sorted(marks, key=lambda m: (m[0], -(m[1] - m[0]))):
-        tag = '<span class="evidence">' if kind == "evidence" else "<mark>"
-        opens.setdefault(a, []).append(tag)
-        closes.setdefault(b, []).insert(0, "</span>" if kind == "evidence" else "</mark>")
+        if found:
+            marked[found[0] : found[1]] = [True] * (found[1] - found[0])
+    # Runs of equal state, so tags always nest: <span class="evidence">…<mark>…</mark>…</span>.
     out = []
-    for i, ch in enumerate(text + "\0"):
-        out.extend(closes.get(i, []))
-        if i < len(text):
-            out.extend(opens.get(i, []))
-            out.append(html.escape(ch))
+    for shade, run in groupby(range(len(text)), key=shaded.__getitem__):
+        run = list(run)
+        inner = "".join(
+            f"<mark>{piece}</mark>" if mark else piece
+            for mark, sub in groupby(run, key=marked.__getitem__)
+            for piece in [html.escape("".join(text[i] for i in sub))]
+        )
+        out.append(f'<span class="evidence">{inner}</span>' if shade else inner)
     return "".join(out)
 
 
@@ -276,10 +270,16 @@ def build_app(assistant: Assistant):
         path = write_csv(rows, exports)
         return rows, gr.update(value=str(path)), f"共 {len(rows)} 条"
 
+    def refreshed(message: str, keep_choice: bool = True):
+        """What the documents tab shows after a change: the message, the list, the status, the delete choices."""
+        rows = document_rows(assistant)
+        choices = gr.update(choices=[r[0] for r in rows], **({} if keep_choice else {"value": None}))
+        return message, rows, status_text(assistant), choices
+
     def upload(files, progress=gr.Progress()):
         files = files or []
         if not files:
-            return "请先选择要上传的文件。", document_rows(assistant), status_text(assistant), gr.update()
+            return refreshed("请先选择要上传的文件。")
         lines, saved = [], []
         uploads.mkdir(parents=True, exist_ok=True)
         for f in files:
@@ -312,18 +312,15 @@ def build_app(assistant: Assistant):
                 lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
                                 f"写入 {report.chunks_written} 个段落。")
                 lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
-        return "\n\n".join(lines), document_rows(assistant), status_text(assistant), gr.update(choices=_doc_ids())
-
-    def _doc_ids() -> list[str]:
-        return [r[0] for r in document_rows(assistant)]
+        return refreshed("\n\n".join(lines))
 
     def delete(doc_id: str):
         if not doc_id:
-            return "请先选择要删除的文档。", document_rows(assistant), status_text(assistant), gr.update()
+            return refreshed("请先选择要删除的文档。")
         with write_lock:
             removed = assistant.delete(doc_id)
         message = f"已删除 {doc_id}（其段落与数据一并删除）。" if removed else f"没有找到文档 {doc_id}。"
-        return message, document_rows(assistant), status_text(assistant), gr.update(choices=_doc_ids(), value=None)
+        return refreshed(message, keep_choice=False)
 
     with gr.Blocks(title="环保新闻问答助手", analytics_enabled=False) as app:
         gr.Markdown("## 环保新闻问答助手\n根据已导入的新闻回答问题，每个回答都附有可展开的原文引用。")
@@ -358,9 +355,9 @@ def build_app(assistant: Assistant):
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.Markdown(elem_id="ingest-log")
                 docs = gr.Dataframe(headers=["文档", "标题（各篇文章）", "文章数", "段落数", "文件"],
-                                    value=document_rows(assistant), interactive=False, wrap=True, elem_id="documents")
+                                    value=[], interactive=False, wrap=True, elem_id="documents")  # filled on load
                 with gr.Row():
-                    victim = gr.Dropdown(choices=_doc_ids(), value=None, label="选择要删除的文档",
+                    victim = gr.Dropdown(choices=[], value=None, label="选择要删除的文档",
                                          elem_id="delete-choice")
                     remove = gr.Button("删除文档", variant="stop", elem_id="delete")
                 ingest_btn.click(upload, [files], [ingest_log, docs, status, victim], api_visibility="private",
@@ -370,8 +367,7 @@ def build_app(assistant: Assistant):
                              js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null")
         gr.api(ask_api, api_name="ask")
         app.load(filter_facts, [subject, metric, year], [table, download, count], api_visibility="private")
-        app.load(lambda: (status_text(assistant), document_rows(assistant), gr.update(choices=_doc_ids())),
-                 None, [status, docs, victim], api_visibility="private")
+        app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
     return app
 
 
