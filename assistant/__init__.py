@@ -10,11 +10,11 @@ __version__ = "0.1.0"
 
 def __getattr__(name):  # lazy: `import assistant` stays cheap for the CLI's --help
     if name == "Assistant" or name == "Answer":
-        from . import api
+        from .app import api
 
         return getattr(api, name)
     if name == "Passage":
-        from .retrieval import Passage
+        from .retrieve.retrieval import Passage
 
         return Passage
     if name == "Settings":

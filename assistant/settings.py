@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(6000, ge=512)
     llm_max_answer_tokens: int = Field(512, ge=16)
     llm_passages: int = Field(6, ge=1, le=30)
-    prompts_dir: Path | None = None  # default: prompts/ beside the package
+    prompts_dir: Path | None = None  # default: the prompt files shipped in assistant/llm/prompts/
 
     # Web UI (assistant serve). Binding beyond loopback needs users: "name:password" pairs separated by commas,
     # or a file with one pair per line.

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant import Assistant  # noqa: E402
-from assistant.evaluation import GoldItem, load_gold, passage_hit, percentile  # noqa: E402
+from assistant.eval.evaluation import GoldItem, load_gold, passage_hit, percentile  # noqa: E402
 
 
 def retrieval_hits(assistant: Assistant, items: list[GoldItem], mode: str) -> dict:
@@ -69,7 +69,7 @@ def cold_cli(index_dir: Path, question: str, runs: int) -> list[float]:
     for _ in range(runs):
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "assistant.cli", "ask", question, "--json", "--index-dir", str(index_dir)],
+            [sys.executable, "-m", "assistant.app.cli", "ask", question, "--json", "--index-dir", str(index_dir)],
             capture_output=True, text=True, cwd=str(ROOT),
         )
         times.append(time.perf_counter() - started)
@@ -94,7 +94,7 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port), "--index-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "serve", "--port", str(port), "--index-dir",
                              str(index_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
     try:
         while True:

@@ -71,7 +71,7 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     """Run the installed `assistant` entry point as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
+        [sys.executable, "-m", "assistant.app.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -1,7 +1,7 @@
 """Article splitting: each page becomes its news items, each with a title that names its subject."""
 
-from assistant.articles import parse_document
-from assistant.chunking import chunk_document, count_tokens
+from assistant.ingest.articles import parse_document
+from assistant.ingest.chunking import chunk_document, count_tokens
 
 from .conftest import PAGE_000, PAGE_001
 

@@ -14,7 +14,7 @@ QUESTION = "沁水县2024年处罚金额多少？"
 
 
 def _seed_documents():
-    from assistant.loading import SourceDocument, discover, read_file
+    from assistant.ingest.loading import SourceDocument, discover, read_file
 
     files, _ = discover([SEEDS])
     return [d for f in files for d in read_file(f) if isinstance(d, SourceDocument)]
@@ -22,8 +22,8 @@ def _seed_documents():
 
 @pytest.fixture(scope="module")
 def baseline():
-    from assistant.baseline import llamaindex_baseline
-    from assistant.embedding import HashingEmbedder
+    from assistant.eval.baseline import llamaindex_baseline
+    from assistant.store.embedding import HashingEmbedder
 
     return llamaindex_baseline(_seed_documents(), HashingEmbedder())
 
@@ -64,9 +64,9 @@ BUILD_AND_RETRIEVE = textwrap.dedent(
     """
     import json
     from pathlib import Path
-    from assistant.baseline import llamaindex_baseline
-    from assistant.embedding import HashingEmbedder
-    from assistant.loading import SourceDocument, discover, read_file
+    from assistant.eval.baseline import llamaindex_baseline
+    from assistant.store.embedding import HashingEmbedder
+    from assistant.ingest.loading import SourceDocument, discover, read_file
 
     files, _ = discover([Path(%r)])
     docs = [d for f in files for d in read_file(f) if isinstance(d, SourceDocument)]

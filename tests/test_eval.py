@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from assistant.evaluation import GoldError, answer_matches, char_em_f1, load_gold, run_eval
+from assistant.eval.evaluation import GoldError, answer_matches, char_em_f1, load_gold, run_eval
 
 from .conftest import GOLD, ROOT, run_cli
 

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from assistant import Assistant
-from assistant.articles import parse_document
-from assistant.chunking import chunk_document
-from assistant.facts import RuleFactExtractor, parse_drafts
+from assistant.ingest.articles import parse_document
+from assistant.ingest.chunking import chunk_document
+from assistant.ingest.facts import RuleFactExtractor, parse_drafts
 from assistant.settings import Settings
 
 from .conftest import PAGE_000, PAGE_001, ROOT, run_cli

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from assistant.zh import strip_spaces
+from assistant.text.zh import strip_spaces
 
 from .conftest import load_gold
 

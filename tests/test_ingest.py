@@ -3,7 +3,7 @@
 import json
 
 from assistant import Assistant
-from assistant.index import Index
+from assistant.store.index import Index
 from assistant.settings import Settings
 
 from .conftest import PAGE_000, SEEDS

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from assistant import Assistant
-from assistant.prompts import PROMPTS_DIR, PromptError, placeholders, render
+from assistant.llm.prompts import PROMPTS_DIR, PromptError, placeholders, render
 from assistant.settings import Settings
 
 from .conftest import run_cli
@@ -189,7 +189,7 @@ def test_cli_chat_keeps_the_conversation(seeds_index):
     from .conftest import ROOT
 
     proc = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "chat", "--index-dir", str(seeds_index)],
+        [sys.executable, "-m", "assistant.app.cli", "chat", "--index-dir", str(seeds_index)],
         input=f"{QUESTION}\n立案查处了多少件？\n", capture_output=True, text=True, cwd=str(ROOT), timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -197,9 +197,9 @@ def test_cli_chat_keeps_the_conversation(seeds_index):
 
 
 def test_context_packing_never_cuts_a_sentence_or_a_figure(seeds_assistant):
-    from assistant.chunking import count_tokens
-    from assistant.llm import pack_passages
-    from assistant.zh import sentence_spans
+    from assistant.ingest.chunking import count_tokens
+    from assistant.answer.generative import pack_passages
+    from assistant.text.zh import sentence_spans
 
     passages = seeds_assistant.retrieve("沁水县处罚金额和清洁取暖改造", k=6)
     whole = sum(count_tokens(p.text) for p in passages)

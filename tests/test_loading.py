@@ -2,7 +2,7 @@
 
 import json
 
-from assistant.loading import SourceDocument, Skipped, decode_bytes, read_file
+from assistant.ingest.loading import SourceDocument, Skipped, decode_bytes, read_file
 
 
 def test_utf8_with_bom_and_gbk_decode_to_the_same_text():

@@ -74,12 +74,12 @@ def test_ingest_and_ask_run_with_no_network(tmp_path, isolation):
     env, prefix, log = offline_env(tmp_path, isolation)
     env["ASSISTANT_INDEX_DIR"] = str(tmp_path / "index")
     ingest = subprocess.run(
-        [*prefix, sys.executable, "-m", "assistant.cli", "ingest", str(SEEDS)],
+        [*prefix, sys.executable, "-m", "assistant.app.cli", "ingest", str(SEEDS)],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
     )
     assert ingest.returncode == 0, ingest.stderr
     ask = subprocess.run(
-        [*prefix, sys.executable, "-m", "assistant.cli", "ask", "沁水县2024年处罚金额多少？", "--json"],
+        [*prefix, sys.executable, "-m", "assistant.app.cli", "ask", "沁水县2024年处罚金额多少？", "--json"],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
     )
     assert ask.returncode == 0, ask.stderr

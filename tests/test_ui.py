@@ -43,7 +43,7 @@ def _start(index_dir: Path, host: str = "127.0.0.1", env: dict | None = None, in
     port = _free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_LLM_", "ASSISTANT_UI_"))}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
+        [sys.executable, "-m", "assistant.app.cli", "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
         env={**(base if inherit else {}), "GRADIO_TEMP_DIR": str(index_dir.parent / "gradio-tmp"), **(env or {})},
     )
@@ -319,9 +319,9 @@ def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(brow
 
 
 def test_document_text_is_shown_as_text_never_as_markup():
-    from assistant.api import Answer
-    from assistant.retrieval import Passage
-    from assistant.ui import render_answer
+    from assistant.app.api import Answer
+    from assistant.retrieve.retrieval import Passage
+    from assistant.app.ui import render_answer
 
     hostile = Passage(chunk_id="c1", doc_id="evil.txt", source="uploads/evil.txt", title="<img src=x onerror=alert(1)>",
                       text="处罚金额共计<b>12万元</b><script>alert(1)</script>。", score=1.0)
@@ -332,7 +332,7 @@ def test_document_text_is_shown_as_text_never_as_markup():
 
 
 def test_users_for_the_ui_are_parsed_or_refused_with_a_sentence(tmp_path):
-    from assistant.ui import UIError, parse_auth
+    from assistant.app.ui import UIError, parse_auth
 
     users = tmp_path / "users.txt"
     users.write_text("editor:s3cret\nviewer:pa:ss\n", encoding="utf-8")

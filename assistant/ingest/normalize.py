@@ -6,7 +6,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from .zh import CJK, ends_sentence, tidy_spacing
+from ..text.zh import CJK, ends_sentence, tidy_spacing
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from .index import Index
-from .zh import fold_width
+from ..store.index import Index
+from ..text.zh import fold_width
 
 Mode = Literal["hybrid", "bm25", "dense"]
 

@@ -38,7 +38,7 @@ def _assistant(index_dir: Optional[Path]):
 def _call(assistant, fn):
     """Run an API call, turning the errors a user can cause into one-line UserErrors."""
     from .api import QuestionError
-    from .index import IndexMissing
+    from ..store.index import IndexMissing
 
     try:
         return fn()
@@ -63,7 +63,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出导入结果"),
 ) -> None:
     """导入文档：重复导入相同文件不会新增内容，文件改变时替换旧的段落。"""
-    from .loading import InputError
+    from ..ingest.loading import InputError
 
     assistant = _assistant(index_dir)
     progress_ctx = None
@@ -195,7 +195,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
     """索引概况：文档、文章、段落数量与所用的嵌入方式。"""
-    from .index import IndexMissing
+    from ..store.index import IndexMissing
 
     assistant = _assistant(index_dir)
     try:
@@ -242,7 +242,7 @@ def eval_command(
     """评测：对照金标准答案计算准确率、拒答、检索命中、引用支持、EM/F1 与延迟。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .evaluation import GoldError
+    from ..eval.evaluation import GoldError
 
     assistant = _assistant(index_dir)
     progress_ctx = Progress(
@@ -302,7 +302,7 @@ def eval_command(
 
 
 def _enforce_floors(metrics: dict, gold: Path, floors: Optional[Path]) -> None:
-    from .evaluation import check_floors
+    from ..eval.evaluation import check_floors
 
     if floors:
         failed = check_floors(metrics, gold, floors)

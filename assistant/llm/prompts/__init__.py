@@ -1,4 +1,4 @@
-"""Prompt files from prompts/, loaded at run time and filled with every placeholder checked."""
+"""Prompt files (the .md beside this module, shipped inside the package), loaded at run time with every placeholder checked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parent
 
 
 class PromptError(ValueError):

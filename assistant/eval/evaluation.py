@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .answer import analyze, short_place
-from .zh import figure_values, fold_width, strip_spaces, to_simplified
+from ..answer.extractive import analyze, short_place
+from ..text.zh import figure_values, fold_width, strip_spaces, to_simplified
 
 # --- gold sets --------------------------------------------------------------------------
 
@@ -377,7 +377,7 @@ def is_facts_gold(path: str | Path) -> bool:
 def load_facts_gold(path: str | Path) -> list[dict]:
     from pydantic import ValidationError
 
-    from .facts import Fact
+    from ..ingest.facts import Fact
 
     items = []
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
@@ -425,7 +425,7 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
     Recall = gold figures with a correct prediction / gold; precision = correct / predictions that claim a gold
     figure (the gold set does not list every figure of the pages, so other predictions are not judged).
     """
-    from .facts import Fact
+    from ..ingest.facts import Fact
 
     def base(value, unit):
         f = Fact(subject="x", metric="x", value=float(value), unit=unit or "", span="x")

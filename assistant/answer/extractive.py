@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .normalize import byline_names
-from .retrieval import Passage
-from .zh import (
+from ..ingest.normalize import byline_names
+from ..retrieve.retrieval import Passage
+from ..text.zh import (
     CJK,
     DATE_RE,
     figure_matches,

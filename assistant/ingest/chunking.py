@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .articles import ParsedDocument
-from .zh import clause_spans, ends_sentence, sentence_spans
+from ..text.zh import clause_spans, ends_sentence, sentence_spans
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .settings import Settings
+from ..settings import Settings
 
 
 class VectorStore(Protocol):

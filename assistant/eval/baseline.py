@@ -9,8 +9,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import SentenceSplitter
 from pydantic import PrivateAttr
 
-from .embedding import Embedder
-from .loading import SourceDocument
+from ..store.embedding import Embedder
+from ..ingest.loading import SourceDocument
 
 
 class EmbedderAdapter(BaseEmbedding):

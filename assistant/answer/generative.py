@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .answer import DECLINE_PREFIX
-from .chunking import count_tokens
-from .prompts import render
-from .retrieval import Passage
-from .zh import figure_values, sentence_spans
+from .extractive import DECLINE_PREFIX
+from ..ingest.chunking import count_tokens
+from ..llm.prompts import render
+from ..retrieve.retrieval import Passage
+from ..text.zh import figure_values, sentence_spans
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
@@ -90,7 +90,7 @@ def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
 
 
 def _figures_with_text(text: str) -> list[tuple[str, tuple[float, str]]]:
-    from .zh import FIGURE_RE
+    from ..text.zh import FIGURE_RE
 
     out = []
     for m in FIGURE_RE.finditer(text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from .settings import Settings
+from ..settings import Settings
 
 
 class LLMError(RuntimeError):

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .answer import DECLINE_PREFIX, UNIT_FAMILY, Extraction, ExtractiveAnswerer, analyze, short_place
-from .retrieval import Passage
-from .zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin
+from .extractive import DECLINE_PREFIX, UNIT_FAMILY, Extraction, ExtractiveAnswerer, analyze, short_place
+from ..retrieve.retrieval import Passage
+from ..text.zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin
 
 Retrieve = Callable[[str], list[Passage]]
 

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .settings import Settings
-from .zh import char_bigrams, rarity, tokenize
+from ..settings import Settings
+from ..text.zh import char_bigrams, rarity, tokenize
 
 
 class Embedder(Protocol):

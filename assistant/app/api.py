@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .answer import DECLINE_PREFIX, ExtractiveAnswerer
-from .questions import QuestionAnswerer
-from .index import Index, IndexMissing, IngestReport
-from .retrieval import Mode, Passage, Retriever
-from .settings import Settings, get_settings
+from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
+from ..answer.composite import QuestionAnswerer
+from ..store.index import Index, IndexMissing, IngestReport
+from ..retrieve.retrieval import Mode, Passage, Retriever
+from ..settings import Settings, get_settings
 
 
 class QuestionError(ValueError):
@@ -135,7 +135,7 @@ class Assistant:
 
     def _llm(self):
         """The LLM client when the settings call for one, else None (the extractive answerer answers)."""
-        from .llm_client import LLMClient, llm_configured
+        from ..llm.client import LLMClient, llm_configured
 
         mode = self.settings.answerer
         if mode == "extractive" or (mode == "auto" and not llm_configured(self.settings)):
@@ -186,9 +186,9 @@ class Assistant:
 
     def _standalone(self, llm, question: str, history: list[str] | None) -> tuple[str, list[str]]:
         """Condense a follow-up: by the LLM when there is one, offline (carry place and year) otherwise."""
-        from .llm_client import LLMError
-        from .prompts import render
-        from .questions import condense
+        from ..llm.client import LLMError
+        from ..llm.prompts import render
+        from ..answer.composite import condense
 
         if not history:
             return condense(question, []), []
@@ -206,7 +206,7 @@ class Assistant:
         return str(self.settings.prompts_dir) if self.settings.prompts_dir else None
 
     def _llm_prompt(self, llm, question: str, history: list[str] | None):
-        from .llm import build_prompt, pack_passages
+        from ..answer.generative import build_prompt, pack_passages
 
         t0 = time.perf_counter()
         standalone, warnings = self._standalone(llm, question, history)
@@ -221,7 +221,7 @@ class Assistant:
         return standalone, packed, prompt, warnings, timings
 
     def _from_reply(self, llm, question, history, standalone, packed, text, warnings, timings, started) -> Answer:
-        from .llm import interpret
+        from ..answer.generative import interpret
 
         reply = interpret(text, packed)
         if reply.ungrounded:
@@ -244,7 +244,7 @@ class Assistant:
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
-        from .llm_client import LLMError
+        from ..llm.client import LLMError
 
         started = time.perf_counter()
         question = self._prepare(question)
@@ -266,7 +266,7 @@ class Assistant:
         If the streamed answer fails the grounding guard or the stream breaks, the final Answer is the
         extractive one with a warning saying why.
         """
-        from .llm_client import LLMError
+        from ..llm.client import LLMError
 
         started = time.perf_counter()
         question = self._prepare(question)
@@ -293,7 +293,7 @@ class Assistant:
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
         """The figures extracted from the articles, filtered by subject, metric (substrings) and year."""
-        from .zh import normalize_question
+        from ..text.zh import normalize_question
 
         return self._open().facts(
             subject=normalize_question(subject) if subject else None,
@@ -303,7 +303,7 @@ class Assistant:
 
     def source_documents(self) -> list:
         """The ingested documents re-read from their source files (for the llama-index baseline)."""
-        from .loading import SourceDocument, read_file
+        from ..ingest.loading import SourceDocument, read_file
 
         index = self._open()
         wanted = {d["doc_id"]: d for d in index.documents()}
@@ -329,8 +329,8 @@ class Assistant:
         progress=None,
     ):
         """Run a gold set; optionally write per-item results (.jsonl), a report (.md + .html), and the baseline."""
-        from .evaluation import evaluate_baseline, evaluate_facts, is_facts_gold, load_facts_gold, load_gold, run_eval
-        from .report import write_reports
+        from ..eval.evaluation import evaluate_baseline, evaluate_facts, is_facts_gold, load_facts_gold, load_gold, run_eval
+        from ..eval.report import write_reports
 
         if is_facts_gold(gold):  # hand-checked figures: extraction precision and recall
             items = load_facts_gold(gold)

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .articles import parse_document
-from .chunking import Chunk, chunk_document
+from ..ingest.articles import parse_document
+from ..ingest.chunking import Chunk, chunk_document
 from .embedding import Embedder, make_embedder
-from .facts import Fact, FactExtractor, make_extractor
+from ..ingest.facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
-from .loading import SourceDocument, Skipped, discover, read_file
-from .settings import Settings
+from ..ingest.loading import SourceDocument, Skipped, discover, read_file
+from ..settings import Settings
 from .vectorstore import VectorStore, make_vector_store
-from .zh import tokenize
+from ..text.zh import tokenize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -340,7 +340,7 @@ class Index:
 
     def refresh_facts(self) -> int:
         """Re-extract every document's facts from the catalog (after the extractor changed); returns the count."""
-        from .articles import Article, ParsedDocument
+        from ..ingest.articles import Article, ParsedDocument
 
         version = f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}"
         if self._meta("facts_version") == version:

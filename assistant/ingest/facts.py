@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .articles import ParsedDocument
 from .chunking import Chunk
-from .zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
+from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
 
 
 class Fact(BaseModel):
@@ -332,8 +332,8 @@ class LLMFactExtractor:
         self.warnings: list[str] = []
 
     def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]:
-        from .llm_client import LLMError
-        from .prompts import render
+        from ..llm.client import LLMError
+        from ..llm.prompts import render
 
         facts: list[Fact] = []
         for chunk in chunks:
@@ -399,7 +399,7 @@ def parse_drafts(reply: str, chunk_text: str) -> tuple[list[_Draft], str | None]
 
 def make_extractor(settings) -> FactExtractor:
     """The extractor chosen by settings.facts_extractor (the LLM one only when an LLM is configured)."""
-    from .llm_client import LLMClient, llm_configured
+    from ..llm.client import LLMClient, llm_configured
 
     if settings.facts_extractor == "llm" and llm_configured(settings):
         prompts = str(settings.prompts_dir) if settings.prompts_dir else None

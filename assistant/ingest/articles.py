@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
-from .zh import CJK, sentence_spans
+from ..text.zh import CJK, sentence_spans
 
 _PINYIN_LABEL = re.compile(r"[a-z]{3,}(?:\s+[a-z]{3,})+")  # column labels: "一线传真 yixian chuanzhen"
 _LEAD_MARK = re.compile(r"^(?:科学导报讯|本报讯|科学导报)\s*")

@@ -13,9 +13,9 @@ from itertools import groupby
 from pathlib import Path
 
 from .api import Answer, Assistant, QuestionError
-from .index import IndexMissing
-from .loading import SUPPORTED_SUFFIXES, InputError
-from .zh import figure_matches
+from ..store.index import IndexMissing
+from ..ingest.loading import SUPPORTED_SUFFIXES, InputError
+from ..text.zh import figure_matches
 
 EXAMPLES = [
     "沁水县2024年处罚金额多少？",
