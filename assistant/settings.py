@@ -6,14 +6,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Defaults live here and nowhere else; README.md documents each field."""
+def _with_fallback(field: str, fallback: str) -> AliasChoices:
+    """ASSISTANT_<FIELD> first, then the OpenAI client's own variable (OPENAI_BASE_URL, OPENAI_API_KEY)."""
+    return AliasChoices(field, f"ASSISTANT_{field.upper()}", fallback)
 
-    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+class Settings(BaseSettings):
+    """Defaults live here and nowhere else; README.md documents each field.
+
+    The OPENAI_BASE_URL / OPENAI_API_KEY fallbacks are resolved here, once: no other module reads them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore", populate_by_name=True)
 
     # Where ingestion writes and questions read.
     index_dir: Path = Path("index")
@@ -26,9 +34,11 @@ class Settings(BaseSettings):
     embedding: Literal["hashing", "openai"] = "hashing"
     embedding_dim: int = Field(4096, ge=64, le=32768)
     embedding_model: str = "text-embedding-3-small"
-    embedding_base_url: str | None = None
-    embedding_api_key: SecretStr | None = None
+    embedding_base_url: str | None = Field(None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"))
+    embedding_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("embedding_api_key", "OPENAI_API_KEY"))
     embedding_batch_size: int = Field(64, ge=1, le=2048)
+    embedding_timeout: float = Field(30.0, gt=0)  # seconds per embeddings request
+    embedding_max_retries: int = Field(2, ge=0, le=10)  # on timeouts, 429 and 5xx, with backoff
 
     # Chunking: sentences are packed up to this many tiktoken (cl100k) tokens.
     chunk_tokens: int = Field(320, ge=32, le=4096)
@@ -57,8 +67,8 @@ class Settings(BaseSettings):
     # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
     # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.
     answerer: Literal["auto", "extractive", "llm"] = "auto"
-    llm_base_url: str | None = None
-    llm_api_key: SecretStr | None = None
+    llm_base_url: str | None = Field(None, validation_alias=_with_fallback("llm_base_url", "OPENAI_BASE_URL"))
+    llm_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("llm_api_key", "OPENAI_API_KEY"))
     llm_model: str = "gpt-4o-mini"
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
     llm_timeout: float = Field(30.0, gt=0)
@@ -77,6 +87,16 @@ class Settings(BaseSettings):
     # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
     facts_extractor: Literal["rules", "llm"] = "rules"
     facts_llm_retries: int = Field(2, ge=0, le=5)
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an LLM server is named (a base URL or an API key, from ASSISTANT_LLM_* or OPENAI_*)."""
+        return bool(self.llm_base_url or self.llm_api_key)
+
+    @property
+    def prompts_directory(self) -> str | None:
+        """The prompt files' folder as the prompt loader takes it (None: the ones shipped in the package)."""
+        return str(self.prompts_dir) if self.prompts_dir else None
 
 
 @lru_cache(maxsize=1)

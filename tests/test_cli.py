@@ -97,7 +97,7 @@ def test_an_index_emptied_by_deletion_still_says_which_command_to_run(tmp_path):
     a = Assistant(index_dir=tmp_path / "idx")
     a.ingest(SEEDS)
     for doc in a.documents():
-        a.delete(doc["doc_id"])
+        a.delete(doc.doc_id)
     a.close()
     proc = run_cli("ask", "沁水县2024年处罚金额多少？", "--index-dir", str(tmp_path / "idx"))
     assert proc.returncode == 1 and "assistant ingest" in proc.stderr

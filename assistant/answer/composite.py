@@ -1,4 +1,6 @@
-"""Questions that need more than one lookup: follow-ups, multi-part questions, comparisons, misspelt places."""
+"""Questions that need more than one lookup: follow-ups, multi-part questions, comparisons, superlatives,
+figure questions from the facts table, misspelt places. Each takes the question's frame from above and analyzes
+only the new questions it makes (a part, one side of a comparison, a corrected place)."""
 
 from __future__ import annotations
 
@@ -6,18 +8,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .extractive import DECLINE_PREFIX, UNIT_FAMILY, Extraction, ExtractiveAnswerer, analyze, short_place
 from ..retrieve.retrieval import Passage
-from ..text.zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin
+from ..text.zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, same_figure, short_place
+from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
+from .frame import UNIT_FAMILY, QuestionFrame, analyze
+from .knobs import KNOBS, Knobs
 
 Retrieve = Callable[[str], list[Passage]]
 
 _WH = re.compile(r"多少|几|谁|哪|什么|何时|何地|是否")
-_ADMIN_WORD = f"[{CJK}]{{2,5}}?(?:省|市|县|区)"
+# Directions of a comparison or superlative: the first word of each pair asks for the larger figure.
+_MORE, _LESS = "高多大长", "低少小短"
+_SUPERLATIVE_WORDS = tuple("最" + c for c in _MORE + _LESS)
 _COMPARE = re.compile(
-    r"(?:哪个|哪一个|哪里|哪儿|哪|谁)(?:地方|城市|县|市|区)?(?:的)?(?P<metric>[^，。？?]*?)(?:更|最|比较|较)?(?P<dir>高|低|多|少|大|小|长|短)"
+    r"(?:哪个|哪一个|哪里|哪儿|哪|谁)(?:地方|城市|县|市|区)?(?:的)?(?P<metric>[^，。？?]*?)(?:更|最|比较|较)?"
+    f"(?P<dir>[{_MORE}{_LESS}])"
 )
-_MORE = set("高多大长")
+_SUPERLATIVE = re.compile(
+    r"(?:哪个|哪一个|哪些|哪|谁)(?:地方|城市|地区|县|市|区)?.*?(?P<dir>" + "|".join(_SUPERLATIVE_WORDS) + ")"
+)
 # Measure words that all count things, so 24处 and 34套 of the same facilities compare.
 _COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期")
 _COUNT_FAMILY = "count"
@@ -27,7 +36,7 @@ def _quoted_figure(fact) -> str:
     """The figure as the span writes it ("五项", "2,300余台"), so the answer is literally in the cited passage."""
     for m in figure_matches(fact.span):
         values = figure_values(m.group(0))
-        if values and abs(values[0][0] - fact.base_value) <= 1e-6 * max(abs(fact.base_value), 1):
+        if values and same_figure(fact.base_value, values[0][0]):
             text = m.group(0)
             return text + "以上" if fact.qualifier == "以上" else text
     return fact.display()
@@ -35,53 +44,54 @@ def _quoted_figure(fact) -> str:
 
 @dataclass
 class Composite:
-    """What the assistant made of a question: the standalone form, and the extraction(s) behind the answer."""
+    """What the assistant made of a question: the extraction(s) behind the answer, and the parts it was split into."""
 
-    standalone: str
     result: Extraction
     parts: list[str] = field(default_factory=list)
 
 
-def condense(question: str, history: list[str]) -> str:
+def understand(question: str, history: list[str] | None = None) -> QuestionFrame:
+    """The one frame of a turn: the question normalized, condensed with its history (offline), then analyzed."""
+    q = normalize_question(question)
+    frame = analyze(q)
+    previous = [normalize_question(h) for h in history or [] if h.strip()]
+    if not previous:
+        return frame
+    standalone = condense(frame, [analyze(h) for h in previous])
+    return frame if standalone == q else analyze(standalone)
+
+
+def condense(frame: QuestionFrame, history: list[QuestionFrame]) -> str:
     """Offline follow-up condensation: carry the place and year of the last turn that named them.
 
     "沁水县2024年处罚金额多少？" then "立案查处了多少件？" -> "沁水县2024年立案查处了多少件？";
     "那阳城县呢？" after it -> the previous question about 阳城县 instead.
     """
-    q = normalize_question(question)
+    q = frame.question
     if not history:
         return q
-    frame = analyze(q)
-    previous = [normalize_question(h) for h in history if h.strip()]
-    if not previous:
-        return q
-    last = previous[-1]
+    last = history[-1]
     # "那阳城县呢？": a place (or year) and nothing else -> the last question, re-scoped.
     if not frame.terms and (frame.places or frame.years) and re.search(r"呢|那|的呢|怎么样|如何", q):
-        out = last
-        last_frame = analyze(last)
-        for old, new in zip(_place_words(last, last_frame.places), _place_words(q, frame.places)):
+        out = last.question
+        for old, new in zip(_as_written(last.question, last.places), _as_written(q, frame.places)):
             out = out.replace(old, new)
-        for old, new in zip(last_frame.years, frame.years):
+        for old, new in zip(last.years, frame.years):
             out = out.replace(old, new)
         return out
     prefix = ""
     if not frame.places:
-        for h in reversed(previous):
-            hf = analyze(h)
-            if hf.places:
-                prefix += "".join(_place_words(h, hf.places))
-                break
+        named = next((h for h in reversed(history) if h.places), None)
+        if named is not None:
+            prefix += "".join(_as_written(named.question, named.places))
     if not frame.years:
-        for h in reversed(previous):
-            years = analyze(h).years
-            if years:
-                prefix += f"{years[0]}年"
-                break
+        dated = next((h for h in reversed(history) if h.years), None)
+        if dated is not None:
+            prefix += f"{dated.years[0]}年"
     return prefix + q if prefix else q
 
 
-def _place_words(text: str, places: list[str]) -> list[str]:
+def _as_written(text: str, places: list[str]) -> list[str]:
     """The places as written in the text, with their admin suffix when present ("沁水" -> "沁水县")."""
     out = []
     for p in places:
@@ -118,54 +128,53 @@ def split_parts(question: str) -> list[str]:
     return parts
 
 
-def _scoped(part: str, whole: str) -> str:
-    """Give a part the places and years of the whole question when it names none itself."""
-    frame, whole_frame = analyze(part), analyze(whole)
+def _scoped(part: str, whole: QuestionFrame) -> QuestionFrame:
+    """The frame of a part, given the places and years of the whole question when it names none itself."""
+    frame = analyze(part)
     prefix = ""
-    if not frame.places and whole_frame.places:
-        prefix += "".join(_place_words(whole, whole_frame.places))
-    if not frame.years and whole_frame.years:
-        prefix += f"{whole_frame.years[0]}年"
-    return prefix + part
-
-
-_SUPERLATIVE = re.compile(r"(?:哪个|哪一个|哪些|哪|谁)(?:地方|城市|地区|县|市|区)?.*?(?P<dir>最多|最少|最高|最低|最大|最小|最长|最短)")
+    if not frame.places and whole.places:
+        prefix += "".join(_as_written(whole.question, whole.places))
+    if not frame.years and whole.years:
+        prefix += f"{whole.years[0]}年"
+    return analyze(prefix + part) if prefix else frame
 
 
 class QuestionAnswerer:
     """Answers any question offline by composing single extractions (and the facts table, for superlatives)."""
 
-    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None):
+    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None,
+                 knobs: Knobs = KNOBS):
         self.extractor = extractor
         self.retrieve = retrieve
-        self.facts = facts  # () -> list[Fact]
+        self.facts = facts  # (subject=None) -> list[Fact]
         self.passages_for = passages_for  # (chunk ids) -> list[Passage]
+        self.knobs = knobs
 
-    def answer(self, question: str, history: list[str] | None = None) -> Composite:
-        standalone = condense(question, history or [])
-        superlative = self._superlative(standalone)
+    def answer(self, frame: QuestionFrame) -> Composite:
+        """Answer the turn whose frame `understand` made."""
+        superlative = self._superlative(frame)
         if superlative is not None:
-            return Composite(standalone, superlative)
-        comparison = self._compare(standalone)
+            return Composite(superlative)
+        comparison = self._compare(frame)
         if comparison is not None:
-            return Composite(standalone, comparison)
-        parts = split_parts(standalone)
+            return Composite(comparison)
+        parts = split_parts(frame.question)
         if len(parts) > 1:
-            return Composite(standalone, self._multi(standalone, parts), parts)
-        return Composite(standalone, self.single(standalone))
+            return Composite(self._multi(frame, parts), parts)
+        return Composite(self.single(frame))
 
-    def single(self, question: str, places: list[str] | None = None) -> Extraction:
-        from_facts = self._fact_answer(question, places)
+    def single(self, frame: QuestionFrame, places: list[str] | None = None) -> Extraction:
+        from_facts = self._fact_answer(frame, places)
         if from_facts is not None:
             return from_facts
-        passages = self.retrieve(question)
-        result = self.extractor.answer(question, passages, places)
+        passages = self.retrieve(frame.question)
+        result = self.extractor.answer(frame, passages, places)
         if result.answered or result.reason != "place":
             return result
-        corrected, notes = self._correct_places(question, passages)
-        if corrected == question:
+        corrected, notes = self._correct_places(frame, passages)
+        if corrected == frame.question:
             return result
-        retry = self.extractor.answer(corrected, self.retrieve(corrected))
+        retry = self.extractor.answer(analyze(corrected), self.retrieve(corrected))
         if retry.answered:
             retry.warnings.extend(notes)
             return retry
@@ -173,16 +182,16 @@ class QuestionAnswerer:
 
     # --- figure questions from the facts table ------------------------------------------
 
-    def _fact_answer(self, question: str, places: list[str] | None = None) -> Extraction | None:
+    def _fact_answer(self, frame: QuestionFrame, places: list[str] | None = None) -> Extraction | None:
         """"沁水县2024年处罚金额多少": the one fact of that place (and year) whose metric the question names,
         cited by its passage and quoted span. None when no fact fits or two facts with different values fit
         equally well: the passage reader decides then."""
-        frame = analyze(question)
         wanted = [short_place(p) for p in (places or frame.places)]
         if frame.kind != "figure" or self.facts is None or not wanted or not frame.terms:
             return None
+        k = self.knobs
         total = sum(frame.terms.values())
-        asked = set(char_bigrams(question))
+        asked = set(char_bigrams(frame.question))
         years = {int(y) for y in frame.years}
         scored = []
         for place in dict.fromkeys(wanted):
@@ -198,15 +207,15 @@ class QuestionAnswerer:
                 cover = sum(w for t, w in frame.terms.items() if t in text) / total  # the question's words found
                 metric = set(char_bigrams(fact.metric))
                 named = len(metric & asked) / max(len(metric), 1)  # the fact's metric named by the question
-                if cover >= 0.75 and named >= 0.5:
+                if cover >= k.fact_min_cover and named >= k.fact_min_named:
                     # Of two statements of a figure, the one whose sentence names its subject proves it better.
                     says_whose = place in fact.context or bool(re.search(r"全[县市区]|该[县市区局]", fact.context))
-                    scored.append((cover + named + 0.05 * says_whose, fact))
+                    scored.append((cover + named + k.fact_names_place_bonus * says_whose, fact))
         if not scored:
             return None
         scored.sort(key=lambda s: -s[0])
         score, best = scored[0]
-        if any(f.base_value != best.base_value and score - sc < 0.1 for sc, f in scored[1:]):
+        if any(f.base_value != best.base_value and score - sc < k.fact_tie_margin for sc, f in scored[1:]):
             return None  # two different figures fit: too close to call from the table
         passages = self.passages_for([best.chunk_id]) if self.passages_for else []
         if not passages:
@@ -215,13 +224,13 @@ class QuestionAnswerer:
 
     # --- misspelt places -----------------------------------------------------------------
 
-    def _correct_places(self, question: str, passages: list[Passage]) -> tuple[str, list[str]]:
+    def _correct_places(self, frame: QuestionFrame, passages: list[Passage]) -> tuple[str, list[str]]:
         """Replace a place the articles never mention by a same-sounding one they do (杨城 -> 阳城)."""
-        frame = analyze(question)
+        question = frame.question
         texts = []
         for p in passages:
-            title, article, _, _ = self.extractor.article_lookup(p)
-            texts.append(title + "\n" + article)
+            art = self.extractor.article_lookup(p)
+            texts.append(art.title + "\n" + art.text)
         corpus = "\n".join(dict.fromkeys(texts))
         sounds = pinyin(corpus)  # one syllable per character (non-Chinese runs come back whole)
         aligned = len(sounds) == len(corpus)
@@ -245,7 +254,7 @@ class QuestionAnswerer:
 
     # --- multi-part ----------------------------------------------------------------------
 
-    def _multi(self, whole: str, parts: list[str]) -> Extraction:
+    def _multi(self, whole: QuestionFrame, parts: list[str]) -> Extraction:
         results = [self.single(_scoped(p, whole)) for p in parts]
         if not any(r.answered for r in results):
             return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no part answered")
@@ -262,13 +271,12 @@ class QuestionAnswerer:
 
     # --- superlatives across articles (the facts table) ---------------------------------
 
-    def _superlative(self, question: str) -> Extraction | None:
+    def _superlative(self, frame: QuestionFrame) -> Extraction | None:
         """"哪个地方第三轮中央环保督察交办的群众举报件最多？": compare what each article reports."""
-        m = _SUPERLATIVE.search(question)
+        m = _SUPERLATIVE.search(frame.question)
         if not m or self.facts is None:
             return None
-        frame = analyze(question)
-        terms = {t: w for t, w in frame.terms.items() if t not in ("最多", "最少", "最高", "最低", "最大", "最小", "地方")}
+        terms = {t: w for t, w in frame.terms.items() if t not in (*_SUPERLATIVE_WORDS, "地方")}
         total = sum(terms.values())
         if not total:
             return None
@@ -278,7 +286,7 @@ class QuestionAnswerer:
                 continue
             text = (fact.metric + fact.context).lower()
             cover = sum(w for t, w in terms.items() if t in text) / total
-            if cover < 0.6:
+            if cover < self.knobs.superlative_min_cover:
                 continue
             key = short_place(fact.subject)
             if key not in best or cover > best[key][0]:
@@ -286,7 +294,7 @@ class QuestionAnswerer:
         found = [f for _, f in best.values()]
         if len(found) < 2 or len({f.base_unit.split("/")[0] for f in found}) > 1:
             return None  # not a question the facts can settle: let the other paths try
-        pick = max if m.group("dir") in ("最多", "最高", "最大", "最长") else min
+        pick = max if m.group("dir")[-1] in _MORE else min
         winner = pick(found, key=lambda f: f.base_value)
         ordered = sorted(found, key=lambda f: -f.base_value)
         detail = "，".join(f"{f.subject}{f.display()}" for f in ordered)
@@ -295,8 +303,8 @@ class QuestionAnswerer:
 
     # --- comparisons ---------------------------------------------------------------------
 
-    def _compare(self, question: str) -> Extraction | None:
-        frame = analyze(question)
+    def _compare(self, frame: QuestionFrame) -> Extraction | None:
+        question = frame.question
         m = _COMPARE.search(question)
         if not m:
             return None
@@ -315,7 +323,7 @@ class QuestionAnswerer:
         scope = "".join(f"{y}年" for y in frame.years)
         findings = []
         for word in words:
-            r = self.single(f"{word}{scope}{metric}是多少？", places=[word])
+            r = self.single(analyze(f"{word}{scope}{metric}是多少？"), places=[word])
             values = figure_values(r.answer) if r.answered else []
             if not values:
                 return Extraction(

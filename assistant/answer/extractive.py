@@ -8,199 +8,24 @@ declines ("资料中未提及……") rather than guess.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from ..ingest.normalize import byline_names
 from ..retrieve.retrieval import Passage
+from ..store.records import ArticleText
 from ..text.zh import (
-    CJK,
-    DATE_RE,
-    figure_matches,
-    STOPWORDS,
-    clause_spans,
-    fold_width,
-    pos_words,
-    rarity,
-    sentence_spans,
-    strip_spaces,
-    words,
+    CJK, DATE_RE, STOPWORDS, clause_spans, figure_matches, pos_words, sentence_spans, short_place, strip_spaces,
     years_in,
 )
+from .frame import LOCATIVE, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame
+from .knobs import KNOBS, Knobs
 
-DECLINE_PREFIX = "资料中未提及"
-ANCHOR_WEIGHT = 0.8  # how much sitting where the question word sits counts, against term coverage
-
-# --- question analysis ------------------------------------------------------------------
-
-_REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
-_DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号|日期|哪个月|几月份?")
-_YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
-_PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
-_AUTHOR_Q = re.compile(r"作者|记者|撰稿|谁写|署名|采写|报道.{0,3}谁")
-_FIGURE_Q = re.compile(r"多少|几[^月号日]|多大|多高|多长|多重|多远|比例|百分之|占比|率是")
-_RANK_Q = re.compile(r"第几|排名多少|排名如何|名次")
-# A question with no question word that ends in a metric noun asks for its figure ("沁水县土壤安全利用率").
-_METRIC_END = re.compile(r"(?:率|金额|数量|浓度|指数|比例|面积|总量|人数|天数|次数|资金|投资|产量|规模)$")
-_WH_WORDS = ("多少", "几", "哪", "谁", "什么", "何", "怎")
-_WHERE_Q = re.compile(r"哪里|哪儿|什么地方|何地|何处|在哪")
-_WHICH_Q = re.compile(
-    r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|什么样的|什么样|哪|什么|何)(?P<head>[" + CJK + r"A-Za-z]{1,8})"
-)
-
-_QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
-
-# Units a question may name after 多少/几 ("多少件", "几处"); compatible units share a family.
-UNIT_FAMILY = {
-    "件": "件", "起": "件", "宗": "件",
-    "家": "家", "家次": "家次", "户": "户", "户次": "户",
-    "个": "个", "项": "项", "处": "处", "辆": "辆", "台": "台", "座": "座", "条": "条", "套": "套",
-    "名": "人", "人": "人", "位": "人", "人次": "人次", "次": "次", "天": "天", "日": "天", "小时": "小时",
-    "所": "所", "批": "批", "类": "类", "只": "只", "棵": "棵", "株": "棵", "场": "场", "期": "期", "块": "块",
-}
-_UNIT_HINTS = [
-    (re.compile(r"钱|金额|资金|投资|罚款|经费|费用|元"), ("元",)),
-    (re.compile(r"浓度"), ("克/立方米", "微克", "毫克")),
-    (re.compile(r"比例|比率|占比|百分|率"), ("%", "百分点")),
-    (re.compile(r"面积"), ("平方米", "平方公里", "亩", "公顷")),
-    (re.compile(r"重量|吨"), ("吨",)),
-    (re.compile(r"长度|距离|多长|多远"), ("公里", "米", "千米")),
-]
-_ADMIN = re.compile(f"[{CJK}]{{2,6}}?(?:省|市|县|区|旗|州)$")
 _PLACE_SUFFIX = (
     "国家湿地公园|湿地公园|公园|景区|库区|水库|湿地|社区|村|镇|乡|县|区|市|湖|河|山|桥|断面|厂|公司|基地|园区|站|广场|学校|医院"
 )
-_LOCATIVE = "内里中上下旁边处"
 
-
-@dataclass
-class QuestionFrame:
-    """What a question asks for and what an answer must satisfy."""
-
-    text: str
-    kind: str  # figure | date | year | person | author | place | which | other
-    places: list[str] = field(default_factory=list)  # must appear in the answer's article
-    years: list[str] = field(default_factory=list)
-    terms: dict[str, float] = field(default_factory=dict)  # content words -> weight
-    unit_family: str | None = None
-    unit_hints: tuple[str, ...] = ()
-    head: str | None = None  # "哪个社区" -> "社区"
-    head_text: str = ""  # the question's words around the head: "国考断面"
-    left: list[str] = field(default_factory=list)  # content words just before the question word
-    right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
-    role: str | None = None  # "副局长" in "副局长叫什么名字"
-
-
-def short_place(word: str) -> str:
-    return word[:-1] if len(word) >= 3 and word[-1] in "省市县区旗州" else word
-
-
-def analyze(question: str) -> QuestionFrame:
-    q = fold_width(question).strip().rstrip("？?。!！ ")
-    kind = "other"
-    if _REASON_Q.search(q):
-        kind = "reason"
-    elif _AUTHOR_Q.search(q) and _PERSON_Q.search(q):
-        kind = "author"
-    elif _DATE_Q.search(q):
-        kind = "date"
-    elif _YEAR_Q.search(q):
-        kind = "year"
-    elif _PERSON_Q.search(q):
-        kind = "person"
-    elif _RANK_Q.search(q):
-        kind = "rank"
-    elif _FIGURE_Q.search(q) or (_METRIC_END.search(q) and not any(w in q for w in _WH_WORDS)):
-        kind = "figure"
-    elif re.search(r"(?:哪个|哪些|哪一|哪座|哪条|哪家)[" + CJK + "]", q) and not re.search(r"哪个地方|哪个位置", q):
-        kind = "which"
-    elif _WHERE_Q.search(q):
-        kind = "place"
-    elif _WHICH_Q.search(q):
-        kind = "which"
-
-    years = list(dict.fromkeys(years_in(q)))
-    ws = words(q)
-    places: list[str] = []
-    for i, w in enumerate(ws):
-        nxt = ws[i + 1] if i + 1 < len(ws) else ""
-        if _WH_START.match(w):
-            continue
-        if _ADMIN.match(w) or (nxt in ("分局", "县", "市", "区") and re.fullmatch(f"[{CJK}]{{2,4}}", w)):
-            short = short_place(w)
-            if short not in places:
-                places.append(short)
-    for w, flag in pos_words(q):
-        if flag == "ns" and len(w) >= 2 and _ADMIN.match(w) and short_place(w) not in places:
-            places.append(short_place(w))
-
-    unit_family = None
-    m = re.search(r"(?:多少|几)(个百分点|百分点|家次|人次|户次|[件起宗家户个项处辆台座条套名人位次天日所批类只棵株场期块])", q)
-    if m:
-        unit_family = UNIT_FAMILY.get(m.group(1), m.group(1))
-    hints: tuple[str, ...] = ()
-    for pattern, units in _UNIT_HINTS:
-        if pattern.search(q):
-            hints += units
-
-    head, head_text = None, ""
-    if kind == "which":
-        hm = _WHICH_Q.search(q)
-        if hm:
-            head_text = re.split(f"[的是有在了{_LOCATIVE}]|出现|开展|进行", hm.group("head"))[0]
-            # The head noun is the noun run right after the question word, before any verb:
-            # "由什么机构发行" -> 机构, "哪两个板块碰撞形成" -> 板块.
-            nouns: list[str] = []
-            for w, flag in pos_words(head_text):
-                if flag.startswith(("n", "j")) or (flag == "x" and w.isalpha()):
-                    nouns.append(w)
-                elif nouns or not flag.startswith(("m", "q", "r")):
-                    break
-            if nouns:
-                head_text = "".join(nouns)
-                head = nouns[-1]
-            else:
-                head_words = words(head_text)
-                head = head_words[-1] if head_words else None
-
-    terms: dict[str, float] = {}
-    covered_places = set(places)
-    for w in ws:
-        wl = w.lower()
-        if (
-            wl in STOPWORDS
-            or wl in _QUESTION_FILLERS
-            or re.fullmatch(r"(?:19|20)\d{2}年?|年", wl)
-            or short_place(w) in covered_places
-            or w in ("多少", "几", "哪", "谁", "什么")
-            or _FIGURE_Q.fullmatch(w)
-            or (unit_family and UNIT_FAMILY.get(w) == unit_family)
-            or (head and (w in head_text or w.rstrip(_LOCATIVE) == head))
-            or re.fullmatch(r"[多余几]?[只个家件项处名位条座台辆套]|多[只个家件项处名位条座台辆套]", w)
-            or re.fullmatch(r"[哪几何]\S*", w)
-        ):
-            continue
-        terms[wl] = max(terms.get(wl, 0.0), rarity(wl))
-    left, right = _anchors(ws, terms)
-    role_m = re.search(_ROLES + r"(?=是谁|叫什么|姓名|名字|是哪位|为谁)", q)
-    return QuestionFrame(
-        q, kind, places, years, terms, unit_family, hints, head, head_text, left, right,
-        role_m.group(0) if role_m else None,
-    )
-
-
-_WH_START = re.compile(r"^(?:多少|几|哪|谁|什么|何)")
-_ROLES = r"(?:副局长|局长|党组书记|书记|副主任|主任|副组长|组长|副县长|县长|副市长|市长|处长|科长|站长|队长|主席|记者)"
-
-
-def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[str]]:
-    """The question's content words nearest the question word, two on each side."""
-    at = next((i for i, w in enumerate(ws) if _WH_START.match(w)), None)
-    if at is None:
-        return [], []
-    left = [w.lower() for w in reversed(ws[:at]) if w.lower() in terms or w in ("由", "被")][:2]
-    right = [w.lower() for w in ws[at + 1 :] if w.lower() in terms][:4]
-    return left, right
-
+DECLINE_PREFIX = "资料中未提及"
 
 # --- candidates -------------------------------------------------------------------------
 
@@ -247,7 +72,7 @@ def _person_spans(sentence: str) -> list[tuple[int, int, str]]:
         out = [sp for sp in out if not (m.start() <= sp[0] < m.end())]
         out.append((m.start(), m.end(), ""))
     # Role + name ("局长王大勇表示") where the tagger missed the name.
-    for m in re.finditer(f"(?:局长|书记|主任|记者|组长|县长|市长|处长|科长|站长|队长|主席)([{CJK}]{{2,3}}?)(?=表示|介绍|说|主持|指出|强调|在|，|。|、|等|$)", sentence):
+    for m in re.finditer(ROLE_PATTERN + f"([{CJK}]{{2,3}}?)(?=表示|介绍|说|主持|指出|强调|在|，|。|、|等|$)", sentence):
         if not any(s <= m.start(1) < e for s, e, _ in out):
             out.append((m.start(1), m.end(1), ""))
     return out
@@ -329,7 +154,7 @@ def _place_spans(sentence: str, qtext: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def _anchor_alignment(sentence: str, a: int, b: int, frame: QuestionFrame, window: int = 6) -> float:
+def _anchor_alignment(sentence: str, a: int, b: int, frame: QuestionFrame, window: int) -> float:
     """How well the candidate sits where the question word sits (0..1): the best-placed anchor word,
     by its rarity and closeness ("B级企业30家" for "多少家B级企业", not "共有A级企业2家")."""
     anchors = set(frame.left + frame.right)
@@ -368,7 +193,7 @@ def _date_spans(sentence: str) -> list[tuple[int, int, str]]:
 
 
 def _role_before(sentence: str, start: int) -> str | None:
-    m = re.search(_ROLES + r"$", sentence[max(0, start - 6) : start])
+    m = re.search(ROLE_PATTERN + r"$", sentence[max(0, start - 6) : start])
     return m.group(0) if m else None
 
 
@@ -407,8 +232,10 @@ def _term_hits(text: str, terms: dict[str, float]) -> float:
     return sum(w for t, w in terms.items() if t in lowered)
 
 
-def _context_coverage(sentence: str, neighbours: str, title: str, article: str, terms: dict[str, float]) -> float:
-    """Weighted share of the question's terms found in the sentence (1), next to it (0.7), the title (0.5), the article (0.35)."""
+def _context_coverage(sentence: str, neighbours: str, title: str, article: str, terms: dict[str, float],
+                      knobs: Knobs) -> float:
+    """Weighted share of the question's terms found in the sentence (1), next to it, in the title or in the article
+    (at the knobs' lower weights)."""
     total = sum(terms.values())
     if not total:
         return 1.0
@@ -417,11 +244,11 @@ def _context_coverage(sentence: str, neighbours: str, title: str, article: str, 
         if t in sentence.lower():
             got += w
         elif t in neighbours.lower():
-            got += 0.7 * w
+            got += knobs.neighbour_weight * w
         elif t in title.lower():
-            got += 0.5 * w
+            got += knobs.title_weight * w
         elif t in article.lower():
-            got += 0.35 * w
+            got += knobs.article_weight * w
     return got / total
 
 
@@ -448,36 +275,36 @@ def _effective_years(article_text: str, sent_start: int, sentence: str) -> set[s
 class ExtractiveAnswerer:
     """Chooses the best-supported span of the expected kind among retrieved passages, or declines."""
 
-    def __init__(self, article_lookup, min_coverage: float = 0.55):
-        # article_lookup(passage) -> (title, article text, byline, passage offset within article text)
-        self.article_lookup = article_lookup
-        self.min_coverage = min_coverage
+    def __init__(self, article_lookup: Callable[[Passage], ArticleText], knobs: Knobs = KNOBS):
+        self.article_lookup = article_lookup  # the whole article a passage belongs to
+        self.knobs = knobs
 
-    def answer(self, question: str, passages: list[Passage], places: list[str] | None = None) -> Extraction:
+    def answer(self, frame: QuestionFrame, passages: list[Passage], places: list[str] | None = None) -> Extraction:
         """Answer one self-contained question from these passages; `places` adds places the answer's article
         must name (a comparison knows its subjects even when the question writes them without 市/县)."""
-        frame = analyze(question)
-        for place in places or []:
-            short = re.sub(r"(?<=..)[省市县区]$", "", place)
-            if short not in frame.places:
-                frame.places.append(short)
+        extra = [short_place(p) for p in places or []]
+        if any(p not in frame.places for p in extra):
+            frame = replace(frame, places=[*frame.places, *(p for p in dict.fromkeys(extra) if p not in frame.places)])
         if not passages:
             return Extraction(False, f"{DECLINE_PREFIX}与该问题相关的内容。", [], reason="no passages")
+        k = self.knobs
         total = sum(frame.terms.values()) or 1.0
         best: Candidate | None = None
         in_place = in_year = 0
         for rank, passage in enumerate(passages):
-            title, article, byline, offset = self.article_lookup(passage)
+            art = self.article_lookup(passage)
+            title, article, offset = art.title, art.text, passage.start - art.start
             if any(p not in article and p not in title for p in frame.places):
                 continue
             in_place += 1
             if frame.years and not any(y in article or y in title for y in frame.years):
                 continue
             in_year += 1
-            if frame.kind == "author" and byline:
-                names = byline_names(byline)
+            if frame.kind == "author" and art.byline:
+                names = byline_names(art.byline)
                 cov = (_term_hits(title + article, frame.terms) / total) if frame.terms else 1.0
-                cand = Candidate("、".join(names), passage, byline, cov * 3 - rank * 0.05, cov)
+                score = cov * k.author_coverage_weight - rank * k.author_rank_penalty
+                cand = Candidate("、".join(names), passage, art.byline, score, cov)
                 if best is None or cand.score > best.score:
                     best = cand
                 continue  # an article without a byline: look for the name in its sentences
@@ -489,35 +316,36 @@ class ExtractiveAnswerer:
                     if not eff & set(frame.years):
                         continue
                 sent_hits = _term_hits(sentence, frame.terms) / total
-                if sent_hits < 0.2 and frame.terms:
+                if sent_hits < k.min_sentence_hits and frame.terms:
                     continue
                 around = "".join(passage.text[x:y] for x, y in spans[max(si - 1, 0) : si + 2])
-                sent_cov = _context_coverage(sentence, around, title, article, frame.terms)
+                sent_cov = _context_coverage(sentence, around, title, article, frame.terms, k)
                 for cand in self._spans(frame, sentence):
                     a, b, unit = cand
                     clause = next(
                         (sentence[c:d] for c, d in clause_spans(sentence, 0, len(sentence)) if c <= a < d), sentence
                     )
                     clause_cov = _term_hits(clause, frame.terms) / total
-                    score = 2.0 * sent_cov + clause_cov - rank * 0.02
+                    score = k.sentence_weight * sent_cov + clause_cov - rank * k.rank_penalty
                     if frame.kind == "figure":
                         if not unit:
-                            score -= 0.2
+                            score -= k.unitless_penalty
                         if frame.unit_family and UNIT_FAMILY.get(unit, unit) != frame.unit_family:
                             continue
                         if frame.unit_hints:
-                            score += 0.4 if any(h in unit for h in frame.unit_hints) else -0.4
-                    if frame.head and sentence[a:b].rstrip(_LOCATIVE).endswith(frame.head):
-                        score += 0.3  # the span is the kind of thing asked for ("…集团" for 什么集团)
+                            score += k.unit_hint_bonus if any(h in unit for h in frame.unit_hints) else -k.unit_hint_bonus
+                    if frame.head and sentence[a:b].rstrip(LOCATIVE).endswith(frame.head):
+                        score += k.head_bonus  # the span is the kind of thing asked for ("…集团" for 什么集团)
                     if frame.terms:
-                        score -= 0.004 * min(_nearest_term_distance(sentence, a, b, frame.terms), 60)
-                        score += ANCHOR_WEIGHT * _anchor_alignment(sentence, a, b, frame)
+                        distance = min(_nearest_term_distance(sentence, a, b, frame.terms), k.distance_cap)
+                        score -= k.distance_penalty * distance
+                        score += k.anchor_weight * _anchor_alignment(sentence, a, b, frame, k.anchor_window)
                     span = strip_spaces(sentence[a:b])
-                    if frame.terms and sent_cov < self.min_coverage:
+                    if frame.terms and sent_cov < k.min_coverage:
                         continue  # too little of the question is here to answer from this sentence
                     if span and (best is None or score > best.score):
                         best = Candidate(span, passage, sentence, score, sent_cov)
-        if best is None or (frame.terms and best.coverage < self.min_coverage):
+        if best is None or (frame.terms and best.coverage < k.min_coverage):
             if frame.places and not in_place:
                 what = "、".join(frame.places)
                 return Extraction(False, f"{DECLINE_PREFIX}{what}的相关内容。", [], reason="place")

@@ -9,7 +9,7 @@ from .extractive import DECLINE_PREFIX
 from ..ingest.chunking import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
-from ..text.zh import figure_values, sentence_spans
+from ..text.zh import FIGURE_RE, figure_values, same_figure, sentence_spans
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
@@ -56,6 +56,31 @@ def build_prompt(question: str, passages: list[Passage], prompts_dir: str | None
     return render("qa", prompts_dir, passages=numbered, question=question)
 
 
+@dataclass
+class LLMPrompt:
+    """What the model is asked: the passages as numbered in the prompt ([1] is passages[0]) and the prompt text."""
+
+    question: str
+    passages: list[Passage]
+    text: str
+
+
+# Tokens kept free in the context for the prompt's own instructions (prompts/qa.md is about 300).
+PROMPT_RESERVE_TOKENS = 400
+
+
+def qa_prompt(question: str, passages: list[Passage], context_tokens: int, answer_tokens: int,
+              prompts_dir: str | None = None) -> LLMPrompt:
+    """The QA prompt with as many ranked passages as the model's context holds beside the answer."""
+    packed = pack_passages(passages, context_tokens - answer_tokens - PROMPT_RESERVE_TOKENS)
+    return LLMPrompt(question, packed, build_prompt(question, packed, prompts_dir))
+
+
+def condense_prompt(question: str, history: list[str], prompts_dir: str | None = None) -> str:
+    """The prompt that asks the model to rewrite a follow-up as a standalone question."""
+    return render("condense", prompts_dir, history="\n".join(f"用户：{h}" for h in history), question=question)
+
+
 # --- checking the reply -----------------------------------------------------------------
 
 
@@ -83,15 +108,13 @@ def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
     have = [fv for p in cited for fv in figure_values(p.title + "\n" + p.text)]
     missing = []
     for m_text, (value, unit) in _figures_with_text(plain):
-        ok = any(abs(value - v) <= 1e-6 * max(abs(value), 1.0) and (unit == u or not unit or not u) for v, u in have)
+        ok = any(same_figure(value, v) and (unit == u or not unit or not u) for v, u in have)
         if not ok:
             missing.append(m_text)
     return missing
 
 
 def _figures_with_text(text: str) -> list[tuple[str, tuple[float, str]]]:
-    from ..text.zh import FIGURE_RE
-
     out = []
     for m in FIGURE_RE.finditer(text):
         values = figure_values(m.group(0))

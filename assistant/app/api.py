@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..answer.composite import QuestionAnswerer, understand
 from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
-from ..answer.composite import QuestionAnswerer
-from ..store.index import Index, IndexMissing, IngestReport
+from ..answer.frame import QuestionFrame, analyze
+from ..errors import IndexMissing, LLMError, QuestionError
 from ..retrieve.retrieval import Mode, Passage, Retriever
 from ..settings import Settings, get_settings
-
-
-class QuestionError(ValueError):
-    """The question itself is unusable (empty, too long); the message is one sentence for the user."""
+from ..store.index import Index, IngestReport
+from ..store.records import ArticleText, DocumentInfo
+from ..text.zh import normalize_question
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Answer:
     standalone: str = ""  # the question as answered (follow-ups condensed, normalized)
     markers: list[int] = field(default_factory=list)  # for LLM answers: the [n] of each citation
     timings: dict = field(default_factory=dict)
+    kind: str = "other"  # what the question asks for (figure, date, person...), from its frame
 
     def to_dict(self) -> dict:
         return {
@@ -56,7 +58,12 @@ class Answer:
 
 
 class Assistant:
-    """Question answering over an index directory. Cheap to create; the index opens on first use."""
+    """Question answering over an index directory. Cheap to create; the index opens on first use.
+
+    A question's trip, once each: checked, condensed with its history (by the LLM when there is one, else
+    offline), analyzed into a frame; then either the extractive answerer or the LLM (with the extractive answer
+    as the fallback) answers that frame.
+    """
 
     def __init__(self, index_dir: str | Path | None = None, settings: Settings | None = None):
         base = settings or get_settings()
@@ -64,7 +71,7 @@ class Assistant:
             base = base.model_copy(update={"index_dir": Path(index_dir)})
         self.settings = base
         self._index: Index | None = None
-        self._articles: dict[tuple[str, int], dict] = {}
+        self._articles: dict[tuple[str, int], ArticleText] = {}
         self._llm_client = None
         self._articles_generation = -1
 
@@ -79,16 +86,18 @@ class Assistant:
             self._index = Index.open(self.settings, self.index_dir, create=create)
         return self._index
 
-    def _article(self, passage: Passage) -> tuple[str, str, str | None, int]:
+    def _article(self, passage: Passage) -> ArticleText:
+        """The whole article a passage belongs to (cached until the index changes)."""
         index = self._open()
         if index.generation != self._articles_generation:
             self._articles.clear()
             self._articles_generation = index.generation
         key = (passage.doc_id, passage.article)
         if key not in self._articles:
-            self._articles[key] = index.article(*key) or {"title": passage.title, "byline": None, "start": passage.start, "text": passage.text}
-        art = self._articles[key]
-        return art["title"], art["text"], art["byline"], passage.start - art["start"]
+            self._articles[key] = index.article(*key) or ArticleText(
+                passage.title, None, passage.start, passage.end, passage.text
+            )
+        return self._articles[key]
 
     def close(self) -> None:
         if self._index is not None:
@@ -104,14 +113,13 @@ class Assistant:
         """Index counts and which backend answers (never the API key)."""
         info = self._open().status()
         info["backend"] = self.backend
-        if self._llm() is not None:
-            import re as _re
-
-            info["llm_base_url"] = _re.sub(r"//[^/@]*@", "//", str(self._llm().client.base_url))
+        llm = self._llm()
+        if llm is not None:
+            info["llm_base_url"] = re.sub(r"//[^/@]*@", "//", str(llm.client.base_url))
             info["llm_model"] = self.settings.llm_model
         return info
 
-    def documents(self) -> list[dict]:
+    def documents(self) -> list[DocumentInfo]:
         return self._open().documents()
 
     def delete(self, doc_id: str) -> bool:
@@ -127,18 +135,18 @@ class Assistant:
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         """The ranked passages for a question, for people who bring their own LLM."""
-        question = self._check(question)
-        retriever = Retriever(
-            self._open(), self.settings.candidates, self.settings.rrf_k, self.settings.effective_dense_weight
-        )
-        return retriever.retrieve(question, k or self.settings.top_k, mode)
+        return self._retrieve(self._check(question), k or self.settings.top_k, mode)
+
+    def _retrieve(self, question: str, k: int, mode: Mode = "hybrid") -> list[Passage]:
+        s = self.settings
+        return Retriever(self._open(), s.candidates, s.rrf_k, s.effective_dense_weight).retrieve(question, k, mode)
 
     def _llm(self):
         """The LLM client when the settings call for one, else None (the extractive answerer answers)."""
-        from ..llm.client import LLMClient, llm_configured
+        from ..llm.client import LLMClient
 
         mode = self.settings.answerer
-        if mode == "extractive" or (mode == "auto" and not llm_configured(self.settings)):
+        if mode == "extractive" or (mode == "auto" and not self.settings.llm_configured):
             return None
         if self._llm_client is None:
             self._llm_client = LLMClient(self.settings)
@@ -149,28 +157,36 @@ class Assistant:
         llm = self._llm()
         return llm.label if llm else "extractive"
 
-    def _passages(self, chunk_ids: list[str]) -> list[Passage]:
-        """Catalog chunks as citable passages, in the order given."""
-        return [
-            Passage(chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
-                    score=1.0, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"])
-            for r in self._open().chunks(list(dict.fromkeys(c for c in chunk_ids if c)))
-        ]
-
     def _prepare(self, question: str) -> str:
         question = self._check(question)
         if self._open().is_empty():
             raise IndexMissing(str(self.index_dir))
         return question
 
-    def _extractive(self, question: str, history: list[str] | None, started: float, warnings=()) -> Answer:
+    # --- one turn ------------------------------------------------------------------------
+
+    def _understand(self, llm, question: str, history: list[str] | None) -> tuple[QuestionFrame, list[str]]:
+        """The turn's frame: the follow-up condensed by the LLM when there is one (offline otherwise, or when
+        the LLM fails), then analyzed once."""
+        if llm is None or not history:
+            return understand(question, history), []
+        from ..answer.generative import condense_prompt
+
+        try:
+            reply = llm.complete(condense_prompt(question, history, self.settings.prompts_directory), max_tokens=200)
+        except LLMError as exc:
+            return understand(question, history), [f"{exc}，已离线改写追问。"]
+        rewritten = reply.strip().splitlines()[0].strip() if reply.strip() else ""
+        return (analyze(normalize_question(rewritten)) if rewritten else understand(question, history)), []
+
+    def _extractive(self, question: str, frame: QuestionFrame, started: float, warnings=(), timings=None) -> Answer:
         answerer = QuestionAnswerer(
             ExtractiveAnswerer(self._article),
-            lambda q: self.retrieve(q, max(self.settings.top_k, 8)),
+            lambda q: self._retrieve(q, max(self.settings.top_k, 8)),
             facts=self._open().facts,
-            passages_for=self._passages,
+            passages_for=self._open().passages,
         )
-        composite = answerer.answer(question, history)
+        composite = answerer.answer(frame)
         result = composite.result
         return Answer(
             question=question,
@@ -181,54 +197,31 @@ class Assistant:
             latency_ms=(time.perf_counter() - started) * 1000,
             evidence=result.sentence,
             warnings=[*warnings, *result.warnings],
-            standalone=composite.standalone,
+            standalone=frame.question,
+            timings=timings or {},
+            kind=frame.kind,
         )
 
-    def _standalone(self, llm, question: str, history: list[str] | None) -> tuple[str, list[str]]:
-        """Condense a follow-up: by the LLM when there is one, offline (carry place and year) otherwise."""
-        from ..llm.client import LLMError
-        from ..llm.prompts import render
-        from ..answer.composite import condense
+    def _llm_prompt(self, frame: QuestionFrame, timings: dict):
+        from ..answer.generative import qa_prompt
 
-        if not history:
-            return condense(question, []), []
-        try:
-            rewritten = llm.complete(
-                render("condense", self._prompts_dir, history="\n".join(f"用户：{h}" for h in history), question=question),
-                max_tokens=200,
-            ).strip().splitlines()[0].strip()
-            return (rewritten or condense(question, history)), []
-        except LLMError as exc:
-            return condense(question, history), [f"{exc}，已离线改写追问。"]
-
-    @property
-    def _prompts_dir(self) -> str | None:
-        return str(self.settings.prompts_dir) if self.settings.prompts_dir else None
-
-    def _llm_prompt(self, llm, question: str, history: list[str] | None):
-        from ..answer.generative import build_prompt, pack_passages
-
-        t0 = time.perf_counter()
-        standalone, warnings = self._standalone(llm, question, history)
+        s = self.settings
         t1 = time.perf_counter()
-        passages = self.retrieve(standalone, self.settings.llm_passages)
+        passages = self._retrieve(frame.question, s.llm_passages)
         t2 = time.perf_counter()
-        budget = self.settings.llm_context_tokens - self.settings.llm_max_answer_tokens - 400
-        packed = pack_passages(passages, budget)
-        prompt = build_prompt(standalone, packed, self._prompts_dir)
+        prompt = qa_prompt(frame.question, passages, s.llm_context_tokens, s.llm_max_answer_tokens, s.prompts_directory)
         t3 = time.perf_counter()
-        timings = {"condense_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000, "prompt_ms": (t3 - t2) * 1000}
-        return standalone, packed, prompt, warnings, timings
+        timings.update(retrieval_ms=(t2 - t1) * 1000, prompt_ms=(t3 - t2) * 1000)
+        return prompt
 
-    def _from_reply(self, llm, question, history, standalone, packed, text, warnings, timings, started) -> Answer:
+    def _from_reply(self, llm, question: str, frame: QuestionFrame, prompt, text: str, warnings, timings,
+                    started: float) -> Answer:
         from ..answer.generative import interpret
 
-        reply = interpret(text, packed)
+        reply = interpret(text, prompt.passages)
         if reply.ungrounded:
             note = f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。"
-            answer = self._extractive(question, history, started, [*warnings, note])
-            answer.timings = timings
-            return answer
+            return self._extractive(question, frame, started, [*warnings, note], timings)
         return Answer(
             question=question,
             answer=f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
@@ -238,27 +231,31 @@ class Assistant:
             backend=llm.label,
             latency_ms=(time.perf_counter() - started) * 1000,
             warnings=warnings,
-            standalone=standalone,
+            standalone=frame.question,
             timings=timings,
+            kind=frame.kind,
         )
 
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
-        """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
-        from ..llm.client import LLMError
-
+    def _turn(self, question: str, history: list[str] | None):
+        """Check, condense and analyze a turn once: (question, llm or None, frame, warnings, timings, started)."""
         started = time.perf_counter()
         question = self._prepare(question)
         llm = self._llm()
+        frame, warnings = self._understand(llm, question, history)
+        timings = {"condense_ms": (time.perf_counter() - started) * 1000} if llm is not None else {}
+        return question, llm, frame, warnings, timings, started
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
+        question, llm, frame, warnings, timings, started = self._turn(question, history)
         if llm is None:
-            return self._extractive(question, history, started)
-        standalone, packed, prompt, warnings, timings = self._llm_prompt(llm, question, history)
+            return self._extractive(question, frame, started, warnings)
+        prompt = self._llm_prompt(frame, timings)
         try:
-            text = llm.complete(prompt)
+            text = llm.complete(prompt.text)
         except LLMError as exc:
-            answer = self._extractive(question, history, started, [*warnings, f"{exc}，已改用抽取式答案。"])
-            answer.timings = timings
-            return answer
-        return self._from_reply(llm, question, history, standalone, packed, text, warnings, timings, started)
+            return self._extractive(question, frame, started, [*warnings, f"{exc}，已改用抽取式答案。"], timings)
+        return self._from_reply(llm, question, frame, prompt, text, warnings, timings, started)
 
     def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it arrives, then the final Answer (with citations) as the last item.
@@ -266,35 +263,27 @@ class Assistant:
         If the streamed answer fails the grounding guard or the stream breaks, the final Answer is the
         extractive one with a warning saying why.
         """
-        from ..llm.client import LLMError
-
-        started = time.perf_counter()
-        question = self._prepare(question)
-        llm = self._llm()
+        question, llm, frame, warnings, timings, started = self._turn(question, history)
         if llm is None:
-            answer = self._extractive(question, history, started)
+            answer = self._extractive(question, frame, started, warnings)
             yield answer.answer
             yield answer
             return
-        standalone, packed, prompt, warnings, timings = self._llm_prompt(llm, question, history)
+        prompt = self._llm_prompt(frame, timings)
         pieces: list[str] = []
         try:
-            for piece in llm.stream(prompt):
+            for piece in llm.stream(prompt.text):
                 if not pieces:
                     timings["first_token_ms"] = (time.perf_counter() - started) * 1000
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
-            answer = self._extractive(question, history, started, [*warnings, f"{exc}，已改用抽取式答案。"])
-            answer.timings = timings
-            yield answer
+            yield self._extractive(question, frame, started, [*warnings, f"{exc}，已改用抽取式答案。"], timings)
             return
-        yield self._from_reply(llm, question, history, standalone, packed, "".join(pieces), warnings, timings, started)
+        yield self._from_reply(llm, question, frame, prompt, "".join(pieces), warnings, timings, started)
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
         """The figures extracted from the articles, filtered by subject, metric (substrings) and year."""
-        from ..text.zh import normalize_question
-
         return self._open().facts(
             subject=normalize_question(subject) if subject else None,
             metric=normalize_question(metric) if metric else None,
@@ -306,9 +295,9 @@ class Assistant:
         from ..ingest.loading import SourceDocument, read_file
 
         index = self._open()
-        wanted = {d["doc_id"]: d for d in index.documents()}
+        wanted = {d.doc_id: d for d in index.documents()}
         docs: dict[str, SourceDocument] = {}
-        for source in sorted({d["source"] for d in wanted.values()}):
+        for source in sorted({d.source for d in wanted.values()}):
             path = Path(source)
             if path.exists():
                 for item in read_file(path):
@@ -316,8 +305,8 @@ class Assistant:
                         docs[item.doc_id] = item
         for doc_id, d in wanted.items():  # a source file that moved: fall back to the normalized text
             if doc_id not in docs:
-                text = index.db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()[0]
-                docs[doc_id] = SourceDocument(doc_id=doc_id, source=d["source"], text=text, title=d["title"])
+                text = index.document_text(doc_id) or ""
+                docs[doc_id] = SourceDocument(doc_id=doc_id, source=d.source, text=text, title=d.title)
         return list(docs.values())
 
     def evaluate(

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from ..errors import AssistantError, IndexMissing
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -21,39 +23,14 @@ IndexDirOption = typer.Option(
 )
 
 
-class UserError(Exception):
-    """An error the user caused; printed as one line, exit code attached."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
-
-
 def _assistant(index_dir: Optional[Path]):
     from .api import Assistant
 
     return Assistant(index_dir=index_dir)
 
 
-def _call(assistant, fn):
-    """Run an API call, turning the errors a user can cause into one-line UserErrors."""
-    from .api import QuestionError
-    from ..store.index import IndexMissing
-
-    try:
-        return fn()
-    except QuestionError as exc:
-        raise UserError(str(exc), 2) from exc
-    except IndexMissing as exc:
-        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
-
-
 def _err(message: str) -> None:
     typer.echo(f"错误：{message}", err=True)
-
-
-def _missing_index_message(index_dir: Path) -> str:
-    return f"索引目录 {index_dir} 中还没有数据，请先运行：assistant ingest seeds/ --index-dir {index_dir}"
 
 
 @app.command()
@@ -63,27 +40,21 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出导入结果"),
 ) -> None:
     """导入文档：重复导入相同文件不会新增内容，文件改变时替换旧的段落。"""
-    from ..ingest.loading import InputError
-
     assistant = _assistant(index_dir)
-    progress_ctx = None
-    try:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        progress_ctx = Progress(
-            TextColumn("导入中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.description}"), transient=True, disable=as_json or not sys.stderr.isatty(),
-            console=None,
-        )
-        with progress_ctx as progress:
-            task = progress.add_task("", total=None)
+    progress_ctx = Progress(
+        TextColumn("导入中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), transient=True, disable=as_json or not sys.stderr.isatty(),
+        console=None,
+    )
+    with progress_ctx as progress:
+        task = progress.add_task("", total=None)
 
-            def on_file(done: int, total: int, name: str) -> None:
-                progress.update(task, completed=done, total=total, description=Path(name).name)
+        def on_file(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, description=Path(name).name)
 
-            report = assistant.ingest(*paths, progress=on_file)
-    except InputError as exc:
-        raise UserError(str(exc), 2) from exc
+        report = assistant.ingest(*paths, progress=on_file)
     status = assistant.status()
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "status": status}, ensure_ascii=False))
@@ -100,7 +71,7 @@ def ingest(
     if report.skipped:
         for item in report.skipped:
             typer.echo(f"已跳过：{item}", err=True)
-        raise UserError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
+        raise AssistantError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
 
 
 def _print_answer(answer, streamed: str | None = None) -> None:
@@ -148,10 +119,10 @@ def ask(
     """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
     assistant = _assistant(index_dir)
     if stream and not as_json:
-        answer, printed = _call(assistant, lambda: _stream_answer(assistant, question))
+        answer, printed = _stream_answer(assistant, question)
         _print_answer(answer, streamed=printed)
         return
-    answer = _call(assistant, lambda: assistant.ask(question))
+    answer = assistant.ask(question)
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
@@ -165,7 +136,7 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
     history: list[str] = []
     interactive = sys.stdin.isatty()
     if interactive:
-        typer.echo(f"多轮问答（{_call(assistant, lambda: assistant.backend)}）。输入 exit 结束。")
+        typer.echo(f"多轮问答（{assistant.backend}）。输入 exit 结束。")
     while True:
         try:
             line = input("问：" if interactive else "")
@@ -179,10 +150,10 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
         if not interactive:
             typer.echo(f"问：{question}")
         try:
-            answer, printed = _call(assistant, lambda: _stream_answer(assistant, question, history))
-        except UserError as exc:
+            answer, printed = _stream_answer(assistant, question, history)
+        except AssistantError as exc:
             _err(str(exc))
-            if exc.code != 2:
+            if exc.exit_code != 2:
                 raise
             continue
         _print_answer(answer, streamed=printed)
@@ -195,16 +166,14 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
     """索引概况：文档、文章、段落数量与所用的嵌入方式。"""
-    from ..store.index import IndexMissing
-
     assistant = _assistant(index_dir)
     try:
         info = assistant.status()
-    except IndexMissing as exc:
-        if as_json:
-            typer.echo(json.dumps({"documents": 0, "articles": 0, "chunks": 0, "index_dir": str(assistant.index_dir)}))
-            return
-        raise UserError(_missing_index_message(assistant.index_dir), 1) from exc
+    except IndexMissing:
+        if not as_json:
+            raise
+        typer.echo(json.dumps({"documents": 0, "articles": 0, "chunks": 0, "index_dir": str(assistant.index_dir)}))
+        return
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False))
     else:
@@ -221,12 +190,12 @@ def documents(
 ) -> None:
     """列出已导入的文档及其文章、段落数量。"""
     assistant = _assistant(index_dir)
-    docs = _call(assistant, assistant.documents)
+    docs = assistant.documents()
     if as_json:
-        typer.echo(json.dumps(docs, ensure_ascii=False))
+        typer.echo(json.dumps([d.to_dict() for d in docs], ensure_ascii=False))
         return
     for d in docs:
-        typer.echo(f"{d['doc_id']}\t文章 {d['articles']}\t段落 {d['chunks']}\t{d['source']}")
+        typer.echo(f"{d.doc_id}\t文章 {d.articles}\t段落 {d.chunks}\t{d.source}")
 
 
 @app.command("eval")
@@ -242,25 +211,17 @@ def eval_command(
     """评测：对照金标准答案计算准确率、拒答、检索命中、引用支持、EM/F1 与延迟。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..eval.evaluation import GoldError
-
     assistant = _assistant(index_dir)
     progress_ctx = Progress(
         TextColumn("评测中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         transient=True, disable=as_json or not sys.stderr.isatty(),
     )
-    try:
-        with progress_ctx as progress:
-            task = progress.add_task("", total=None)
-            run = _call(
-                assistant,
-                lambda: assistant.evaluate(
-                    gold, results=results, report=report, baseline=baseline,
-                    progress=lambda done, total: progress.update(task, completed=done, total=total),
-                ),
-            )
-    except GoldError as exc:
-        raise UserError(str(exc), 2) from exc
+    with progress_ctx as progress:
+        task = progress.add_task("", total=None)
+        run = assistant.evaluate(
+            gold, results=results, report=report, baseline=baseline,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if isinstance(run, dict):  # a facts gold file: extraction precision and recall
         fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
         if as_json:
@@ -297,7 +258,7 @@ def eval_command(
         if report:
             typer.echo(f"报告：{report} 与 {Path(report).with_suffix('.html')}")
     if run.partial:
-        raise UserError("评测被中断；已写出部分结果。", 130)
+        raise AssistantError("评测被中断；已写出部分结果。", 130)
     _enforce_floors(o, gold, floors)
 
 
@@ -307,7 +268,7 @@ def _enforce_floors(metrics: dict, gold: Path, floors: Optional[Path]) -> None:
     if floors:
         failed = check_floors(metrics, gold, floors)
         if failed:
-            raise UserError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
+            raise AssistantError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
 
 
 @app.command()
@@ -322,9 +283,9 @@ def facts(
     import csv
 
     if fmt not in ("table", "csv", "json"):
-        raise UserError("--format 只能是 table、csv 或 json。", 2)
+        raise AssistantError("--format 只能是 table、csv 或 json。", 2)
     assistant = _assistant(index_dir)
-    rows = _call(assistant, lambda: assistant.facts(subject=subject, metric=metric, year=year))
+    rows = assistant.facts(subject=subject, metric=metric, year=year)
     fields = ["subject", "year", "metric", "value", "unit", "qualifier", "title", "source", "chunk_id", "span"]
     if fmt == "json":
         typer.echo(json.dumps([{k: getattr(f, k) for k in fields} for f in rows], ensure_ascii=False))
@@ -351,46 +312,39 @@ def serve(
     index_dir: Optional[Path] = IndexDirOption,
 ) -> None:
     """启动网页界面（问答、数据表、文档管理）。"""
-    from .ui import UIError, serve as serve_ui
+    from .ui import serve as serve_ui
 
     assistant = _assistant(index_dir)
     typer.echo(f"网页界面：http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  （Ctrl-C 退出）")
     try:
         serve_ui(assistant, host, port)
-    except UIError as exc:
-        raise UserError(str(exc), 2) from exc
     except OSError as exc:  # the port is taken, or the address is not this machine's
-        raise UserError(f"无法在 {host}:{port} 上启动网页界面（{str(exc).splitlines()[0]}）。", 1) from exc
+        raise AssistantError(f"无法在 {host}:{port} 上启动网页界面（{str(exc).splitlines()[0]}）。", 1) from exc
 
 
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
+    from typer._click.exceptions import ClickException  # typer vendors click: usage errors
+
     if len(sys.argv) == 1:
         sys.argv.append("--help")
     try:
         app(standalone_mode=False)
-    except UserError as exc:
+    except AssistantError as exc:
         _err(str(exc))
-        sys.exit(exc.code)
-    except KeyboardInterrupt:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         _err("已中断。")
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        _err(exc.format_message())
+        sys.exit(exc.exit_code or 2)
     except SystemExit:
         raise
-    except Exception as exc:  # usage errors from (typer's vendored) click, and anything unexpected
-        name = type(exc).__name__
-        if name == "EmbeddingError":  # a service failure that already carries a sentence for the user
-            _err(str(exc))
-            sys.exit(1)
-        if name == "Exit":
-            sys.exit(getattr(exc, "exit_code", 0))
-        if name == "Abort":
-            _err("已中断。")
-            sys.exit(130)
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            _err(exc.format_message())
-            sys.exit(exc.exit_code or 2)
-        _err(f"{name}: {exc}".strip().splitlines()[0])
+    except Exception as exc:  # anything unexpected still ends in one line
+        _err(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
         sys.exit(1)
 
 

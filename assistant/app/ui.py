@@ -12,9 +12,9 @@ import threading
 from itertools import groupby
 from pathlib import Path
 
-from .api import Answer, Assistant, QuestionError
-from ..store.index import IndexMissing
-from ..ingest.loading import SUPPORTED_SUFFIXES, InputError
+from ..errors import IndexMissing, InputError, QuestionError, UIError
+from ..ingest.loading import SUPPORTED_SUFFIXES
+from .api import Answer, Assistant
 from ..text.zh import figure_matches
 
 EXAMPLES = [
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-class UIError(ValueError):
-    """A setting or argument the UI cannot start with; the message is one sentence for the user."""
 
 
 # --- what the chat shows ----------------------------------------------------------------
@@ -186,7 +182,7 @@ def document_rows(assistant: Assistant) -> list[list]:
     except IndexMissing:
         return []
     return [
-        [d["doc_id"], d["title"] or "；".join(d["article_titles"]), d["articles"], d["chunks"], Path(d["source"]).name]
+        [d.doc_id, d.title or "；".join(d.article_titles), d.articles, d.chunks, Path(d.source).name]
         for d in docs
     ]
 

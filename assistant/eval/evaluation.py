@@ -11,14 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..answer.extractive import analyze, short_place
-from ..text.zh import figure_values, fold_width, strip_spaces, to_simplified
+from ..errors import GoldError
+from ..text.zh import char_bigrams, figure_values, fold_width, same_figure, short_place, strip_spaces, to_simplified
 
 # --- gold sets --------------------------------------------------------------------------
-
-
-class GoldError(ValueError):
-    """A malformed gold line; the message names the file and line."""
 
 
 @dataclass
@@ -111,7 +107,7 @@ def answer_matches(predicted: str, gold: str) -> bool:
     if not gold_figures:
         return False
     got = figure_values(predicted)
-    return all(any(abs(v - pv) <= 1e-6 * max(abs(v), 1) and (u == pu or not u) for pv, pu in got) for v, u in gold_figures)
+    return all(any(same_figure(v, pv) and (u == pu or not u) for pv, pu in got) for v, u in gold_figures)
 
 
 def char_em_f1(predicted: str, answers: list[str]) -> tuple[float, float]:
@@ -177,7 +173,7 @@ def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
     return {
         "id": item.id,
         "type": item.type,
-        "kind": analyze(answer.standalone or item.question).kind,
+        "kind": answer.kind,
         "question": item.question,
         "history": item.history,
         "expected": item.answers,
@@ -398,10 +394,6 @@ def _short_place(name: str) -> str:
     return short_place(re.sub(r"生态环境局|分局$", "", name or ""))
 
 
-def _bigrams(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
-
-
 def metric_matches(predicted: str, gold: str) -> bool:
     """Metric names are free phrases, and the hand-checked ones are short paraphrases ("攻坚点位" for the text's
     "点位打好攻坚战"). They agree if one holds the other, if they share half their character pairs (Dice), or if
@@ -411,7 +403,7 @@ def metric_matches(predicted: str, gold: str) -> bool:
         return False
     if p in g or g in p:
         return True
-    a, b = _bigrams(p), _bigrams(g)
+    a, b = set(char_bigrams(p)) or {p}, set(char_bigrams(g)) or {g}
     if 2 * len(a & b) / (len(a) + len(b)) >= 0.5:
         return True
     return len(p) <= 16 and len(a & b) / len(b) >= 0.6
@@ -441,7 +433,7 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
         gspan = strip_spaces(g["span"])
         candidates = []
         for i, p in enumerate(predicted):
-            if p.doc_id != g["doc_id"] or abs(p.base_value - gv) > 1e-6 * max(abs(gv), 1) or p.base_unit != gu:
+            if p.doc_id != g["doc_id"] or not same_figure(gv, p.base_value) or p.base_unit != gu:
                 continue
             pspan = strip_spaces(p.span)
             if not (pspan in gspan or gspan in pspan or _overlap(pspan, gspan) >= 4):

@@ -7,12 +7,11 @@ import re
 from dataclasses import dataclass, field
 
 from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
-from ..text.zh import CJK, sentence_spans
+from ..text.zh import char_bigrams, sentence_spans
 
 _PINYIN_LABEL = re.compile(r"[a-z]{3,}(?:\s+[a-z]{3,})+")  # column labels: "一线传真 yixian chuanzhen"
 _LEAD_MARK = re.compile(r"^(?:科学导报讯|本报讯|科学导报)\s*")
 _LEADING_DATE = re.compile(r"^(?:(?:19|20)\d{2}年)?\d{1,2}月\d{1,2}日(?:上午|下午|晚)?[，,]")
-_CJK_RUN = re.compile(f"[{CJK}]+")
 
 
 @dataclass
@@ -48,13 +47,6 @@ class _Segment:
 
     def body_text(self) -> str:
         return "".join(b.text for b in self.blocks)
-
-
-def _bigrams(text: str) -> set[str]:
-    grams = set()
-    for run in _CJK_RUN.findall(text):
-        grams.update(run[i : i + 2] for i in range(len(run) - 1))
-    return grams
 
 
 def _fallback_title(segment: _Segment, default: str) -> str:
@@ -117,7 +109,7 @@ def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]
     bodies = [i for i, s in enumerate(segments) if s.has_body]
     if not bodies:
         return
-    grams = {i: _bigrams(segments[i].body_text()) for i in bodies}
+    grams = {i: set(char_bigrams(segments[i].body_text(), cjk_only=True)) for i in bodies}
     df: dict[str, int] = {}
     for g in grams.values():
         for gram in g:
@@ -127,7 +119,7 @@ def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]
         text = _PINYIN_LABEL.sub("", block.text).strip()
         if not text:
             continue
-        wanted = _bigrams(text)
+        wanted = set(char_bigrams(text, cjk_only=True))
 
         def score(i: int) -> tuple[float, float]:
             overlap = sum(math.log((n + 1) / (df[g] + 0.5)) for g in wanted if g in grams[i])

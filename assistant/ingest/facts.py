@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .articles import ParsedDocument
 from .chunking import Chunk
-from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, strip_spaces, words, years_in
+from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, short_place, strip_spaces, words, years_in
 
 
 class Fact(BaseModel):
@@ -97,8 +97,8 @@ def _place_counts(text: str, weight: int = 1) -> Counter:
         counts[m.group(2)] += 2 * weight
         parents.add(m.group(1))
     for _, w in _place_words(text):
-        if w[:-1] not in parents:
-            counts[w[:-1]] += weight
+        if short_place(w) not in parents:
+            counts[short_place(w)] += weight
     return counts
 
 
@@ -332,7 +332,7 @@ class LLMFactExtractor:
         self.warnings: list[str] = []
 
     def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]:
-        from ..llm.client import LLMError
+        from ..errors import LLMError
         from ..llm.prompts import render
 
         facts: list[Fact] = []
@@ -399,9 +399,8 @@ def parse_drafts(reply: str, chunk_text: str) -> tuple[list[_Draft], str | None]
 
 def make_extractor(settings) -> FactExtractor:
     """The extractor chosen by settings.facts_extractor (the LLM one only when an LLM is configured)."""
-    from ..llm.client import LLMClient, llm_configured
+    from ..llm.client import LLMClient
 
-    if settings.facts_extractor == "llm" and llm_configured(settings):
-        prompts = str(settings.prompts_dir) if settings.prompts_dir else None
-        return LLMFactExtractor(LLMClient(settings), prompts, settings.facts_llm_retries)
+    if settings.facts_extractor == "llm" and settings.llm_configured:
+        return LLMFactExtractor(LLMClient(settings), settings.prompts_directory, settings.facts_llm_retries)
     return RuleFactExtractor()

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import InputError
+
 SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
 ID_FIELDS = ("id", "doc_id", "context_id")  # the first one present names a .jsonl document
 
@@ -40,10 +42,6 @@ class Skipped:
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
         return f"{where}: {self.reason}"
-
-
-class InputError(Exception):
-    """A path the user gave cannot be used at all (it does not exist)."""
 
 
 def decode_bytes(data: bytes) -> tuple[str | None, str]:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
+from ..errors import LLMError
 from ..settings import Settings
 
 
-class LLMError(RuntimeError):
-    """The LLM path failed; the message is one sentence for the user and never contains the API key."""
-
-
-def llm_configured(settings: Settings) -> bool:
-    return bool(settings.llm_base_url or os.environ.get("OPENAI_BASE_URL") or settings.llm_api_key or os.environ.get("OPENAI_API_KEY"))
 
 
 def _describe(exc: Exception) -> str:
@@ -39,11 +33,11 @@ class LLMClient:
     def __init__(self, settings: Settings):
         from openai import OpenAI
 
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else os.environ.get("OPENAI_API_KEY")
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         self.settings = settings
         self.model = settings.llm_model
         self.client = OpenAI(
-            base_url=settings.llm_base_url or os.environ.get("OPENAI_BASE_URL"),
+            base_url=settings.llm_base_url,
             api_key=key or "not-needed",
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,  # timeouts, 408/409/429 and 5xx, with exponential backoff

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from typing import Literal
 
 from ..store.index import Index
+from ..store.records import Passage
 from ..text.zh import fold_width
 
+__all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
+
 Mode = Literal["hybrid", "bm25", "dense"]
-
-
-@dataclass
-class Passage:
-    """A retrieved chunk with where it came from; also what an answer cites."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    title: str
-    text: str
-    score: float
-    start: int = 0
-    end: int = 0
-    article: int = 0
-    metadata: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["score"] = round(self.score, 6)
-        return d
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
@@ -63,16 +45,6 @@ class Retriever:
 
     def retrieve(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
         ranked = self.ranked_ids(question, k, mode)
-        rows = {r["chunk_id"]: r for r in self.index.chunks([cid for cid, _ in ranked])}
-        out = []
-        for cid, score in ranked:
-            r = rows.get(cid)
-            if r is None:  # a vector whose chunk is gone (reconcile removes these)
-                continue
-            out.append(
-                Passage(
-                    chunk_id=cid, doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
-                    score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"],
-                )
-            )
-        return out
+        stored = {p.chunk_id: p for p in self.index.passages([cid for cid, _ in ranked])}
+        # A vector whose chunk is gone (reconcile removes these) is left out.
+        return [replace(stored[cid], score=score) for cid, score in ranked if cid in stored]

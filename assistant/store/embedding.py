@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import EmbeddingError
 from ..settings import Settings
 from ..text.zh import char_bigrams, rarity, tokenize
 
@@ -22,10 +23,6 @@ class Embedder(Protocol):
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
-
-
-class EmbeddingError(RuntimeError):
-    """The embedding service failed; the message is one sentence for the user."""
 
 
 class HashingEmbedder:
@@ -70,12 +67,13 @@ class HashingEmbedder:
 class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible /v1/embeddings endpoint (OpenAI, DashScope, vLLM, Ollama...)."""
 
-    def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64, timeout: float = 30.0):
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64,
+                 timeout: float = 30.0, max_retries: int = 2):
         from openai import OpenAI
 
         self.model = model
         self.batch_size = batch_size
-        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=2)
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries)
         self.fingerprint = f"openai-{model}"
         self.dim = 0  # known after the first call
 
@@ -111,9 +109,9 @@ class OpenAIEmbedder:
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder chosen by settings.embedding."""
     if settings.embedding == "openai":
-        import os
-
-        key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else os.environ.get("OPENAI_API_KEY")
-        base = settings.embedding_base_url or os.environ.get("OPENAI_BASE_URL")
-        return OpenAIEmbedder(settings.embedding_model, base, key, settings.embedding_batch_size)
+        key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
+        return OpenAIEmbedder(
+            settings.embedding_model, settings.embedding_base_url, key, settings.embedding_batch_size,
+            settings.embedding_timeout, settings.embedding_max_retries,
+        )
     return HashingEmbedder(settings.embedding_dim)

@@ -15,7 +15,9 @@ from ..ingest.chunking import Chunk, chunk_document
 from .embedding import Embedder, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
+from .records import ArticleText, DocumentInfo, Passage
 from ..ingest.loading import SourceDocument, Skipped, discover, read_file
+from ..errors import IndexMissing
 from ..settings import Settings
 from .vectorstore import VectorStore, make_vector_store
 from ..text.zh import tokenize
@@ -52,10 +54,6 @@ FACT_COLUMNS = (
 
 
 FACTS_VERSION = "5"  # bump when the rule-based extractor changes, so existing indexes re-extract
-
-
-class IndexMissing(Exception):
-    """Nothing has been ingested into this index directory yet."""
 
 
 @dataclass
@@ -385,15 +383,19 @@ class Index:
     def is_empty(self) -> bool:
         return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
 
-    def documents(self) -> list[dict]:
+    def documents(self) -> list[DocumentInfo]:
         titles: dict[str, list[str]] = {}
         for doc_id, title in self.db.execute("SELECT doc_id, title FROM articles WHERE title != '' ORDER BY doc_id, idx"):
             titles.setdefault(doc_id, []).append(title)
         rows = self.db.execute(
             "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
         ).fetchall()
-        keys = ("doc_id", "source", "title", "articles", "chunks")
-        return [{**dict(zip(keys, r)), "article_titles": titles.get(r[0], [])} for r in rows]
+        return [DocumentInfo(*r, article_titles=titles.get(r[0], [])) for r in rows]
+
+    def document_text(self, doc_id: str) -> str | None:
+        """A document's whole normalized text (what its articles and chunks index into)."""
+        row = self.db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return row[0] if row else None
 
     def _rows(self, chunk_ids: list[str]) -> list[dict]:
         if not chunk_ids:
@@ -409,20 +411,22 @@ class Index:
                 out[row["chunk_id"]] = row
         return [out[c] for c in chunk_ids if c in out]
 
-    def chunks(self, chunk_ids: list[str]) -> list[dict]:
-        """Catalog rows for these chunk ids, in the order given (unknown ids are left out)."""
-        return self._rows(chunk_ids)
+    def passages(self, chunk_ids: list[str], score: float = 1.0) -> list[Passage]:
+        """These chunks as citable passages, in the order given (unknown ids are left out)."""
+        return [
+            Passage(chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
+                    score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"])
+            for r in self._rows(chunk_ids)
+        ]
 
-    def article(self, doc_id: str, article: int) -> dict | None:
+    def article(self, doc_id: str, article: int) -> ArticleText | None:
         """One article: title, byline, offsets and its full text, for answers that need more than a chunk."""
         row = self.db.execute(
             "SELECT a.title, a.byline, a.start, a.end, substr(d.text, a.start + 1, a.end - a.start) FROM articles a "
             "JOIN documents d ON d.doc_id = a.doc_id WHERE a.doc_id=? AND a.idx=?",
             (doc_id, article),
         ).fetchone()
-        if row is None:
-            return None
-        return dict(zip(("title", "byline", "start", "end", "text"), row))
+        return ArticleText(*row) if row else None
 
     def search_bm25(self, query: str, k: int) -> list[tuple[str, float]]:
         return self._ensure_bm25().search(tokenize(query), k)

@@ -18,6 +18,7 @@ CLOSERS = "”’」』）)】》\"'"
 CLAUSE_PUNCT = "，、；：。！？,;:"
 
 _CJK_RE = re.compile(f"[{CJK}]")
+_CJK_RUN_RE = re.compile(f"[{CJK}]+")
 
 
 def is_cjk(ch: str) -> bool:
@@ -185,8 +186,12 @@ def pos_words(text: str) -> list[tuple[str, str]]:
     return [(p.word, p.flag) for p in pseg.cut(text)]
 
 
-def char_bigrams(text: str) -> list[str]:
-    """Overlapping character bigrams of the CJK/alphanumeric runs (robust to segmentation)."""
+def char_bigrams(text: str, cjk_only: bool = False) -> list[str]:
+    """Overlapping character bigrams of the CJK/alphanumeric runs, a one-character run as itself (robust to
+    segmentation). `cjk_only`: Chinese runs only and no one-character runs, for matching a print page's
+    headlines to articles, where digits and Latin letters are layout noise."""
+    if cjk_only:
+        return [run[i : i + 2] for run in _CJK_RUN_RE.findall(text) for i in range(len(run) - 1)]
     text = fold_width(text).lower()
     grams = []
     for run in re.findall(f"[{CJK}a-z0-9.]+", text):
@@ -216,6 +221,23 @@ def rarity(token: str) -> float:
     return 12.0 if len(token) > 1 else 8.0
 
 
+# --- places and roles -------------------------------------------------------------------
+
+ADMIN_SUFFIXES = "省市县区旗州"
+
+
+def short_place(word: str) -> str:
+    """A place without its administrative suffix, so 沁水县 and 沁水 match: "阳城县" -> "阳城" (two characters stay)."""
+    return word[:-1] if len(word) >= 3 and word[-1] in ADMIN_SUFFIXES else word
+
+
+# Titles that stand before a person's name ("副局长王大勇"); longer ones first, so 副局长 wins over 局长.
+ROLE_WORDS = (
+    "副局长", "局长", "党组书记", "书记", "副主任", "主任", "副组长", "组长", "副县长", "县长", "副市长", "市长",
+    "处长", "科长", "站长", "队长", "主席", "记者",
+)
+
+
 # --- figures ----------------------------------------------------------------------------
 
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -242,6 +264,15 @@ DATE_RE = re.compile(
 )
 # A year: "2024年", or a bare 2024 that is not part of a code or range ("DB14/3176-2024", "2+36").
 YEAR_RE = re.compile(r"(?<![\d\-/.A-Za-z+])((?:19|20)\d{2})(?:年|(?=[^\d\-/.A-Za-z]|$))")
+
+
+# Two figures are the same when they agree to this relative tolerance (floats from 万/亿 folding and decimals).
+FIGURE_TOLERANCE = 1e-6
+
+
+def same_figure(a: float, b: float) -> bool:
+    """394.179万元 and 3,941,790元 are the same figure once magnitudes are folded: equal within FIGURE_TOLERANCE."""
+    return abs(a - b) <= FIGURE_TOLERANCE * max(abs(a), 1.0)
 
 
 def cn_to_number(text: str) -> float | None:

@@ -6,11 +6,9 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
+from ...errors import PromptError
+
 PROMPTS_DIR = Path(__file__).resolve().parent
-
-
-class PromptError(ValueError):
-    """A prompt file is missing, or a placeholder was left unfilled or given without use."""
 
 
 @lru_cache(maxsize=16)

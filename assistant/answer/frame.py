@@ -1,0 +1,174 @@
+"""Question analysis, done once per question: what it asks for (its kind), the places, years and unit it is
+scoped to, and its content words. The frame flows down through retrieval and answering; no later stage
+re-derives it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..text.zh import ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, fold_width, pos_words, rarity, short_place, words, years_in
+
+_REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
+_DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号|日期|哪个月|几月份?")
+_YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
+_PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
+_AUTHOR_Q = re.compile(r"作者|记者|撰稿|谁写|署名|采写|报道.{0,3}谁")
+_FIGURE_Q = re.compile(r"多少|几[^月号日]|多大|多高|多长|多重|多远|比例|百分之|占比|率是")
+_RANK_Q = re.compile(r"第几|排名多少|排名如何|名次")
+# A question with no question word that ends in a metric noun asks for its figure ("沁水县土壤安全利用率").
+_METRIC_END = re.compile(r"(?:率|金额|数量|浓度|指数|比例|面积|总量|人数|天数|次数|资金|投资|产量|规模)$")
+_WH_WORDS = ("多少", "几", "哪", "谁", "什么", "何", "怎")
+_WHERE_Q = re.compile(r"哪里|哪儿|什么地方|何地|何处|在哪")
+_WHICH_Q = re.compile(
+    r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|什么样的|什么样|哪|什么|何)(?P<head>[" + CJK + r"A-Za-z]{1,8})"
+)
+
+_QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
+
+# Units a question may name after 多少/几 ("多少件", "几处"); compatible units share a family.
+UNIT_FAMILY = {
+    "件": "件", "起": "件", "宗": "件",
+    "家": "家", "家次": "家次", "户": "户", "户次": "户",
+    "个": "个", "项": "项", "处": "处", "辆": "辆", "台": "台", "座": "座", "条": "条", "套": "套",
+    "名": "人", "人": "人", "位": "人", "人次": "人次", "次": "次", "天": "天", "日": "天", "小时": "小时",
+    "所": "所", "批": "批", "类": "类", "只": "只", "棵": "棵", "株": "棵", "场": "场", "期": "期", "块": "块",
+}
+_UNIT_HINTS = [
+    (re.compile(r"钱|金额|资金|投资|罚款|经费|费用|元"), ("元",)),
+    (re.compile(r"浓度"), ("克/立方米", "微克", "毫克")),
+    (re.compile(r"比例|比率|占比|百分|率"), ("%", "百分点")),
+    (re.compile(r"面积"), ("平方米", "平方公里", "亩", "公顷")),
+    (re.compile(r"重量|吨"), ("吨",)),
+    (re.compile(r"长度|距离|多长|多远"), ("公里", "米", "千米")),
+]
+_ADMIN = re.compile(f"[{CJK}]{{2,6}}?[{ADMIN_SUFFIXES}]$")
+LOCATIVE = "内里中上下旁边处"
+_WH_START = re.compile(r"^(?:多少|几|哪|谁|什么|何)")
+ROLE_PATTERN = "(?:" + "|".join(ROLE_WORDS) + ")"
+
+
+@dataclass(frozen=True)
+class QuestionFrame:
+    """What a question asks for and what an answer must satisfy."""
+
+    question: str  # the question as asked (normalized, standalone, punctuation kept): what retrieval reads
+    text: str  # the same without trailing punctuation: what span checks compare against
+    kind: str  # figure | date | year | person | author | place | which | other
+    places: list[str] = field(default_factory=list)  # must appear in the answer's article
+    years: list[str] = field(default_factory=list)
+    terms: dict[str, float] = field(default_factory=dict)  # content words -> weight
+    unit_family: str | None = None
+    unit_hints: tuple[str, ...] = ()
+    head: str | None = None  # "哪个社区" -> "社区"
+    head_text: str = ""  # the question's words around the head: "国考断面"
+    left: list[str] = field(default_factory=list)  # content words just before the question word
+    right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
+    role: str | None = None  # "副局长" in "副局长叫什么名字"
+
+
+def analyze(question: str) -> QuestionFrame:
+    """The frame of one self-contained question (normalize and condense it first)."""
+    q = fold_width(question).strip().rstrip("？?。!！ ")
+    kind = "other"
+    if _REASON_Q.search(q):
+        kind = "reason"
+    elif _AUTHOR_Q.search(q) and _PERSON_Q.search(q):
+        kind = "author"
+    elif _DATE_Q.search(q):
+        kind = "date"
+    elif _YEAR_Q.search(q):
+        kind = "year"
+    elif _PERSON_Q.search(q):
+        kind = "person"
+    elif _RANK_Q.search(q):
+        kind = "rank"
+    elif _FIGURE_Q.search(q) or (_METRIC_END.search(q) and not any(w in q for w in _WH_WORDS)):
+        kind = "figure"
+    elif re.search(r"(?:哪个|哪些|哪一|哪座|哪条|哪家)[" + CJK + "]", q) and not re.search(r"哪个地方|哪个位置", q):
+        kind = "which"
+    elif _WHERE_Q.search(q):
+        kind = "place"
+    elif _WHICH_Q.search(q):
+        kind = "which"
+
+    years = list(dict.fromkeys(years_in(q)))
+    ws = words(q)
+    places: list[str] = []
+    for i, w in enumerate(ws):
+        nxt = ws[i + 1] if i + 1 < len(ws) else ""
+        if _WH_START.match(w):
+            continue
+        if _ADMIN.match(w) or (nxt in ("分局", "县", "市", "区") and re.fullmatch(f"[{CJK}]{{2,4}}", w)):
+            short = short_place(w)
+            if short not in places:
+                places.append(short)
+    for w, flag in pos_words(q):
+        if flag == "ns" and len(w) >= 2 and _ADMIN.match(w) and short_place(w) not in places:
+            places.append(short_place(w))
+
+    unit_family = None
+    m = re.search(r"(?:多少|几)(个百分点|百分点|家次|人次|户次|[件起宗家户个项处辆台座条套名人位次天日所批类只棵株场期块])", q)
+    if m:
+        unit_family = UNIT_FAMILY.get(m.group(1), m.group(1))
+    hints: tuple[str, ...] = ()
+    for pattern, units in _UNIT_HINTS:
+        if pattern.search(q):
+            hints += units
+
+    head, head_text = None, ""
+    if kind == "which":
+        hm = _WHICH_Q.search(q)
+        if hm:
+            head_text = re.split(f"[的是有在了{LOCATIVE}]|出现|开展|进行", hm.group("head"))[0]
+            # The head noun is the noun run right after the question word, before any verb:
+            # "由什么机构发行" -> 机构, "哪两个板块碰撞形成" -> 板块.
+            nouns: list[str] = []
+            for w, flag in pos_words(head_text):
+                if flag.startswith(("n", "j")) or (flag == "x" and w.isalpha()):
+                    nouns.append(w)
+                elif nouns or not flag.startswith(("m", "q", "r")):
+                    break
+            if nouns:
+                head_text = "".join(nouns)
+                head = nouns[-1]
+            else:
+                head_words = words(head_text)
+                head = head_words[-1] if head_words else None
+
+    terms: dict[str, float] = {}
+    covered_places = set(places)
+    for w in ws:
+        wl = w.lower()
+        if (
+            wl in STOPWORDS
+            or wl in _QUESTION_FILLERS
+            or re.fullmatch(r"(?:19|20)\d{2}年?|年", wl)
+            or short_place(w) in covered_places
+            or w in ("多少", "几", "哪", "谁", "什么")
+            or _FIGURE_Q.fullmatch(w)
+            or (unit_family and UNIT_FAMILY.get(w) == unit_family)
+            or (head and (w in head_text or w.rstrip(LOCATIVE) == head))
+            or re.fullmatch(r"[多余几]?[只个家件项处名位条座台辆套]|多[只个家件项处名位条座台辆套]", w)
+            or re.fullmatch(r"[哪几何]\S*", w)
+        ):
+            continue
+        terms[wl] = max(terms.get(wl, 0.0), rarity(wl))
+    left, right = _anchors(ws, terms)
+    role_m = re.search(ROLE_PATTERN + r"(?=是谁|叫什么|姓名|名字|是哪位|为谁)", q)
+    return QuestionFrame(
+        question, q, kind, places, years, terms, unit_family, hints, head, head_text, left, right,
+        role_m.group(0) if role_m else None,
+    )
+
+
+
+
+def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[str]]:
+    """The question's content words nearest the question word, two on each side."""
+    at = next((i for i, w in enumerate(ws) if _WH_START.match(w)), None)
+    if at is None:
+        return [], []
+    left = [w.lower() for w in reversed(ws[:at]) if w.lower() in terms or w in ("由", "被")][:2]
+    right = [w.lower() for w in ws[at + 1 :] if w.lower() in terms][:4]
+    return left, right
