@@ -21,6 +21,7 @@ app = typer.Typer(
 IndexDirOption = typer.Option(
     None, "--index-dir", help="索引目录（也可用环境变量 ASSISTANT_INDEX_DIR；默认 ./index）", show_default=False
 )
+JsonOption = typer.Option(False, "--json", help="以 JSON 输出")
 
 
 def _assistant(index_dir: Optional[Path]):
@@ -163,7 +164,7 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
 @app.command()
 def status(
     index_dir: Optional[Path] = IndexDirOption,
-    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+    as_json: bool = JsonOption,
 ) -> None:
     """索引概况：文档、文章、段落数量与所用的嵌入方式。"""
     assistant = _assistant(index_dir)
@@ -186,7 +187,7 @@ def status(
 @app.command()
 def documents(
     index_dir: Optional[Path] = IndexDirOption,
-    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+    as_json: bool = JsonOption,
 ) -> None:
     """列出已导入的文档及其文章、段落数量。"""
     assistant = _assistant(index_dir)
