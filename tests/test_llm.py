@@ -241,3 +241,31 @@ def test_cli_stream_withdraws_an_unchecked_answer_visibly(seeds_index):
     assert "512万元" in proc.stderr and "Traceback" not in proc.stderr
     offline = run_cli("ask", QUESTION, "--stream", "--index-dir", str(seeds_index))
     assert "已撤回" not in offline.stdout and "394.179万元" in offline.stdout
+
+
+def test_a_follow_up_whose_llm_answer_fails_the_guard_falls_back_on_the_same_condensed_question(seeds_index):
+    def wrong_figure(payload):
+        return f"立案查处环境违法案件99件[{passage_number(payload, '24件')}]。"
+
+    script = [{"content": "沁水县2024年立案查处了多少件环境违法案件？"}, {"content": wrong_figure}]
+    with FakeOpenAI(script=script) as server:
+        answer = llm_assistant(seeds_index, server).ask("立案查处了多少件？", history=[QUESTION])
+    assert len(server.chat_requests) == 2  # condensed once, answered once
+    assert answer.backend == "extractive" and answer.answer == "24件"
+    assert answer.standalone == "沁水县2024年立案查处了多少件环境违法案件？"
+    assert any("99件" in w for w in answer.warnings)
+
+
+def test_openai_variables_configure_the_llm_and_assistant_ones_win(monkeypatch, seeds_index):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    settings = Settings(index_dir=seeds_index)
+    assert settings.llm_configured and settings.llm_base_url == "http://127.0.0.1:9/v1"
+    assert settings.embedding_base_url == "http://127.0.0.1:9/v1"  # the embeddings endpoint falls back the same way
+    assert Assistant(settings=settings).backend == "llm:gpt-4o-mini"
+    monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", "http://127.0.0.1:10/v1")
+    assert Settings().llm_base_url == "http://127.0.0.1:10/v1"
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("ASSISTANT_LLM_BASE_URL")
+    assert not Settings().llm_configured and Assistant(settings=Settings(index_dir=seeds_index)).backend == "extractive"
