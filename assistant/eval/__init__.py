@@ -1,1 +1,1 @@
-"""eval"""
+"""Evaluation against gold answers (assistant eval): metrics, reports and the llama-index baseline."""

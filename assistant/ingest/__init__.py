@@ -1,1 +1,1 @@
-"""ingest"""
+"""Stage 1: files -> normalized text -> articles -> chunks, and the figures of each article as facts."""

@@ -1,1 +1,1 @@
-"""text"""
+"""Stage 0: Chinese text rules in one place (width, spacing, sentences, tokens, figures, numerals, places)."""
