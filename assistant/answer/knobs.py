@@ -13,6 +13,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Knobs:
     # --- which sentences may answer ------------------------------------------------------
+    # The extractive reader reads the top this-many passages (or ASSISTANT_TOP_K, if larger): a figure is often
+    # stated in a passage ranked below the top 5.
+    reader_passages: int = 8
     # A sentence must hold at least this weighted share of the question's content words itself to be read at all
     # (a cheap filter before span finding).
     min_sentence_hits: float = 0.2

@@ -11,6 +11,8 @@ from typing import Iterator
 from ..answer.composite import QuestionAnswerer, understand
 from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
 from ..answer.frame import QuestionFrame, analyze
+from ..answer.generative import LLMPrompt, condense_prompt, interpret, qa_prompt
+from ..answer.knobs import KNOBS
 from ..errors import IndexMissing, LLMError, QuestionError
 from ..retrieve.retrieval import Mode, Passage, Retriever
 from ..settings import Settings, get_settings
@@ -55,6 +57,18 @@ class Answer:
             "latency_ms": round(self.latency_ms, 1),
             **({"timings": {k: round(v, 1) for k, v in self.timings.items() if v is not None}} if self.timings else {}),
         }
+
+
+@dataclass
+class _Turn:
+    """One question on its way through: checked, condensed and analyzed once."""
+
+    question: str  # as the user typed it (checked)
+    llm: object | None  # the LLM client, or None when the extractive answerer answers
+    frame: QuestionFrame
+    warnings: list[str]
+    timings: dict
+    started: float
 
 
 class Assistant:
@@ -170,8 +184,6 @@ class Assistant:
         the LLM fails), then analyzed once."""
         if llm is None or not history:
             return understand(question, history), []
-        from ..answer.generative import condense_prompt
-
         try:
             reply = llm.complete(condense_prompt(question, history, self.settings.prompts_directory), max_tokens=200)
         except LLMError as exc:
@@ -182,7 +194,7 @@ class Assistant:
     def _extractive(self, question: str, frame: QuestionFrame, started: float, warnings=(), timings=None) -> Answer:
         answerer = QuestionAnswerer(
             ExtractiveAnswerer(self._article),
-            lambda q: self._retrieve(q, max(self.settings.top_k, 8)),
+            lambda q: self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages)),
             facts=self._open().facts,
             passages_for=self._open().passages,
         )
@@ -202,9 +214,7 @@ class Assistant:
             kind=frame.kind,
         )
 
-    def _llm_prompt(self, frame: QuestionFrame, timings: dict):
-        from ..answer.generative import qa_prompt
-
+    def _llm_prompt(self, frame: QuestionFrame, timings: dict) -> LLMPrompt:
         s = self.settings
         t1 = time.perf_counter()
         passages = self._retrieve(frame.question, s.llm_passages)
@@ -214,48 +224,46 @@ class Assistant:
         timings.update(retrieval_ms=(t2 - t1) * 1000, prompt_ms=(t3 - t2) * 1000)
         return prompt
 
-    def _from_reply(self, llm, question: str, frame: QuestionFrame, prompt, text: str, warnings, timings,
-                    started: float) -> Answer:
-        from ..answer.generative import interpret
-
+    def _from_reply(self, t: _Turn, prompt: LLMPrompt, text: str) -> Answer:
+        """The LLM's answer when every figure it states is in a passage it cites; else the extractive one."""
         reply = interpret(text, prompt.passages)
         if reply.ungrounded:
             note = f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。"
-            return self._extractive(question, frame, started, [*warnings, note], timings)
+            return self._extractive(t.question, t.frame, t.started, [*t.warnings, note], t.timings)
         return Answer(
-            question=question,
+            question=t.question,
             answer=f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
             answered=not reply.declined,
             citations=reply.citations,
             markers=reply.markers,
-            backend=llm.label,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            warnings=warnings,
-            standalone=frame.question,
-            timings=timings,
-            kind=frame.kind,
+            backend=t.llm.label,
+            latency_ms=(time.perf_counter() - t.started) * 1000,
+            warnings=t.warnings,
+            standalone=t.frame.question,
+            timings=t.timings,
+            kind=t.frame.kind,
         )
 
-    def _turn(self, question: str, history: list[str] | None):
-        """Check, condense and analyze a turn once: (question, llm or None, frame, warnings, timings, started)."""
+    def _turn(self, question: str, history: list[str] | None) -> _Turn:
+        """Check, condense and analyze a turn, once."""
         started = time.perf_counter()
         question = self._prepare(question)
         llm = self._llm()
         frame, warnings = self._understand(llm, question, history)
         timings = {"condense_ms": (time.perf_counter() - started) * 1000} if llm is not None else {}
-        return question, llm, frame, warnings, timings, started
+        return _Turn(question, llm, frame, warnings, timings, started)
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
-        question, llm, frame, warnings, timings, started = self._turn(question, history)
-        if llm is None:
-            return self._extractive(question, frame, started, warnings)
-        prompt = self._llm_prompt(frame, timings)
+        t = self._turn(question, history)
+        if t.llm is None:
+            return self._extractive(t.question, t.frame, t.started, t.warnings)
+        prompt = self._llm_prompt(t.frame, t.timings)
         try:
-            text = llm.complete(prompt.text)
+            text = t.llm.complete(prompt.text)
         except LLMError as exc:
-            return self._extractive(question, frame, started, [*warnings, f"{exc}，已改用抽取式答案。"], timings)
-        return self._from_reply(llm, question, frame, prompt, text, warnings, timings, started)
+            return self._extractive(t.question, t.frame, t.started, [*t.warnings, f"{exc}，已改用抽取式答案。"], t.timings)
+        return self._from_reply(t, prompt, text)
 
     def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it arrives, then the final Answer (with citations) as the last item.
@@ -263,24 +271,24 @@ class Assistant:
         If the streamed answer fails the grounding guard or the stream breaks, the final Answer is the
         extractive one with a warning saying why.
         """
-        question, llm, frame, warnings, timings, started = self._turn(question, history)
-        if llm is None:
-            answer = self._extractive(question, frame, started, warnings)
+        t = self._turn(question, history)
+        if t.llm is None:
+            answer = self._extractive(t.question, t.frame, t.started, t.warnings)
             yield answer.answer
             yield answer
             return
-        prompt = self._llm_prompt(frame, timings)
+        prompt = self._llm_prompt(t.frame, t.timings)
         pieces: list[str] = []
         try:
-            for piece in llm.stream(prompt.text):
+            for piece in t.llm.stream(prompt.text):
                 if not pieces:
-                    timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+                    t.timings["first_token_ms"] = (time.perf_counter() - t.started) * 1000
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
-            yield self._extractive(question, frame, started, [*warnings, f"{exc}，已改用抽取式答案。"], timings)
+            yield self._extractive(t.question, t.frame, t.started, [*t.warnings, f"{exc}，已改用抽取式答案。"], t.timings)
             return
-        yield self._from_reply(llm, question, frame, prompt, "".join(pieces), warnings, timings, started)
+        yield self._from_reply(t, prompt, "".join(pieces))
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
         """The figures extracted from the articles, filtered by subject, metric (substrings) and year."""
