@@ -4,7 +4,7 @@ from . import offline as _offline
 
 _offline.configure()
 
-__all__ = ["Assistant", "Answer", "Passage", "Settings"]
+__all__ = ["Assistant", "Answer", "AssistantError", "Passage", "Settings"]
 __version__ = "0.1.0"
 
 
@@ -17,6 +17,10 @@ def __getattr__(name):  # lazy: `import assistant` stays cheap for the CLI's --h
         from .retrieve.retrieval import Passage
 
         return Passage
+    if name == "AssistantError":
+        from .errors import AssistantError
+
+        return AssistantError
     if name == "Settings":
         from .settings import Settings
 
