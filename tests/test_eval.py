@@ -74,6 +74,13 @@ def test_adversarial_eval_meets_its_floors(seeds_index):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_conversations_keep_place_and_year_and_meet_their_floors(seeds_index):
+    """Follow-ups that swap the place or the year, ask a year the articles lack, or come after a decline."""
+    gold = ROOT / "evals" / "conversations_gold.jsonl"
+    proc = run_cli("eval", str(gold), "--index-dir", str(seeds_index), "--floors", str(ROOT / "evals" / "floors.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_floors_fail_the_run_when_a_metric_drops(seeds_index, tmp_path):
     floors = tmp_path / "floors.json"
     floors.write_text(json.dumps({"seeds_gold.jsonl": {"accuracy": 1.01}}), encoding="utf-8")

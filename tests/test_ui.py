@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from assistant.app.ui import DOCUMENT_HEADERS, FACT_HEADERS
 
 from .conftest import ROOT, SEEDS, run_cli
 from .fake_openai import FakeOpenAI, passage_number
@@ -39,19 +42,23 @@ def _free_port() -> int:
 
 
 def _start(index_dir: Path, host: str = "127.0.0.1", env: dict | None = None, inherit: bool = True):
-    """Start `assistant serve`; (process, url) once the page answers."""
+    """Start `assistant serve`; (process, url) once the page answers. Its output goes to `_log(proc)`."""
     port = _free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_LLM_", "ASSISTANT_UI_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant.app.cli", "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
-        env={**(base if inherit else {}), "GRADIO_TEMP_DIR": str(index_dir.parent / "gradio-tmp"), **(env or {})},
-    )
+    log_path = index_dir.parent / f"serve-{port}.log"
+    with log_path.open("w") as log:  # a file, not a pipe: a pipe nobody reads would block a chatty server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant.app.cli", "serve", "--host", host, "--port", str(port), "--index-dir",
+             str(index_dir)],
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
+            env={**(base if inherit else {}), "GRADIO_TEMP_DIR": str(index_dir.parent / "gradio-tmp"), **(env or {})},
+        )
+    proc.log_path = log_path
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"assistant serve exited: {proc.stdout.read()}")
+            raise AssertionError(f"assistant serve exited: {_log(proc)}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -60,6 +67,10 @@ def _start(index_dir: Path, host: str = "127.0.0.1", env: dict | None = None, in
             time.sleep(0.5)
     proc.kill()
     raise AssertionError("assistant serve did not start within 90 s")
+
+
+def _log(proc: subprocess.Popen) -> str:
+    return proc.log_path.read_text(errors="replace")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -77,8 +88,13 @@ def server(tmp_path_factory):
     done = run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir))
     assert done.returncode == 0, done.stderr
     proc, url = _start(index_dir, env={"ASSISTANT_UI_MAX_UPLOAD_MB": "0.01"})  # 10 KB: small enough to test
+    _SERVERS[url] = proc
     yield url
     _stop(proc)
+    assert "Traceback" not in _log(proc), f"the server logged a traceback:\n{_log(proc)}"
+
+
+_SERVERS: dict[str, subprocess.Popen] = {}
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +135,40 @@ def _ask(page, question: str, n: int):
     return page.locator("#chatbot [data-testid='bot']").nth(n - 1)
 
 
+_ERROR_BADGES = ".toast-body.error, .error, [data-testid='toast-body']"
+
+
+def test_a_fresh_page_opens_every_tab_without_an_error(browser, server):
+    """Load the page as a new user does, open each tab, and fail on any error badge or server traceback."""
+    # An English browser: the page is Chinese all the same, Gradio's own labels included.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(server)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        for tab in ("数据表", "文档", "问答"):  # each tab's content, then back to the chat
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(1500)  # let the tab's load events finish
+            _shot(page, f"tab-{tab}")
+            badges = [b.inner_text() for b in page.locator(_ERROR_BADGES).all() if b.is_visible()]
+            assert not badges, f"error shown on the {tab} tab: {badges}"
+        assert "Drop File Here" not in page.locator("#upload").inner_text()  # Gradio's drop zone speaks Chinese
+        for tab, table, headers in (("数据表", "#facts", FACT_HEADERS), ("文档", "#documents", DOCUMENT_HEADERS)):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(500)
+            for header in headers:  # every column in sight at 1280 px, none cut off at the right edge
+                box = page.locator(table).get_by_text(header, exact=True).first.bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280, f"{tab}: column {header} is cut off"
+        page.get_by_role("tab", name="数据表").click()
+        shown = re.search(r"共 (\d+) 条", page.locator("#facts-count").inner_text())
+        assert shown and int(shown.group(1)) > 10  # the table is filled on load, unfiltered
+    finally:
+        context.close()
+    log = _log(_SERVERS[server])
+    assert "Traceback" not in log and "Error" not in log, f"the server logged an error:\n{log}"
+
+
 def test_status_shows_the_backend_and_index_size(page):
     status = page.locator("#status").inner_text()
     assert "离线抽取式" in status and "2 篇文档" in status and "MB" in status
@@ -142,6 +192,9 @@ def test_chat_answers_with_a_citation_that_opens_on_the_passage(page):
     # A follow-up keeps the conversation: the place and year come from the first question.
     follow = _ask(page, "处理了多少件群众投诉环境信访及网格化平台交办问题？", 2)
     assert follow.inner_text().startswith("56件")
+    # "那阳城县呢？" re-asks that question for 阳城县, whose article does not say: no 沁水 figure comes back.
+    swapped = _ask(page, "那阳城县呢？", 3).inner_text()
+    assert swapped.startswith("资料中未提及") and "56件" not in swapped and "24件" not in swapped
     _shot(page, "chat-followup")
 
     page.click("#clear")
@@ -315,7 +368,7 @@ def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(brow
         finally:
             context.close()
             _stop(proc)
-    assert "sk-ui-test" not in proc.stdout.read()
+    assert "sk-ui-test" not in _log(proc) and "Traceback" not in _log(proc)
 
 
 def test_document_text_is_shown_as_text_never_as_markup():

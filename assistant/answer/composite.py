@@ -51,41 +51,59 @@ class Composite:
 
 
 def understand(question: str, history: list[str] | None = None) -> QuestionFrame:
-    """The one frame of a turn: the question normalized, condensed with its history (offline), then analyzed."""
+    """The one frame of a turn: the question normalized, condensed with its history (offline), then analyzed.
+
+    Earlier turns are condensed in order too, so each carries the place and year it was answered for:
+    "那阳城县呢？" re-asks the last turn as it was answered, whatever turn named its place.
+    """
     q = normalize_question(question)
     frame = analyze(q)
-    previous = [normalize_question(h) for h in history or [] if h.strip()]
-    if not previous:
-        return frame
-    standalone = condense(frame, [analyze(h) for h in previous])
-    return frame if standalone == q else analyze(standalone)
+    earlier: list[QuestionFrame] = []
+    for h in (normalize_question(h) for h in history or [] if h.strip()):
+        earlier.append(_condensed(analyze(h), earlier))
+    return _condensed(frame, earlier)
+
+
+def _condensed(frame: QuestionFrame, history: list[QuestionFrame]) -> QuestionFrame:
+    standalone = condense(frame, history)
+    return frame if standalone == frame.question else analyze(standalone)
+
+
+_ONLY_SCOPE = re.compile(r"呢|那|的呢|怎么样|如何")
 
 
 def condense(frame: QuestionFrame, history: list[QuestionFrame]) -> str:
-    """Offline follow-up condensation: carry the place and year of the last turn that named them.
+    """Offline follow-up condensation against the earlier turns' standalone frames, oldest first.
 
-    "沁水县2024年处罚金额多少？" then "立案查处了多少件？" -> "沁水县2024年立案查处了多少件？";
-    "那阳城县呢？" after it -> the previous question about 阳城县 instead.
+    "沁水县2024年处罚金额多少？" then "立案查处了多少件？" -> "沁水县2024年立案查处了多少件？" (the place and year of
+    the last turn that named them are carried; a year only to the same place); "那阳城县呢？" -> the last turn re-asked with 阳城县 in place of its
+    place (and likewise a year: "那2023年呢？").
     """
     q = frame.question
     if not history:
         return q
     last = history[-1]
-    # "那阳城县呢？": a place (or year) and nothing else -> the last question, re-scoped.
-    if not frame.terms and (frame.places or frame.years) and re.search(r"呢|那|的呢|怎么样|如何", q):
+    if not frame.terms and (frame.places or frame.years) and _ONLY_SCOPE.search(q):
         out = last.question
-        for old, new in zip(_as_written(last.question, last.places), _as_written(q, frame.places)):
+        new_places = _as_written(q, frame.places)
+        old_places = _as_written(out, last.places)
+        for old, new in zip(old_places, new_places):
             out = out.replace(old, new)
         for old, new in zip(last.years, frame.years):
             out = out.replace(old, new)
-        return out
+        prefix = "".join(new_places[len(old_places):]) + "".join(f"{y}年" for y in frame.years[len(last.years):])
+        return prefix + out
     prefix = ""
-    if not frame.places:
+    places = frame.places
+    if not places:
         named = next((h for h in reversed(history) if h.places), None)
         if named is not None:
             prefix += "".join(_as_written(named.question, named.places))
+            places = named.places
     if not frame.years:
-        dated = next((h for h in reversed(history) if h.years), None)
+        # A year is carried from a turn about the same place: a question that moves to another place does not
+        # inherit the year another place's figures were asked for.
+        dated = next((h for h in reversed(history) if h.years and (not places or set(places) & set(h.places))), None)
         if dated is not None:
             prefix += f"{dated.years[0]}年"
     return prefix + q if prefix else q

@@ -16,7 +16,7 @@ from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import (
     CJK, DATE_RE, STOPWORDS, clause_spans, figure_matches, pos_words, sentence_spans, short_place, strip_spaces,
-    years_in,
+    main_year, years_in,
 )
 from .frame import LOCATIVE, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame
 from .knobs import KNOBS, Knobs
@@ -26,6 +26,8 @@ _PLACE_SUFFIX = (
 )
 
 DECLINE_PREFIX = "资料中未提及"
+# What a question about money or a ratio is measured in; a figure counted in things cannot answer it.
+_NOT_COUNTED = {"元", "%"}
 
 # --- candidates -------------------------------------------------------------------------
 
@@ -263,13 +265,16 @@ def _nearest_term_distance(sentence: str, a: int, b: int, terms: dict[str, float
 
 
 def _effective_years(article_text: str, sent_start: int, sentence: str) -> set[str]:
+    """The year(s) a sentence speaks of: its own, else the last year named before it, else the article's main year
+    (a lead sentence of a review of 2024 speaks of 2024, not of the 2025 its plans name)."""
     own = set(years_in(sentence))
     if own:
         return own
     before = years_in(article_text[:sent_start])
     if before:
         return {before[-1]}
-    return set(years_in(article_text))
+    main = main_year(article_text)
+    return {main} if main else set()
 
 
 class ExtractiveAnswerer:
@@ -287,6 +292,40 @@ class ExtractiveAnswerer:
             frame = replace(frame, places=[*frame.places, *(p for p in dict.fromkeys(extra) if p not in frame.places)])
         if not passages:
             return Extraction(False, f"{DECLINE_PREFIX}与该问题相关的内容。", [], reason="no passages")
+        best, in_place, in_year = self._search(frame, passages)
+        if best is None:
+            if frame.places and not in_place:
+                what = "、".join(frame.places)
+                return Extraction(False, f"{DECLINE_PREFIX}{what}的相关内容。", [], reason="place")
+            if frame.years:
+                other_year = self._other_year(frame, passages) if frame.kind == "figure" else None
+                if other_year is not None:
+                    return other_year
+            if frame.years and not in_year:
+                what = "、".join(f"{y}年" for y in frame.years)
+                subject = "、".join(frame.places)
+                return Extraction(False, f"{DECLINE_PREFIX}{subject}{what}的相关内容。", [], reason="year")
+            return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no supported span")
+        cited = [best.passage] + [p for p in passages if p.chunk_id != best.passage.chunk_id and best.span in strip_spaces(p.text)][:1]
+        return Extraction(True, best.span, cited, sentence=best.sentence.strip())
+
+    def _other_year(self, frame: QuestionFrame, passages: list[Passage]) -> Extraction | None:
+        """When the articles hold the figure only for another year: decline, and say plainly which year the
+        figure they do hold is for ("资料只有2024年的数据：38微克/立方米")."""
+        best, _, _ = self._search(replace(frame, years=[]), passages)
+        if best is None:
+            return None
+        art = self.article_lookup(best.passage)
+        at = best.passage.text.find(best.sentence)
+        years = sorted(_effective_years(art.text, best.passage.start - art.start + max(at, 0), best.sentence))
+        if not years or set(years) & set(frame.years):
+            return None
+        asked = "、".join(frame.places) + "、".join(f"{y}年" for y in frame.years)
+        note = f"{DECLINE_PREFIX}{asked}的数据；资料只有{'、'.join(f'{y}年' for y in years)}的数据：{best.span}。"
+        return Extraction(False, note, [best.passage], sentence=best.sentence.strip(), reason="other year")
+
+    def _search(self, frame: QuestionFrame, passages: list[Passage]) -> tuple[Candidate | None, int, int]:
+        """The best candidate span, and how many passages came from articles naming the places and the years."""
         k = self.knobs
         total = sum(frame.terms.values()) or 1.0
         best: Candidate | None = None
@@ -333,6 +372,8 @@ class ExtractiveAnswerer:
                         if frame.unit_family and UNIT_FAMILY.get(unit, unit) != frame.unit_family:
                             continue
                         if frame.unit_hints:
+                            if not frame.unit_family and unit in UNIT_FAMILY and set(frame.unit_hints) & _NOT_COUNTED:
+                                continue  # a count of things (300天, 56件) is never a sum of money or a ratio
                             score += k.unit_hint_bonus if any(h in unit for h in frame.unit_hints) else -k.unit_hint_bonus
                     if frame.head and sentence[a:b].rstrip(LOCATIVE).endswith(frame.head):
                         score += k.head_bonus  # the span is the kind of thing asked for ("…集团" for 什么集团)
@@ -345,17 +386,9 @@ class ExtractiveAnswerer:
                         continue  # too little of the question is here to answer from this sentence
                     if span and (best is None or score > best.score):
                         best = Candidate(span, passage, sentence, score, sent_cov)
-        if best is None or (frame.terms and best.coverage < k.min_coverage):
-            if frame.places and not in_place:
-                what = "、".join(frame.places)
-                return Extraction(False, f"{DECLINE_PREFIX}{what}的相关内容。", [], reason="place")
-            if frame.years and not in_year:
-                what = "、".join(f"{y}年" for y in frame.years)
-                subject = "、".join(frame.places)
-                return Extraction(False, f"{DECLINE_PREFIX}{subject}{what}的相关内容。", [], reason="year")
-            return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no supported span")
-        cited = [best.passage] + [p for p in passages if p.chunk_id != best.passage.chunk_id and best.span in strip_spaces(p.text)][:1]
-        return Extraction(True, best.span, cited, sentence=best.sentence.strip())
+        if best is not None and frame.terms and best.coverage < k.min_coverage:
+            best = None
+        return best, in_place, in_year
 
     def _spans(self, frame: QuestionFrame, sentence: str) -> list[tuple[int, int, str]]:
         if frame.kind == "figure":

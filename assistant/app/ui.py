@@ -25,6 +25,10 @@ EXAMPLES = [
 ]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
+DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
+# Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
+FACT_COLUMN_WIDTHS = ["9%", "6%", "15%", "10%", "30%", "18%", "12%"]
+DOCUMENT_COLUMN_WIDTHS = ["18%", "46%", "8%", "8%", "20%"]
 
 CSS = """
 .citations { margin-top: .6em; font-size: .92em; }
@@ -36,6 +40,13 @@ CSS = """
 .warning { color: #a15c00; }
 """
 
+
+# The page is Chinese whatever the browser's language: the served document says so, and Gradio's own labels (which
+# follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see _chinese_page).
+PIN_CHINESE = (
+    '<script>Object.defineProperty(navigator, "language", {get: () => "zh-CN"});'
+    'Object.defineProperty(navigator, "languages", {get: () => ["zh-CN", "zh"]});</script>'
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +158,13 @@ def _backend(assistant: Assistant, info: dict | None = None) -> str:
     return "离线抽取式（无需网络与模型）"
 
 
-def facts_rows(assistant: Assistant, subject: str = "", metric: str = "", year: str = "") -> list[list]:
-    year = (year or "").strip()
+def facts_rows(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "") -> list[list]:
+    """The facts table's rows for the filter boxes (an empty box, or one the page sends as None, filters nothing)."""
+    subject, metric, year = ((v or "").strip() for v in (subject, metric, year))
     if year and not re.fullmatch(r"(?:19|20)\d{2}", year):
         raise UIError("年份应是四位数字，例如 2024。")
     try:
-        facts = assistant.facts(subject=subject.strip() or None, metric=metric.strip() or None,
-                                year=int(year) if year else None)
+        facts = assistant.facts(subject=subject or None, metric=metric or None, year=int(year) if year else None)
     except IndexMissing:
         return []
     return [
@@ -257,7 +268,7 @@ def build_app(assistant: Assistant):
         except IndexMissing:
             return {"question": question, "answered": False, "error": "索引中还没有数据。"}
 
-    def filter_facts(subject: str, metric: str, year: str):
+    def filter_facts(subject: str | None, metric: str | None, year: str | None):
         try:
             rows = facts_rows(assistant, subject, metric, year)
         except UIError as exc:
@@ -341,8 +352,9 @@ def build_app(assistant: Assistant):
                     metric = gr.Textbox(label="指标", placeholder="如 处罚金额", elem_id="fact-metric")
                     year = gr.Textbox(label="年份", placeholder="如 2024", elem_id="fact-year")
                     search = gr.Button("筛选", variant="primary", elem_id="fact-filter")
-                count = gr.Markdown()
-                table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True, elem_id="facts")
+                count = gr.Markdown(elem_id="facts-count")
+                table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True, elem_id="facts",
+                                     column_widths=FACT_COLUMN_WIDTHS)
                 download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
                 search.click(filter_facts, [subject, metric, year], [table, download, count], api_name="facts")
             with gr.Tab("文档", id="documents"):
@@ -350,8 +362,8 @@ def build_app(assistant: Assistant):
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.Markdown(elem_id="ingest-log")
-                docs = gr.Dataframe(headers=["文档", "标题（各篇文章）", "文章数", "段落数", "文件"],
-                                    value=[], interactive=False, wrap=True, elem_id="documents")  # filled on load
+                docs = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True,
+                                    elem_id="documents", column_widths=DOCUMENT_COLUMN_WIDTHS)  # filled on load
                 with gr.Row():
                     victim = gr.Dropdown(choices=[], value=None, label="选择要删除的文档",
                                          elem_id="delete-choice")
@@ -367,9 +379,25 @@ def build_app(assistant: Assistant):
     return app
 
 
+def _chinese_page(app) -> None:
+    """Serve Gradio's page as <html lang="zh-CN"> with the locale pinned before any of Gradio's scripts run."""
+    from starlette.responses import Response
+
+    @app.middleware("http")
+    async def chinese(request, call_next):
+        response = await call_next(request)
+        if request.method != "GET" or not response.headers.get("content-type", "").startswith("text/html"):
+            return response
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        page = body.decode("utf-8").replace('lang="en"', 'lang="zh-CN"', 1).replace("<head>", "<head>" + PIN_CHINESE, 1)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
+
+
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the UI; binding beyond loopback requires users (ASSISTANT_UI_AUTH or ASSISTANT_UI_AUTH_FILE)."""
     import os
+    import socket
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     settings = assistant.settings
@@ -379,14 +407,25 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
             f"在 {host} 上对外提供服务需要登录：请设置 ASSISTANT_UI_AUTH=用户名:密码（或 ASSISTANT_UI_AUTH_FILE）。"
         )
     import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
 
-    app = build_app(assistant)
-    app.queue(default_concurrency_limit=4)
-    app.launch(
-        server_name=host, server_port=port, auth=users or None, show_error=False, quiet=True,
+    # Bind first, so a port in use or an address not of this machine is an OSError the command names.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+
+    blocks = build_app(assistant)
+    blocks.queue(default_concurrency_limit=4)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    _chinese_page(app)
+    app = gr.mount_gradio_app(
+        app, blocks, path="", server_name=host, server_port=port, auth=users or None, show_error=False,
         # Gradio's own cap protects the server (its message is in English); upload() refuses at the documented
         # limit with a sentence in Chinese.
         max_file_size=int(settings.ui_max_upload_mb * 2e6) + 1_000_000, css=CSS, footer_links=["api"],
         theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
                                 font_mono=["Noto Sans Mono CJK SC", "monospace"]),
     )
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .articles import ParsedDocument
 from .chunking import Chunk
-from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, sentence_spans, short_place, strip_spaces, words, years_in
+from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, main_year, sentence_spans, short_place, strip_spaces, words, years_in
 
 
 class Fact(BaseModel):
@@ -245,10 +245,11 @@ class RuleFactExtractor:
         for a_idx, article in enumerate(doc.articles):
             body = doc.text[article.start : article.end]
             place = primary_place(article.title, body)
-            years = Counter(int(y) for y in years_in(body))
+            years = [int(y) for y in years_in(body)]
+            main = main_year(body)
             scope = _ArticleScope(
                 place=place,
-                year=years.most_common(1)[0][0] if years else None,
+                year=int(main) if main else None,
                 # "今年" is the year of writing: at least the latest year the article names ("2025年，我们要…").
                 this_year=max(years) if years else None,
             )

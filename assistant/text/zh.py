@@ -333,6 +333,12 @@ def years_in(text: str) -> list[str]:
     return YEAR_RE.findall(fold_width(text))
 
 
+def main_year(text: str) -> str | None:
+    """The year an article is about: the one it names most often (the first named, on a tie)."""
+    years = years_in(text)
+    return max(dict.fromkeys(years), key=years.count) if years else None
+
+
 def figure_matches(sentence: str) -> list[re.Match]:
     """Figures that state a quantity: a unit (or a magnitude or decimal) is required; dates, years, ordinals
     (第四), and digits inside codes (PM2.5, SO2, DB14/3176-2024, 2+36) are not figures."""
