@@ -1,6 +1,7 @@
 """The `assistant` command as a user types it: JSON shapes, exit codes, one-line errors."""
 
 import json
+import re
 
 from .conftest import SEEDS, run_cli
 
@@ -74,6 +75,8 @@ def test_bad_files_are_skipped_by_name_and_line_and_the_rest_is_ingested(tmp_pat
     proc = run_cli("ingest", str(src), "--index-dir", str(idx))
     assert proc.returncode == 1
     assert "binary.txt" in proc.stderr and "lines.jsonl:2" in proc.stderr
+    assert "二进制" in proc.stderr and "不是有效的 JSON" in proc.stderr  # the reasons are Chinese too
+    assert not re.search(r"binary file|not valid|NUL bytes", proc.stderr)
     _no_traceback(proc)
     status = json.loads(run_cli("status", "--json", "--index-dir", str(idx)).stdout)
     assert status["documents"] == 3  # good.txt, gbk.txt, and line 1 of lines.jsonl
@@ -101,3 +104,24 @@ def test_an_index_emptied_by_deletion_still_says_which_command_to_run(tmp_path):
     a.close()
     proc = run_cli("ask", "沁水县2024年处罚金额多少？", "--index-dir", str(tmp_path / "idx"))
     assert proc.returncode == 1 and "assistant ingest" in proc.stderr
+
+
+ENGLISH_FRAMEWORK_WORDS = re.compile(r"Usage|Options|Arguments|Commands|Show this message|\[required\]|Missing|Error|Try ")
+
+
+def test_help_is_chinese_throughout():
+    for args in ([], ["--help"], ["ask", "--help"], ["ingest", "--help"], ["eval", "--help"], ["facts", "--help"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert "用法：" in proc.stdout and "选项" in proc.stdout
+        assert not ENGLISH_FRAMEWORK_WORDS.search(proc.stdout), proc.stdout
+
+
+def test_usage_mistakes_get_one_chinese_sentence_and_exit_2(tmp_path):
+    for args, words in ((["ask"], "缺少参数 问题"), (["ask", "--bogus", "q"], "没有选项 --bogus"),
+                        (["facts", "--year", "abc"], "--year 的值无效"), (["nosuch"], "没有这个命令")):
+        proc = run_cli(*args, "--index-dir", str(tmp_path / "idx")) if args[0] != "nosuch" else run_cli(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr and "assistant --help" in proc.stderr
+        assert not ENGLISH_FRAMEWORK_WORDS.search(proc.stderr), proc.stderr
+        _no_traceback(proc)

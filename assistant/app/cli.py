@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="中文新闻问答助手：离线检索、抽取式回答并给出引用段落。",
+    options_metavar="[选项]",
+    subcommand_metavar="命令 [参数]...",
 )
+command = partial(app.command, options_metavar="[选项]")
 
 IndexDirOption = typer.Option(
     None, "--index-dir", help="索引目录（也可用环境变量 ASSISTANT_INDEX_DIR；默认 ./index）", show_default=False
@@ -34,9 +38,9 @@ def _err(message: str) -> None:
     typer.echo(f"错误：{message}", err=True)
 
 
-@app.command()
+@command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="要导入的文件或文件夹（.txt、.md、.jsonl）"),
+    paths: list[Path] = typer.Argument(..., help="要导入的文件或文件夹（.txt、.md、.jsonl）", metavar="路径..."),
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出导入结果"),
 ) -> None:
@@ -110,9 +114,9 @@ def _stream_answer(assistant, question: str, history: list[str] | None = None):
     return final, "".join(pieces)
 
 
-@app.command()
+@command()
 def ask(
-    question: str = typer.Argument(..., help="问题，例如：沁水县2024年处罚金额多少？"),
+    question: str = typer.Argument(..., help="问题，例如：沁水县2024年处罚金额多少？", metavar="问题"),
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出答案与引用"),
     stream: bool = typer.Option(False, "--stream", help="边生成边输出（配置了大模型时）"),
@@ -130,7 +134,7 @@ def ask(
     _print_answer(answer)
 
 
-@app.command()
+@command()
 def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
     """多轮对话：逐行提问，追问会结合前文（输入 exit 或 Ctrl-D 结束）。"""
     assistant = _assistant(index_dir)
@@ -161,7 +165,7 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
         history.append(question)
 
 
-@app.command()
+@command()
 def status(
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = JsonOption,
@@ -184,7 +188,7 @@ def status(
         )
 
 
-@app.command()
+@command()
 def documents(
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = JsonOption,
@@ -199,9 +203,9 @@ def documents(
         typer.echo(f"{d.doc_id}\t文章 {d.articles}\t段落 {d.chunks}\t{d.source}")
 
 
-@app.command("eval")
+@command("eval")
 def eval_command(
-    gold: Path = typer.Argument(..., help="金标准文件（.jsonl，格式见 evals/README.md）"),
+    gold: Path = typer.Argument(..., help="金标准文件（.jsonl，格式见 evals/README.md）", metavar="金标准文件"),
     index_dir: Optional[Path] = IndexDirOption,
     results: Optional[Path] = typer.Option(None, "--results", help="逐条结果输出（.jsonl）"),
     report: Optional[Path] = typer.Option(None, "--report", help="报告输出（.md，同时写出同名 .html）"),
@@ -272,7 +276,7 @@ def _enforce_floors(metrics: dict, gold: Path, floors: Optional[Path]) -> None:
             raise AssistantError(f"低于 {floors} 中的下限：" + "；".join(failed), 1)
 
 
-@app.command()
+@command()
 def facts(
     index_dir: Optional[Path] = IndexDirOption,
     subject: Optional[str] = typer.Option(None, "--subject", help="地区或单位（包含即可），例如 沁水"),
@@ -306,7 +310,7 @@ def facts(
         typer.echo(f"共 {len(rows)} 条。")
 
 
-@app.command()
+@command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址；非本机地址需设置 ASSISTANT_UI_AUTH"),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="端口"),
@@ -323,10 +327,79 @@ def serve(
         raise AssistantError(f"无法在 {host}:{port} 上启动网页界面（{str(exc).splitlines()[0]}）。", 1) from exc
 
 
+def _speak_chinese() -> None:
+    """Typer's and click's own words (help panels, usage line, the help option, [required]) in Chinese.
+
+    Typer reads these module constants when it prints, and typer vendors click (typer._click); the versions are
+    pinned in constraints.txt, and tests/test_cli.py fails if an English word comes back.
+    """
+    from typer import rich_utils
+    from typer._click import decorators, formatting
+
+    rich_utils.ARGUMENTS_PANEL_TITLE = "参数"
+    rich_utils.OPTIONS_PANEL_TITLE = "选项"
+    rich_utils.COMMANDS_PANEL_TITLE = "命令"
+    rich_utils.ERRORS_PANEL_TITLE = "错误"
+    rich_utils.REQUIRED_LONG_STRING = "[必填]"
+    rich_utils.DEFAULT_STRING = "[默认：{}]"
+    rich_utils.ENVVAR_STRING = "[环境变量：{}]"
+    rich_utils.DEPRECATED_STRING = "（已弃用）"
+    rich_utils.ABORTED_TEXT = "已中断。"
+    rich_utils.RICH_HELP = "运行 '{command_path} {help_option}' 查看用法。"
+
+    write_usage = formatting.HelpFormatter.write_usage
+    if not getattr(write_usage, "chinese", False):
+        def chinese_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+            write_usage(self, prog, args, "用法：" if prefix is None else prefix)
+
+        chinese_usage.chinese = True
+        formatting.HelpFormatter.write_usage = chinese_usage
+
+    help_option = decorators.help_option
+    if not getattr(help_option, "chinese", False):
+        def chinese_help_option(*names, **kwargs):
+            add = help_option(*names, **kwargs)
+
+            def apply(command):
+                command = add(command)
+                command.params[-1].help = "显示本帮助并退出。"
+                return command
+
+            return apply
+
+        chinese_help_option.chinese = True
+        decorators.help_option = chinese_help_option
+
+
+def _usage_error(exc) -> str:
+    """A usage error in one Chinese sentence (click's own messages are English)."""
+    from typer._click.exceptions import BadParameter, MissingParameter, NoSuchOption
+
+    def name(param) -> str:
+        options = "/".join(o for o in getattr(param, "opts", []) if o.startswith("-"))
+        return options or getattr(param, "metavar", None) or (param.name or "").upper()
+
+    if isinstance(exc, MissingParameter) and exc.param is not None:
+        kind = "参数" if exc.param.param_type_name == "argument" else "选项"
+        message = f"缺少{kind} {name(exc.param)}。"
+    elif isinstance(exc, NoSuchOption):
+        message = f"没有选项 {exc.option_name}。"
+    elif isinstance(exc, BadParameter):
+        message = f"{name(exc.param) if exc.param is not None else exc.param_hint or ''} 的值无效。"
+    elif "unexpected extra argument" in str(exc.message):
+        message = "多余的参数（问题中有空格时请加引号）。"
+    elif str(exc.message).startswith("No such command"):
+        message = "没有这个命令。"
+    else:
+        message = f"用法错误（{exc.format_message()}）。"
+    return message + " 运行 assistant --help 查看用法。"
+
+
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
-    from typer._click.exceptions import ClickException  # typer vendors click: usage errors
+    from typer._click.exceptions import ClickException, UsageError
 
+    _speak_chinese()
     if len(sys.argv) == 1:
         sys.argv.append("--help")
     try:
@@ -339,6 +412,9 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except UsageError as exc:
+        _err(_usage_error(exc))
+        sys.exit(exc.exit_code or 2)
     except ClickException as exc:
         _err(exc.format_message())
         sys.exit(exc.exit_code or 2)

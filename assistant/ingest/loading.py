@@ -47,13 +47,13 @@ class Skipped:
 def decode_bytes(data: bytes) -> tuple[str | None, str]:
     """Decode UTF-8 (with or without BOM) or GB18030/GBK; returns (text, encoding) or (None, reason)."""
     if b"\x00" in data[:8192]:
-        return None, "binary file (contains NUL bytes)"
+        return None, "是二进制文件（含 NUL 字节），不是文本"
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    return None, "not valid UTF-8 or GB18030/GBK text"
+    return None, "不是有效的 UTF-8 或 GB18030/GBK 文本"
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
@@ -72,7 +72,7 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             files.append(path)
         else:
-            skipped.append(Skipped(str(path), f"unsupported file type '{path.suffix}' (use .txt, .md or .jsonl)"))
+            skipped.append(Skipped(str(path), f"不支持的文件类型“{path.suffix}”（只支持 .txt、.md、.jsonl）"))
     return files, skipped
 
 
@@ -87,11 +87,11 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            yield Skipped(str(path), f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+            yield Skipped(str(path), f"文件大小 {size / 1e6:.1f} MB，超过 {max_bytes / 1e6:.0f} MB 的上限")
             return
         data = path.read_bytes()
     except OSError as exc:
-        yield Skipped(str(path), f"cannot be read ({exc.strerror or exc})")
+        yield Skipped(str(path), f"无法读取（{exc.strerror or exc}）")
         return
     text, how = decode_bytes(data)
     if text is None:
@@ -99,7 +99,7 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
         return
     if path.suffix.lower() != ".jsonl":
         if not text.strip():
-            yield Skipped(str(path), "file is empty")
+            yield Skipped(str(path), "文件是空的")
             return
         yield SourceDocument(doc_id=path.name, source=str(path), text=text)
         return
@@ -109,18 +109,18 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Skipped(str(path), f"not valid JSON ({exc.msg})", lineno)
+            yield Skipped(str(path), f"不是有效的 JSON（{exc.msg}）", lineno)
             continue
         if not isinstance(obj, dict):
-            yield Skipped(str(path), "line is not a JSON object", lineno)
+            yield Skipped(str(path), "这一行不是 JSON 对象", lineno)
             continue
         doc_text = obj.get("text")
         if not isinstance(doc_text, str) or not doc_text.strip():
-            yield Skipped(str(path), 'missing or empty "text" field', lineno)
+            yield Skipped(str(path), '缺少 "text" 字段或其为空', lineno)
             continue
         doc_id = next((obj[k] for k in ID_FIELDS if obj.get(k) not in (None, "")), None)
         if doc_id is None:
-            yield Skipped(str(path), 'missing "id" field', lineno)
+            yield Skipped(str(path), '缺少 "id" 字段', lineno)
             continue
         title = obj.get("title")
         metadata = {k: _scalar(v) for k, v in obj.items() if k not in ("title", "text") and k not in ID_FIELDS}

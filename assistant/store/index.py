@@ -274,7 +274,7 @@ class Index:
                     continue
                 prepared = self._prepare(item)
                 if not prepared.chunks:
-                    report.skipped.append(Skipped(item.source, "no text left after normalization", item.line))
+                    report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
                 (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
                 known[item.doc_id] = item.content_hash
