@@ -30,6 +30,15 @@ def test_the_canonical_figure_becomes_a_complete_fact():
     assert "沁水" in fact.title and fact.chunk_id
 
 
+def test_numbers_inside_slogans_names_and_specifications_are_not_facts():
+    page0 = _rule_facts(PAGE_000)
+    slogan = [f for f in page0 if "六个百分百" in f.span]
+    assert [(f.value, f.unit) for f in slogan] == [(67, "条")]  # the 67 problems, not the 6 of the slogan
+    assert "百分百" in slogan[0].metric
+    assert not [f for f in page0 if f.span.startswith("“十个点位”") or f.span.startswith("“三项治理”")]
+    assert not [f for f in page0 if f.unit == "MW"]  # "2×100MW煤电项目" names a project
+
+
 def test_numerals_qualifiers_and_percentages_from_real_lines():
     page0, page1 = _rule_facts(PAGE_000), _rule_facts(PAGE_001)
     five = _find(page1, 5, "项")  # "会议议定五项事项"

@@ -233,6 +233,12 @@ class _ArticleScope:
     this_year: int | None
 
 
+def _quoted(sentence: str, at: int) -> bool:
+    """True when position `at` lies inside “…” or 《…》: a slogan or a title, not a statement of a figure."""
+    before = sentence[:at]
+    return before.count("“") > before.count("”") or before.count("《") > before.count("》")
+
+
 class RuleFactExtractor:
     """Offline figures: numerals of both kinds, decimals, 万/亿, %, 个百分点, ranges, 余/多/约/以上, units; the
     metric from the noun phrase after the figure or the words before it; subject and year from the sentence, then
@@ -260,6 +266,8 @@ class RuleFactExtractor:
                 para_start = doc.text.rfind("\n", article.start, s) + 1
                 prev_end = 0
                 for m in figure_matches(sentence):
+                    if _quoted(sentence, m.start()):
+                        continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     fact = self._fact(m, sentence, doc.text, s, para_start, scope, prev_end, prev_metric)
                     prev_end = m.end()
                     if fact is None:

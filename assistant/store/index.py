@@ -53,7 +53,7 @@ FACT_COLUMNS = (
 )
 
 
-FACTS_VERSION = "5"  # bump when the rule-based extractor changes, so existing indexes re-extract
+FACTS_VERSION = "6"  # bump when the rule-based extractor changes, so existing indexes re-extract
 
 
 @dataclass

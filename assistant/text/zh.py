@@ -351,8 +351,8 @@ def figure_matches(sentence: str) -> list[re.Match]:
             continue
         before = sentence[a - 1] if a > 0 else ""
         after = sentence[b] if b < len(sentence) else ""
-        if before and before.isascii() and (before.isalnum() or before in "+.-/×"):
-            continue
+        if before and ((before.isascii() and before.isalnum()) or before in "+.-/×"):
+            continue  # part of a code or a specification: "PM2.5", "DB14/3176", "2×100MW"
         if before == "第" or (after.isascii() and after.isalpha() and not unit):  # "100MW", not "69家TSP"
             continue
         if not unit and not m.group("mag") and "." not in num:
