@@ -269,3 +269,23 @@ def test_openai_variables_configure_the_llm_and_assistant_ones_win(monkeypatch, 
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("ASSISTANT_LLM_BASE_URL")
     assert not Settings().llm_configured and Assistant(settings=Settings(index_dir=seeds_index)).backend == "extractive"
+
+
+def test_an_llm_decline_naming_another_years_figure_keeps_its_citation_and_is_checked(seeds_index):
+    question = "阳城县2025年PM2.5年均浓度是多少？"
+
+    def other_year(payload):
+        return f"资料中未提及阳城县2025年的数据；资料只有2024年的数据：38微克/立方米[{passage_number(payload, '38微克')}]。"
+
+    with FakeOpenAI(script=[{"content": other_year}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(question)
+    assert not answer.answered and answer.backend == "llm:test-model"
+    assert "2024年" in answer.answer and "38微克/立方米" in answer.citations[0].text
+
+    def uncited_other_year(payload):
+        return "资料中未提及阳城县2025年的数据；资料只有2024年的数据：39微克/立方米。"
+
+    with FakeOpenAI(script=[{"content": uncited_other_year}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(question)
+    assert answer.backend == "extractive" and "39" not in answer.answer  # the unproven figure never reaches the user
+    assert answer.answer.startswith("资料中未提及") and "38微克/立方米" in answer.answer

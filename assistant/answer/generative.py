@@ -9,7 +9,7 @@ from .extractive import DECLINE_PREFIX
 from ..ingest.chunking import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
-from ..text.zh import FIGURE_RE, figure_values, same_figure, sentence_spans
+from ..text.zh import FIGURE_RE, figure_matches, figure_values, same_figure, sentence_spans
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
@@ -98,7 +98,12 @@ def interpret(text: str, passages: list[Passage]) -> LLMReply:
     declined = cleaned.startswith(DECLINE_PREFIX) or (DECLINE_PREFIX in cleaned and not order)
     cited = [passages[n - 1] for n in order]
     if declined:
-        return LLMReply(cleaned, [], [], True, [])
+        # A decline may say which other year or place the passages do have a figure for ("资料只有2024年的
+        # 数据：38微克/立方米[1]"): that figure is checked against its citation like any other.
+        stated = [m.group(0) for m in figure_matches(_MARKER.sub("", cleaned))]
+        if not stated:
+            return LLMReply(cleaned, [], [], True, [])
+        return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
     return LLMReply(cleaned, cited, order, False, ungrounded_figures(cleaned, cited))
 
 
