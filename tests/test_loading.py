@@ -17,7 +17,7 @@ def test_binary_file_is_skipped_with_its_name_and_reason(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     items = list(read_file(path))
     assert len(items) == 1 and isinstance(items[0], Skipped)
-    assert "photo.txt" in str(items[0]) and "binary" in items[0].reason
+    assert "photo.txt" in str(items[0]) and "二进制" in items[0].reason
 
 
 def test_jsonl_keeps_extra_fields_and_reports_bad_lines_by_number(tmp_path):

@@ -233,10 +233,22 @@ class _ArticleScope:
     this_year: int | None
 
 
-def _quoted(sentence: str, at: int) -> bool:
-    """True when position `at` lies inside “…” or 《…》: a slogan or a title, not a statement of a figure."""
+# A slogan or a name in quotation marks is short and has no clause inside ("六个百分百", "十个点位"); a quotation
+# longer than this, or with a comma, is reported speech, whose figures are facts like any other.
+SLOGAN_MAX_CHARS = 10
+
+
+def _in_slogan(sentence: str, at: int) -> bool:
+    """True when position `at` lies inside a slogan or name in “…”, or inside a title in 《…》."""
     before = sentence[:at]
-    return before.count("“") > before.count("”") or before.count("《") > before.count("》")
+    if before.count("《") > before.count("》"):
+        return True
+    opened = before.rfind("“")
+    if opened < 0 or before.rfind("”") > opened:
+        return False
+    closed = sentence.find("”", at)
+    quoted = sentence[opened + 1 : closed] if closed >= 0 else ""
+    return 0 < len(quoted) <= SLOGAN_MAX_CHARS and not re.search(r"[，。；：！？,;]", quoted)
 
 
 class RuleFactExtractor:
@@ -266,7 +278,7 @@ class RuleFactExtractor:
                 para_start = doc.text.rfind("\n", article.start, s) + 1
                 prev_end = 0
                 for m in figure_matches(sentence):
-                    if _quoted(sentence, m.start()):
+                    if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     fact = self._fact(m, sentence, doc.text, s, para_start, scope, prev_end, prev_metric)
                     prev_end = m.end()
