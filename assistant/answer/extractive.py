@@ -15,8 +15,8 @@ from ..ingest.normalize import byline_names
 from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import (
-    CJK, DATE_RE, STOPWORDS, clause_spans, figure_matches, pos_words, sentence_spans, short_place, strip_spaces,
-    main_year, years_in,
+    CJK, DATE_RE, STOPWORDS, clause_spans, figure_matches, main_year, pos_words, sentence_spans, short_place,
+    strip_spaces, years_in,
 )
 from .frame import LOCATIVE, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame
 from .knobs import KNOBS, Knobs
@@ -39,6 +39,7 @@ class Candidate:
     sentence: str
     score: float
     coverage: float
+    sentence_at: int = 0  # where the sentence starts in its article's text (its year is read from there)
 
 
 @dataclass
@@ -315,9 +316,8 @@ class ExtractiveAnswerer:
         best, _, _ = self._search(replace(frame, years=[]), passages)
         if best is None:
             return None
-        art = self.article_lookup(best.passage)
-        at = best.passage.text.find(best.sentence)
-        years = sorted(_effective_years(art.text, best.passage.start - art.start + max(at, 0), best.sentence))
+        article = self.article_lookup(best.passage).text
+        years = sorted(_effective_years(article, best.sentence_at, best.sentence))
         if not years or set(years) & set(frame.years):
             return None
         asked = "、".join(frame.places) + "、".join(f"{y}年" for y in frame.years)
@@ -385,7 +385,7 @@ class ExtractiveAnswerer:
                     if frame.terms and sent_cov < k.min_coverage:
                         continue  # too little of the question is here to answer from this sentence
                     if span and (best is None or score > best.score):
-                        best = Candidate(span, passage, sentence, score, sent_cov)
+                        best = Candidate(span, passage, sentence, score, sent_cov, offset + s_a)
         if best is not None and frame.terms and best.coverage < k.min_coverage:
             best = None
         return best, in_place, in_year

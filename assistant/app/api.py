@@ -188,30 +188,30 @@ class Assistant:
             reply = llm.complete(condense_prompt(question, history, self.settings.prompts_directory), max_tokens=200)
         except LLMError as exc:
             return understand(question, history), [f"{exc}，已离线改写追问。"]
-        rewritten = reply.strip().splitlines()[0].strip() if reply.strip() else ""
+        rewritten = reply.strip().splitlines()[0].strip()  # the client never returns a blank reply
         return (analyze(normalize_question(rewritten)) if rewritten else understand(question, history)), []
 
-    def _extractive(self, question: str, frame: QuestionFrame, started: float, warnings=(), timings=None) -> Answer:
+    def _extractive(self, t: _Turn, *extra_warnings: str) -> Answer:
+        """The offline answer to the turn's frame (also the LLM path's fallback, with a warning saying why)."""
         answerer = QuestionAnswerer(
             ExtractiveAnswerer(self._article),
             lambda q: self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages)),
             facts=self._open().facts,
             passages_for=self._open().passages,
         )
-        composite = answerer.answer(frame)
-        result = composite.result
+        result = answerer.answer(t.frame).result
         return Answer(
-            question=question,
+            question=t.question,
             answer=result.answer,
             answered=result.answered,
             citations=result.passages,
             backend="extractive",
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(time.perf_counter() - t.started) * 1000,
             evidence=result.sentence,
-            warnings=[*warnings, *result.warnings],
-            standalone=frame.question,
-            timings=timings or {},
-            kind=frame.kind,
+            warnings=[*t.warnings, *extra_warnings, *result.warnings],
+            standalone=t.frame.question,
+            timings=t.timings,
+            kind=t.frame.kind,
         )
 
     def _llm_prompt(self, frame: QuestionFrame, timings: dict) -> LLMPrompt:
@@ -229,7 +229,7 @@ class Assistant:
         reply = interpret(text, prompt.passages)
         if reply.ungrounded:
             note = f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。"
-            return self._extractive(t.question, t.frame, t.started, [*t.warnings, note], t.timings)
+            return self._extractive(t, note)
         return Answer(
             question=t.question,
             answer=f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
@@ -257,12 +257,12 @@ class Assistant:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
         t = self._turn(question, history)
         if t.llm is None:
-            return self._extractive(t.question, t.frame, t.started, t.warnings)
+            return self._extractive(t)
         prompt = self._llm_prompt(t.frame, t.timings)
         try:
             text = t.llm.complete(prompt.text)
         except LLMError as exc:
-            return self._extractive(t.question, t.frame, t.started, [*t.warnings, f"{exc}，已改用抽取式答案。"], t.timings)
+            return self._extractive(t, f"{exc}，已改用抽取式答案。")
         return self._from_reply(t, prompt, text)
 
     def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
@@ -273,7 +273,7 @@ class Assistant:
         """
         t = self._turn(question, history)
         if t.llm is None:
-            answer = self._extractive(t.question, t.frame, t.started, t.warnings)
+            answer = self._extractive(t)
             yield answer.answer
             yield answer
             return
@@ -286,7 +286,7 @@ class Assistant:
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
-            yield self._extractive(t.question, t.frame, t.started, [*t.warnings, f"{exc}，已改用抽取式答案。"], t.timings)
+            yield self._extractive(t, f"{exc}，已改用抽取式答案。")
             return
         yield self._from_reply(t, prompt, "".join(pieces))
 

@@ -396,10 +396,8 @@ def _chinese_page(app) -> None:
 
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the UI; binding beyond loopback requires users (ASSISTANT_UI_AUTH or ASSISTANT_UI_AUTH_FILE)."""
-    import os
     import socket
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     settings = assistant.settings
     users = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None, settings.ui_auth_file)
     if host not in LOOPBACK and not users:
