@@ -1,6 +1,6 @@
 """Article splitting: each page becomes its news items, each with a title that names its subject."""
 
-from assistant.ingest.articles import parse_document
+from assistant.ingest.articles import heading_label, parse_document
 from assistant.ingest.chunking import chunk_document, count_tokens
 
 from .conftest import PAGE_000, PAGE_001
@@ -29,16 +29,41 @@ def test_first_page_splits_into_its_five_articles():
 def test_displaced_headlines_find_their_articles():
     doc = _parse(PAGE_000)
     titles = [a.title for a in doc.articles]
-    assert "阳城县生态环保工作综述" in titles[0]  # printed after the article
+    assert titles[0] == "越是艰难越向前 不负山水不负民"  # printed after the article
+    assert doc.articles[0].subtitle == "阳城县生态环保工作综述"  # its "——" line is the subtitle
     assert "定襄桥断面" in titles[1]  # printed after the article, before the next one
-    assert "如画沁水" in titles[2]  # printed two articles further down the page
+    assert "如画沁水" in doc.articles[2].subtitle  # printed two articles further down the page
     assert doc.articles[0].byline == "科学导报记者 来虹"
+
+
+def test_a_subtitle_is_never_the_headline_and_a_body_sentence_never_a_title():
+    """The page prints the 沁水 story's subtitle but not its headline, and no headline for the 运城 and 太原
+    meeting reports: they stay untitled, and the reader sees which is which without a sentence posing as a title."""
+    doc = _parse(PAGE_000)
+    qinshui, yuncheng, taiyuan = doc.articles[2], doc.articles[3], doc.articles[4]
+    assert qinshui.title == "" and qinshui.subtitle == "小记如画沁水的“生态守护神”"
+    assert heading_label(qinshui.title, qinshui.subtitle) == "（副题）小记如画沁水的“生态守护神”"
+    for article in (yuncheng, taiyuan):
+        body = doc.text[article.body_start : article.end]
+        assert article.title == "" and article.subtitle == ""
+        assert heading_label(article.title, article.subtitle) == "（无标题）"
+        assert body.startswith("科学导报讯")  # the text still starts with its lead, not with a made-up title line
+    for article in doc.articles:
+        first_sentence = doc.text[article.body_start : article.end].split("。")[0]
+        assert not article.title or article.title not in first_sentence
+
+
+def test_a_column_label_with_its_pinyin_is_not_part_of_the_headline():
+    doc = _parse(PAGE_001)
+    assert doc.articles[1].title == "太原市生态环境局 举办学习宣传贯彻《生态环境监测条例》提升执法效能专题培训班"
+    assert doc.articles[0].title == "一手抓总 三力同发"
+    assert doc.articles[0].subtitle.startswith("晋城高平市久久为功筑牢生态安全屏障")
 
 
 def test_second_page_splits_into_its_four_articles_with_bylines():
     doc = _parse(PAGE_001)
     assert len(doc.articles) == 4
-    titles = [a.title for a in doc.articles]
+    titles = [heading_label(a.title) + a.subtitle for a in doc.articles]
     assert "高平" in titles[0] and "太原" in titles[1] and "柳林" in titles[2] and "晋中" in titles[3]
     assert [a.byline for a in doc.articles] == ["科学导报记者 来虹", "高岗桢", "薛东娥", "科学导报记者 范琛 陈海瑞"]
 
@@ -49,7 +74,7 @@ def test_chunks_cut_on_sentence_ends_within_budget_and_point_into_the_text():
     assert len(chunks) > 10
     for c in chunks:
         assert doc.text[c.start : c.end] == c.text
-        assert c.title == doc.articles[c.article].title
+        assert c.title == doc.articles[c.article].title and c.subtitle == doc.articles[c.article].subtitle
         assert count_tokens(c.text) <= 200 or "。" not in c.text
         # Whole sentences; a sentence over the budget is cut at a clause mark.
         assert c.text.rstrip()[-1] in "。！？；…”），、：" or c.end == doc.articles[c.article].end

@@ -17,9 +17,10 @@ def test_ask_json_has_the_documented_fields(seeds_index):
     assert set(data) >= {"question", "answer", "answered", "citations", "backend", "latency_ms"}
     assert data["answer"] == "394.179万元" and data["answered"] is True and data["backend"] == "extractive"
     cite = data["citations"][0]
-    assert set(cite) == {"source", "title", "text", "doc_id", "chunk_id", "score"}
+    assert set(cite) == {"source", "title", "subtitle", "text", "doc_id", "chunk_id", "score"}
     assert "394.179万元" in cite["text"] and cite["doc_id"] == "000_b6794b346518e693.txt"
-    assert "沁水" in cite["title"]
+    # The page printed this story's subtitle, not its headline.
+    assert cite["title"] == "" and cite["subtitle"] == "小记如画沁水的“生态守护神”"
 
 
 def test_index_dir_also_comes_from_the_environment(seeds_index):

@@ -23,7 +23,7 @@ def test_openai_embeddings_are_used_for_ingest_and_questions(tmp_path):
         assert server.requests[0]["headers"]["Authorization"] == "Bearer sk-test-secret"
         passages = a.retrieve("沁水县处罚金额", k=3, mode="dense")
         assert len(server.requests) == calls + 1  # the question was embedded by the server
-        assert passages and "沁水" in passages[0].title
+        assert passages and "沁水" in passages[0].heading
         assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"
         status = a.status()
         assert status["embedding"] == "openai-bge-m3"

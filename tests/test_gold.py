@@ -33,12 +33,12 @@ def test_gold_question(seeds_assistant, item):
         # A decline cites nothing, unless it says which other year the articles do have ("资料只有2024年的数据：…"):
         # then that figure and its year are in the passage it cites.
         other = answer.answer.partition("资料只有")[2]
-        cited = "".join(strip_spaces(c.title + c.text) for c in answer.citations)
+        cited = "".join(strip_spaces(c.title + c.subtitle + c.text) for c in answer.citations)
         assert bool(other) == bool(answer.citations)
         for number in re.findall(r"\d+(?:\.\d+)?", strip_spaces(other)):
             assert number in cited, "never a figure that is not in a cited passage"
     else:
-        cited = "".join(strip_spaces(c.title + c.text) for c in answer.citations)
+        cited = "".join(strip_spaces(c.title + c.subtitle + c.text) for c in answer.citations)
         for number in re.findall(r"\d+(?:\.\d+)?", strip_spaces(answer.answer)):
             assert number in cited, "never a figure that is not in a cited passage"
     if item.get("type") not in SINGLE_FACT:
@@ -47,7 +47,7 @@ def test_gold_question(seeds_assistant, item):
     got = strip_spaces(answer.answer)
     check = all if item.get("require_all") else any
     assert check(strip_spaces(a) in got for a in item["answers"]), f"{got!r} vs {item['answers']!r}"
-    cited = "".join(strip_spaces(c.title + c.text) for c in answer.citations)
+    cited = "".join(strip_spaces(c.title + c.subtitle + c.text) for c in answer.citations)
     # Never a figure that is not in a cited passage.
     for number in re.findall(r"\d+(?:\.\d+)?", got):
         assert number in cited

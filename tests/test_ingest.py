@@ -100,3 +100,28 @@ def test_markdown_headings_title_their_articles(tmp_path):
     answer = a.ask("芮城县PM2.5年均浓度是多少？")
     assert answer.answer == "29微克/立方米"
     assert answer.citations[0].title == "芮城县生态环境简报" and answer.citations[0].doc_id == "note.md"
+
+
+def test_an_index_from_before_subtitles_is_upgraded_by_the_next_ingest(tmp_path):
+    """An index written by the previous parser (no subtitle columns, titles taken from body sentences) opens,
+    answers, and the next ingest of the same files re-reads them with the current parser."""
+    import sqlite3
+
+    idx = tmp_path / "idx"
+    Assistant(index_dir=idx).ingest(SEEDS)
+    db = sqlite3.connect(idx / "catalog.sqlite3")
+    with db:
+        db.execute("ALTER TABLE articles DROP COLUMN subtitle")
+        db.execute("ALTER TABLE chunks DROP COLUMN subtitle")
+        db.execute("UPDATE documents SET content_hash = substr(content_hash, instr(content_hash, ':') + 1)")
+        db.execute("UPDATE articles SET title = '为深入贯彻落实全过程人民民主理念' WHERE title = ''")
+    db.close()
+    old = Assistant(index_dir=idx)
+    assert old.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"
+    report = old.ingest(SEEDS)
+    assert sorted(report.replaced) == sorted(p.name for p in SEEDS.glob("*.txt")) and not report.unchanged
+    headings = [h for d in old.documents() for h in d.article_titles]
+    assert "（副题）小记如画沁水的“生态守护神”" in headings
+    assert not any(h.startswith("为深入贯彻") for h in headings)
+    status = old.status()
+    assert status["vectors"] == status["chunks"]

@@ -165,7 +165,7 @@ def test_follow_ups_work_offline_too(seeds_assistant):
          {"role": "user", "content": "立案查处了多少件？"}]
     )
     assert answer.answer == "24件" and answer.backend == "extractive"
-    assert "沁水" in answer.citations[0].title
+    assert "沁水" in answer.citations[0].heading
 
 
 def test_cli_stream_and_json_report_the_backend_and_never_the_key(seeds_index):

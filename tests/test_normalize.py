@@ -31,7 +31,9 @@ def test_headlines_and_bylines_are_not_glued_to_body_text():
     headings = [b.text for b in blocks if b.kind == HEADING]
     bylines = [b.text for b in blocks if b.kind == BYLINE]
     assert "“十个点位”打好攻坚战" in headings
-    assert any("阳城县生态环保工作综述" in h for h in headings)
+    assert ("越是艰难越向前 不负山水不负民", "阳城县生态环保工作综述") in [
+        (b.text, b.subtitle) for b in blocks if b.kind == HEADING
+    ]
     assert bylines == ["科学导报记者 来虹"]  # the print bullet glyph before it is gone
     for b in blocks:
         if b.kind == BODY:

@@ -160,6 +160,10 @@ def test_a_fresh_page_opens_every_tab_without_an_error(browser, server):
             for header in headers:  # every column in sight at 1280 px, none cut off at the right edge
                 box = page.locator(table).get_by_text(header, exact=True).first.bounding_box()
                 assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280, f"{tab}: column {header} is cut off"
+        # Untitled stories are listed as untitled (with how they open), never under a sentence of their body.
+        listed = page.locator("#documents").inner_text()
+        assert "越是艰难越向前 不负山水不负民——阳城县生态环保工作综述" in listed
+        assert "（无标题）开头：科学导报讯 为深入贯彻" in listed and "；为深入贯彻" not in listed
         page.get_by_role("tab", name="数据表").click()
         shown = re.search(r"共 (\d+) 条", page.locator("#facts-count").inner_text())
         assert shown and int(shown.group(1)) > 10  # the table is filled on load, unfiltered
@@ -179,7 +183,9 @@ def test_chat_answers_with_a_citation_that_opens_on_the_passage(page):
     assert answer.inner_text().startswith("394.179万元")
     citation = answer.locator("details.citation").first
     summary = citation.locator("summary").inner_text()
-    assert summary.startswith("[1]") and "沁水" in summary and "000_b6794b346518e693.txt" in summary
+    assert summary.startswith("[1]") and "000_b6794b346518e693.txt" in summary
+    # The page printed the 沁水 story's subtitle only: the citation says so instead of passing it off as a headline.
+    assert "（副题）小记如画沁水的“生态守护神”" in summary and "——" not in summary
     assert not citation.locator(".passage").is_visible()  # closed until the user opens it
     citation.locator("summary").click()
     passage = citation.locator(".passage")
@@ -229,6 +235,36 @@ def test_facts_tab_filters_and_downloads_csv(page, tmp_path):
     page.fill("#fact-year input, #fact-year textarea", "去年")
     page.click("#fact-filter")
     page.get_by_text("年份应是四位数字").first.wait_for(timeout=30_000)
+
+
+def test_facts_chart_draws_the_filtered_metric_and_a_bar_opens_its_passage(page):
+    page.get_by_role("tab", name="数据表").click()
+    chart = page.locator("#facts-chart")
+    chart.get_by_text("在“指标”中输入要比较的指标").wait_for(timeout=30_000)  # nothing drawn before a metric is asked
+    page.fill("#fact-metric input, #fact-metric textarea", "投资")
+    page.click("#fact-filter")
+    chart.locator("details.bar").first.wait_for(timeout=30_000)
+    captions = chart.locator("figcaption").all_inner_texts()
+    assert captions == ["沁水县　2024年　单位：元"]  # place and year all bars share, said once
+    values = chart.locator(".bar-value").all_inner_texts()
+    assert values[0] == "5800余万元" and len(values) == 5  # largest first
+    widths = [chart.locator(".bar-fill").nth(i).evaluate("e => e.getBoundingClientRect().width") for i in range(5)]
+    assert widths == sorted(widths, reverse=True) and widths[0] > 4 * widths[-1]
+    labels = chart.locator(".bar-label").all_inner_texts()
+    assert len(set(labels)) == 5 and "县河流域水污染治理" in labels[0]  # the project each sum is for
+    first = chart.locator("details.bar").first
+    assert not first.locator(".passage").is_visible()
+    first.locator("summary").click()
+    passage = first.locator(".passage")
+    assert passage.is_visible() and passage.locator("mark").first.inner_text() == "5800余万元"
+    assert "新建3座人工湿地" in passage.inner_text() and "000_b6794b346518e693.txt" in first.locator(".meta").inner_text()
+    _shot(page, "facts-chart")
+    # Figures in different units are never drawn on one scale: one chart per unit.
+    page.fill("#fact-metric input, #fact-metric textarea", "PM2.5")
+    page.click("#fact-filter")
+    page.wait_for_function("() => document.querySelector('#facts-chart').innerText.includes('%')", timeout=30_000)
+    units = [c.rsplit("单位：", 1)[1] for c in chart.locator("figcaption").all_inner_texts()]
+    assert len(units) == len(set(units)) >= 2 and "%" in units and "微克/立方米" in units
 
 
 def test_upload_a_gbk_file_ask_about_it_then_delete_it(page, tmp_path):

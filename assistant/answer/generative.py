@@ -9,6 +9,7 @@ from .extractive import DECLINE_PREFIX
 from ..ingest.chunking import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
+from ..store.records import full_heading
 from ..text.zh import FIGURE_RE, figure_matches, figure_values, same_figure, sentence_spans
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -52,7 +53,7 @@ def pack_passages(passages: list[Passage], budget_tokens: int) -> list[Passage]:
 
 
 def build_prompt(question: str, passages: list[Passage], prompts_dir: str | None = None) -> str:
-    numbered = "\n\n".join(f"[{i}]《{p.title}》\n{p.text}" for i, p in enumerate(passages, start=1))
+    numbered = "\n\n".join(f"[{i}]《{full_heading(p.title, p.subtitle)}》\n{p.text}" for i, p in enumerate(passages, start=1))
     return render("qa", prompts_dir, passages=numbered, question=question)
 
 

@@ -47,7 +47,7 @@ class Answer:
             "evidence": self.evidence,
             "citations": [
                 {
-                    **{k: c.to_dict()[k] for k in ("source", "title", "text", "doc_id", "chunk_id", "score")},
+                    **{k: c.to_dict()[k] for k in ("source", "title", "subtitle", "text", "doc_id", "chunk_id", "score")},
                     **({"marker": self.markers[i]} if i < len(self.markers) else {}),
                 }
                 for i, c in enumerate(self.citations)
@@ -109,7 +109,7 @@ class Assistant:
         key = (passage.doc_id, passage.article)
         if key not in self._articles:
             self._articles[key] = index.article(*key) or ArticleText(
-                passage.title, None, passage.start, passage.end, passage.text
+                passage.title, None, passage.start, passage.end, passage.text, passage.subtitle
             )
         return self._articles[key]
 
@@ -297,6 +297,10 @@ class Assistant:
             metric=normalize_question(metric) if metric else None,
             year=year,
         )
+
+    def passages(self, chunk_ids: list[str]) -> list[Passage]:
+        """Stored passages by id, in the order given (what a chart's bar or a fact's row opens)."""
+        return self._open().passages(chunk_ids)
 
     def source_documents(self) -> list:
         """The ingested documents re-read from their source files (for the llama-index baseline)."""

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from ..errors import AssistantError, IndexMissing
+from ..store.records import Passage, full_heading
 
 app = typer.Typer(
     add_completion=False,
@@ -79,6 +80,12 @@ def ingest(
         raise AssistantError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
 
 
+def _named(passage: Passage) -> str:
+    """A citation's article as the terminal shows it: 《headline——subtitle》, or the 无标题 label."""
+    heading = full_heading(passage.title, passage.subtitle)
+    return f"《{heading}》" if passage.title else heading
+
+
 def _print_answer(answer, streamed: str | None = None) -> None:
     """The human-readable form of an Answer; `streamed` is the text already printed while streaming."""
     if streamed is None:
@@ -95,7 +102,7 @@ def _print_answer(answer, streamed: str | None = None) -> None:
         typer.echo(f"依据：{answer.evidence}")
     for n, c in enumerate(answer.citations, start=1):
         marker = answer.markers[n - 1] if n - 1 < len(answer.markers) else n
-        typer.echo(f"[{marker}] 《{c.title}》 {Path(c.source).name}（段落 {c.chunk_id}）")
+        typer.echo(f"[{marker}] {_named(c)} {Path(c.source).name}（段落 {c.chunk_id}）")
         typer.echo("    " + c.text.replace("\n", "\n    "))
 
 
@@ -201,6 +208,8 @@ def documents(
         return
     for d in docs:
         typer.echo(f"{d.doc_id}\t文章 {d.articles}\t段落 {d.chunks}\t{d.source}")
+        for heading in d.article_titles:
+            typer.echo(f"    · {heading}")
 
 
 @command("eval")

@@ -15,6 +15,8 @@ from pathlib import Path
 from ..errors import IndexMissing, InputError, QuestionError, UIError
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from .api import Answer, Assistant
+from .charts import render_charts
+from ..store.records import full_heading
 from ..text.zh import figure_matches
 
 EXAMPLES = [
@@ -27,7 +29,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
 DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
 # Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
-FACT_COLUMN_WIDTHS = ["9%", "6%", "15%", "10%", "30%", "18%", "12%"]
+FACT_COLUMN_WIDTHS = ["10%", "8%", "14%", "11%", "25%", "17%", "15%"]
 DOCUMENT_COLUMN_WIDTHS = ["18%", "46%", "8%", "8%", "20%"]
 
 CSS = """
@@ -38,6 +40,19 @@ CSS = """
 .citation .evidence { background: #fff3c4; }
 .citation mark { background: #ffd54a; font-weight: 600; }
 .warning { color: #a15c00; }
+.fact-chart { margin: 0 0 1em 0; }
+.fact-chart figcaption { font-weight: 600; margin-bottom: .3em; }
+.fact-chart .bar summary { display: flex; align-items: center; gap: .5em; cursor: pointer; padding: .15em 0; }
+.fact-chart .bar-label { flex: 0 0 10em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.fact-chart .bar-track { flex: 1 1 auto; background: var(--background-fill-secondary); height: 1.1em; }
+.fact-chart .bar-fill { display: block; height: 100%; background: #4a7fd0; }
+.fact-chart .bar[open] .bar-fill { background: #e0a100; }
+.fact-chart .bar-value { flex: 0 0 auto; font-variant-numeric: tabular-nums; }
+.fact-chart .passage { margin: .3em 0 .2em 1em; line-height: 1.7; font-size: .92em; }
+.fact-chart .passage .evidence { background: #fff3c4; }
+.fact-chart .passage mark { background: #ffd54a; font-weight: 600; }
+.fact-chart .meta, .chart-more, .chart-hint { color: var(--body-text-color-subdued); font-size: .88em; }
+.fact-chart .meta { margin-left: 1em; }
 """
 
 
@@ -115,10 +130,10 @@ def render_answer(answer: Answer) -> str:
             n = answer.markers[i - 1] if i - 1 < len(answer.markers) else i
             source = Path(c.source).name if c.source else c.doc_id
             items.append(
-                f'<details class="citation"><summary>[{n}] {html.escape(c.title or "（无标题）")}'
+                f'<details class="citation"><summary>[{n}] {html.escape(c.heading)}'
                 f" · {html.escape(source)}</summary>"
                 f'<div class="passage">{highlight(c.text, answer.evidence, answer.answer)}</div>'
-                f'<div class="meta">文章：{html.escape(c.title or "（无标题）")}　来源文件：{html.escape(c.source)}</div>'
+                f'<div class="meta">文章：{html.escape(full_heading(c.title, c.subtitle))}　来源文件：{html.escape(c.source)}</div>'
                 "</details>"
             )
         parts.append('<div class="citations"><div>引用：</div>' + "".join(items) + "</div>")
@@ -158,19 +173,28 @@ def _backend(assistant: Assistant, info: dict | None = None) -> str:
     return "离线抽取式（无需网络与模型）"
 
 
-def facts_rows(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "") -> list[list]:
-    """The facts table's rows for the filter boxes (an empty box, or one the page sends as None, filters nothing)."""
+def filtered_facts(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "") -> list:
+    """The facts the filter boxes select (an empty box, or one the page sends as None, filters nothing)."""
     subject, metric, year = ((v or "").strip() for v in (subject, metric, year))
     if year and not re.fullmatch(r"(?:19|20)\d{2}", year):
         raise UIError("年份应是四位数字，例如 2024。")
     try:
-        facts = assistant.facts(subject=subject or None, metric=metric or None, year=int(year) if year else None)
+        return assistant.facts(subject=subject or None, metric=metric or None, year=int(year) if year else None)
     except IndexMissing:
         return []
+
+
+def facts_rows(facts: list) -> list[list]:
+    """The facts table's rows."""
     return [
         [f.subject, f.year or "", f.metric, f.display(), f.span, f.title, Path(f.source).name if f.source else f.doc_id]
         for f in facts
     ]
+
+
+def facts_chart(assistant: Assistant, facts: list, metric: str | None) -> str:
+    """The bar charts beside the table: drawn once a metric is asked for, each bar opening its passage."""
+    return render_charts(facts, bool((metric or "").strip()), assistant.passages, highlight)
 
 
 def write_csv(rows: list[list], directory: Path, keep: int = 50) -> Path:
@@ -270,12 +294,13 @@ def build_app(assistant: Assistant):
 
     def filter_facts(subject: str | None, metric: str | None, year: str | None):
         try:
-            rows = facts_rows(assistant, subject, metric, year)
+            facts = filtered_facts(assistant, subject, metric, year)
         except UIError as exc:
             gr.Warning(str(exc))
-            rows = []
+            facts = []
+        rows = facts_rows(facts)
         path = write_csv(rows, exports)
-        return rows, gr.update(value=str(path)), f"共 {len(rows)} 条"
+        return rows, gr.update(value=str(path)), f"共 {len(rows)} 条", facts_chart(assistant, facts, metric)
 
     def refreshed(message: str, keep_choice: bool = True):
         """What the documents tab shows after a change: the message, the list, the status, the delete choices."""
@@ -353,10 +378,15 @@ def build_app(assistant: Assistant):
                     year = gr.Textbox(label="年份", placeholder="如 2024", elem_id="fact-year")
                     search = gr.Button("筛选", variant="primary", elem_id="fact-filter")
                 count = gr.Markdown(elem_id="facts-count")
-                table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True, elem_id="facts",
-                                     column_widths=FACT_COLUMN_WIDTHS)
-                download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
-                search.click(filter_facts, [subject, metric, year], [table, download, count], api_name="facts")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=640):
+                        table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True,
+                                             elem_id="facts", column_widths=FACT_COLUMN_WIDTHS)
+                        download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
+                    with gr.Column(scale=2, min_width=360):
+                        chart = gr.HTML(elem_id="facts-chart")
+                facts_out = [table, download, count, chart]
+                search.click(filter_facts, [subject, metric, year], facts_out, api_name="facts")
             with gr.Tab("文档", id="documents"):
                 files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {_human(max_bytes)}）",
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
@@ -374,7 +404,7 @@ def build_app(assistant: Assistant):
                              concurrency_limit=1,
                              js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null")
         gr.api(ask_api, api_name="ask")
-        app.load(filter_facts, [subject, metric, year], [table, download, count], api_visibility="private")
+        app.load(filter_facts, [subject, metric, year], facts_out, api_visibility="private")
         app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
     return app
 

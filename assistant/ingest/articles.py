@@ -7,22 +7,41 @@ import re
 from dataclasses import dataclass, field
 
 from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
-from ..text.zh import char_bigrams, sentence_spans
+from ..text.zh import char_bigrams
 
-_PINYIN_LABEL = re.compile(r"[a-z]{3,}(?:\s+[a-z]{3,})+")  # column labels: "一线传真 yixian chuanzhen"
-_LEAD_MARK = re.compile(r"^(?:科学导报讯|本报讯|科学导报)\s*")
-_LEADING_DATE = re.compile(r"^(?:(?:19|20)\d{2}年)?\d{1,2}月\d{1,2}日(?:上午|下午|晚)?[，,]")
+# A column label (栏目) printed with its pinyin ("一线传真 yixian chuanzhen") names the page's rubric, not the story.
+_COLUMN_LABEL = re.compile(r"^[\u4e00-\u9fff]{2,8}\s*[a-z]{2,}(?:\s+[a-z]{2,})+\s*")
+_PINYIN = re.compile(r"[a-z]{2,}(?:\s+[a-z]{2,})+")
+
+
+UNTITLED = "（无标题）"
+
+
+def heading_label(title: str, subtitle: str = "") -> str:
+    """How an article is named to a reader: its headline, else its subtitle marked as one, else 无标题 (a story
+    whose page printed no headline is never named by a sentence of its body)."""
+    if title:
+        return title
+    return f"（副题）{subtitle}" if subtitle else UNTITLED
+
+
+def full_heading(title: str, subtitle: str = "") -> str:
+    """Headline and subtitle on one line, as a newspaper sets them: "越是艰难越向前——阳城县生态环保工作综述"."""
+    if title and subtitle:
+        return f"{title}——{subtitle}"
+    return heading_label(title, subtitle)
 
 
 @dataclass
 class Article:
     """One news item: its title and where its text lies in the normalized document."""
 
-    title: str
-    start: int  # offset of the article (its title line) in the normalized document text
-    body_start: int  # offset where the text after the title begins
+    title: str  # the headline; "" when the page printed none (a body sentence is never made one)
+    start: int  # offset of the article (its heading lines) in the normalized document text
+    body_start: int  # offset where the text after the heading lines begins
     end: int
     byline: str | None = None
+    subtitle: str = ""  # the headline's subtitle (the "——" line), without the dashes
 
 
 @dataclass
@@ -37,6 +56,7 @@ class ParsedDocument:
 class _Segment:
     blocks: list[Block] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
+    subtitles: list[str] = field(default_factory=list)
     captions: list[str] = field(default_factory=list)
     byline: str | None = None
     signature: str | None = None
@@ -47,18 +67,6 @@ class _Segment:
 
     def body_text(self) -> str:
         return "".join(b.text for b in self.blocks)
-
-
-def _fallback_title(segment: _Segment, default: str) -> str:
-    body = next((b.text for b in segment.blocks if b.kind == BODY), "")
-    first = _LEAD_MARK.sub("", body)
-    first = _LEADING_DATE.sub("", first)
-    spans = sentence_spans(first)
-    title = first[spans[0][0] : spans[0][1]] if spans else first
-    title = title.rstrip("。；！？")
-    if len(title) > 40:
-        title = title[:40] + "…"
-    return title or default
 
 
 def _split_segments(blocks: list[Block]) -> list[_Segment]:
@@ -116,10 +124,10 @@ def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]
             df[gram] = df.get(gram, 0) + 1
     n = len(bodies)
     for pos, block in floating:
-        text = _PINYIN_LABEL.sub("", block.text).strip()
-        if not text:
+        text = _PINYIN.sub("", _COLUMN_LABEL.sub("", block.text)).strip()
+        if not text and not block.subtitle:
             continue
-        wanted = set(char_bigrams(text, cjk_only=True))
+        wanted = set(char_bigrams(text + block.subtitle, cjk_only=True))
 
         def score(i: int) -> tuple[float, float]:
             overlap = sum(math.log((n + 1) / (df[g] + 0.5)) for g in wanted if g in grams[i])
@@ -129,8 +137,11 @@ def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]
         target = segments[best]
         if block.kind == CAPTION:
             target.captions.append(text)
-        else:
+            continue
+        if text:
             target.headings.append(text)
+        if block.subtitle:
+            target.subtitles.append(block.subtitle)
 
 
 def build_articles(blocks: list[Block], default_title: str) -> ParsedDocument:
@@ -142,16 +153,15 @@ def build_articles(blocks: list[Block], default_title: str) -> ParsedDocument:
     articles: list[Article] = []
     offset = 0
     for seg in bodies:
-        if seg.headings:
-            title = " ".join(seg.headings)
-        elif len(bodies) == 1:
-            title = default_title
-        else:
-            title = _fallback_title(seg, default_title)
-        paragraphs = [title]
+        # A page of one untitled story takes the document's own title; on a page of several, a story whose
+        # headline is missing stays untitled rather than borrowing its first sentence.
+        title = " ".join(seg.headings) or (default_title if len(bodies) == 1 else "")
+        subtitle = " ".join(seg.subtitles)
+        heading_lines = [line for line in (title, f"——{subtitle}" if subtitle else "") if line]
+        body_start_in_article = sum(len(line) + 1 for line in heading_lines)
+        paragraphs = list(heading_lines)
         if seg.byline:
             paragraphs.append(seg.byline)
-        body_start_in_article = len(title) + 1
         paragraphs.extend(b.text for b in seg.blocks)
         paragraphs.extend(f"（图）{c}" for c in seg.captions)
         if seg.signature:
@@ -166,6 +176,7 @@ def build_articles(blocks: list[Block], default_title: str) -> ParsedDocument:
                 body_start=offset + body_start_in_article,
                 end=offset + len(article_text),
                 byline=seg.byline or seg.signature,
+                subtitle=subtitle,
             )
         )
         parts.append(article_text)

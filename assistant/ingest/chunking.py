@@ -17,18 +17,24 @@ class Chunk:
     chunk_id: str
     doc_id: str
     source: str
-    title: str  # the article's title
+    title: str  # the article's headline ("" when the page printed none)
     text: str
     start: int  # offsets into the document's normalized text
     end: int
     article: int  # index of the article in the document
     ordinal: int  # index of the chunk in the document
     metadata: dict = field(default_factory=dict)
+    subtitle: str = ""  # the article's subtitle
 
     @property
     def index_text(self) -> str:
-        """What BM25 and the embedding see: the article title gives every chunk its scope."""
-        return f"{self.title}\n{self.text}"
+        """What BM25 and the embedding see: the article's headline and subtitle give every chunk its scope."""
+        return scoped_text(self.title, self.subtitle, self.text)
+
+
+def scoped_text(title: str, subtitle: str, text: str) -> str:
+    """A chunk's text under its article's heading lines, as it is embedded and indexed."""
+    return "\n".join(part for part in (title, subtitle, text) if part)
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +98,7 @@ def chunk_document(
     seen: dict[str, int] = {}
     for a_idx, article in enumerate(doc.articles):
         units = _units(doc.text, article.body_start, article.end, budget)
-        if not units:  # an article that is only a title
+        if not units:  # an article that is only a heading
             units = [(article.start, article.end)]
         tokens = [count_tokens(doc.text[a:b]) for a, b in units]
         i = 0
@@ -106,7 +112,9 @@ def chunk_document(
                 j -= 1
             start, end = units[i][0], units[j - 1][1]
             text = doc.text[start:end]
-            key = hashlib.sha1(f"{doc_id}\x00{text}".encode("utf-8")).hexdigest()[:16]
+            # The id changes with anything that is embedded, so a new heading re-embeds the chunk.
+            scoped = scoped_text(article.title, article.subtitle, text)
+            key = hashlib.sha1(f"{doc_id}\x00{scoped}".encode("utf-8")).hexdigest()[:16]
             n = seen.get(key, 0)
             seen[key] = n + 1
             chunk_id = key if n == 0 else f"{key}-{n}"
@@ -116,6 +124,7 @@ def chunk_document(
                     doc_id=doc_id,
                     source=source,
                     title=article.title,
+                    subtitle=article.subtitle,
                     text=text,
                     start=start,
                     end=end,

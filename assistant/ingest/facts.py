@@ -10,7 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .articles import ParsedDocument
+from .articles import ParsedDocument, full_heading
 from .chunking import Chunk
 from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, main_year, sentence_spans, short_place, strip_spaces, words, years_in
 
@@ -27,7 +27,7 @@ class Fact(BaseModel):
     qualifier: str | None = None  # 余, 多, 约, 以上
     span: str = Field(min_length=1)  # the exact quoted text holding the figure
     context: str = ""  # the whole sentence the figure is in
-    title: str = ""  # the article's title
+    title: str = ""  # the article's full heading (headline——subtitle), as the facts table shows it
     source: str = ""
     doc_id: str = ""
     chunk_id: str = ""
@@ -275,7 +275,8 @@ class RuleFactExtractor:
             prev_metric = ""
             for s, e in sentence_spans(doc.text, article.body_start, article.end):
                 sentence = doc.text[s:e]
-                para_start = doc.text.rfind("\n", article.start, s) + 1
+                # The paragraph's start, never before the article's (its first paragraph may have no line above it).
+                para_start = max(doc.text.rfind("\n", article.start, s) + 1, article.start)
                 prev_end = 0
                 for m in figure_matches(sentence):
                     if _in_slogan(sentence, m.start()):
@@ -287,7 +288,7 @@ class RuleFactExtractor:
                     prev_metric = fact.metric
                     offset = s + m.start()
                     chunk = next((c for c in article_chunks if c.start <= offset < c.end), None)
-                    fact.title, fact.source, fact.doc_id = article.title, source, doc_id
+                    fact.title, fact.source, fact.doc_id = full_heading(article.title, article.subtitle), source, doc_id
                     fact.chunk_id = chunk.chunk_id if chunk else ""
                     facts.append(fact)
         return facts
@@ -360,7 +361,7 @@ class LLMFactExtractor:
         for chunk in chunks:
             if not figure_matches(chunk.text):
                 continue  # a chunk with no figures yields nothing, without a call
-            prompt = render("extract_facts", self.prompts_dir, title=chunk.title, text=chunk.text)
+            prompt = render("extract_facts", self.prompts_dir, title=full_heading(chunk.title, chunk.subtitle), text=chunk.text)
             for attempt in range(self.retries + 1):
                 try:
                     reply = self.client.complete(prompt, max_tokens=1500)
@@ -370,7 +371,7 @@ class LLMFactExtractor:
                 drafts, error = parse_drafts(reply, chunk.text)
                 if error is None:
                     facts.extend(
-                        Fact(**d.model_dump(), title=chunk.title, source=source, doc_id=doc_id, chunk_id=chunk.chunk_id,
+                        Fact(**d.model_dump(), title=full_heading(chunk.title, chunk.subtitle), source=source, doc_id=doc_id, chunk_id=chunk.chunk_id,
                              context=_sentence_of(chunk.text, d.span))
                         for d in drafts
                     )

@@ -18,6 +18,7 @@ class Block:
     kind: str
     text: str
     lead: bool = False  # a body paragraph that opens a news item ("科学导报讯 ...")
+    subtitle: str = ""  # a headline's dash line ("——阳城县生态环保工作综述"), without the dashes
 
 
 # Fonts in print PDFs map the bullet before a byline to 姻 ("姻 科学导报记者 来虹").
@@ -53,17 +54,17 @@ def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
     return not hard_wrapped or w < 0.8 * column
 
 
-def _join_heading(lines: list[str]) -> str:
-    out = ""
+def _heading_block(lines: list[str]) -> Block:
+    """A run of headline lines: those before a dash line are the headline, the dash line and any after it the
+    subtitle (a headline the page printed only as its subtitle has no text, just the subtitle)."""
+    title: list[str] = []
+    subtitle: list[str] = []
     for line in lines:
-        line = re.sub(r"^—{2,}", "——", line)
-        if not out:
-            out = line
-        elif line.startswith("—"):
-            out += line
+        if line.startswith("—") or subtitle:
+            subtitle.append(line.lstrip("—").strip())
         else:
-            out += " " + line
-    return out
+            title.append(line)
+    return Block(HEADING, " ".join(t for t in title if t), subtitle=" ".join(t for t in subtitle if t))
 
 
 def normalize_blocks(raw: str) -> list[Block]:
@@ -92,7 +93,7 @@ def normalize_blocks(raw: str) -> list[Block]:
     def flush() -> None:
         nonlocal current, heading_lines
         if heading_lines:
-            blocks.append(Block(HEADING, _join_heading(heading_lines)))
+            blocks.append(_heading_block(heading_lines))
             heading_lines = []
         if current is not None:
             current.text = tidy_spacing(current.text)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..ingest.articles import parse_document
-from ..ingest.chunking import Chunk, chunk_document
+from ..ingest.chunking import Chunk, chunk_document, scoped_text
 from .embedding import Embedder, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
-from .records import ArticleText, DocumentInfo, Passage
+from .records import ArticleText, DocumentInfo, Passage, full_heading
 from ..ingest.loading import SourceDocument, Skipped, discover, read_file
 from ..errors import IndexMissing
 from ..settings import Settings
@@ -31,12 +31,13 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT NOT NULL, idx INTEGER NOT NULL, title TEXT NOT NULL, start INTEGER NOT NULL,
-    body_start INTEGER NOT NULL, end INTEGER NOT NULL, byline TEXT, PRIMARY KEY (doc_id, idx)
+    body_start INTEGER NOT NULL, end INTEGER NOT NULL, byline TEXT, subtitle TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (doc_id, idx)
 );
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, article INTEGER NOT NULL,
     title TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    source TEXT NOT NULL, tokens TEXT NOT NULL, metadata TEXT NOT NULL
+    source TEXT NOT NULL, tokens TEXT NOT NULL, metadata TEXT NOT NULL, subtitle TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE TABLE IF NOT EXISTS facts (
@@ -53,7 +54,11 @@ FACT_COLUMNS = (
 )
 
 
-FACTS_VERSION = "6"  # bump when the rule-based extractor changes, so existing indexes re-extract
+FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing indexes re-extract
+# Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
+# both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
+PARSER_VERSION = "2"
+OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
 
 @dataclass
@@ -89,6 +94,11 @@ class _Prepared:
     facts: list[Fact]
 
 
+def _parsed_hash(doc: SourceDocument) -> str:
+    """What the catalog records of a document: its content as read by this parser version."""
+    return f"p{PARSER_VERSION}:{doc.content_hash}"
+
+
 def _collection_name(fingerprint: str) -> str:
     return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
 
@@ -106,6 +116,10 @@ class Index:
             with self.db:
                 self.db.execute("DROP TABLE facts")
                 self.db.execute("DELETE FROM meta WHERE key='facts_version'")
+        for table in ("articles", "chunks"):  # indexes written before subtitles were kept
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if have and "subtitle" not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN subtitle TEXT NOT NULL DEFAULT ''")
         self.db.executescript(SCHEMA)
         self._vectors: VectorStore | None = None
         self._bm25: BM25Index | None = None
@@ -154,7 +168,7 @@ class Index:
             rows = self._rows(batch)
             self.vectors.upsert(
                 [r["chunk_id"] for r in rows],
-                self.embedder.embed_documents([f"{r['title']}\n{r['text']}" for r in rows]),
+                self.embedder.embed_documents([scoped_text(r["title"], r["subtitle"], r["text"]) for r in rows]),
                 [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
             )
         self._ensure_bm25()
@@ -219,20 +233,23 @@ class Index:
                 self.db.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
                     (
-                        d.doc_id, d.source, d.title, d.content_hash, p.text,
+                        d.doc_id, d.source, d.title, _parsed_hash(d), p.text,
                         json.dumps(d.metadata, ensure_ascii=False), len(p.articles), len(p.chunks), now,
                     ),
                 )
                 self.db.executemany(
-                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?)",
-                    [(d.doc_id, i, a.title, a.start, a.body_start, a.end, a.byline) for i, a in enumerate(p.articles)],
+                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (d.doc_id, i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle)
+                        for i, a in enumerate(p.articles)
+                    ],
                 )
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             c.chunk_id, c.doc_id, c.ordinal, c.article, c.title, c.text, c.start, c.end,
-                            c.source, " ".join(t), json.dumps(c.metadata, ensure_ascii=False),
+                            c.source, " ".join(t), json.dumps(c.metadata, ensure_ascii=False), c.subtitle,
                         )
                         for c, t in zip(p.chunks, p.tokens)
                     ],
@@ -269,7 +286,7 @@ class Index:
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
                     continue
-                if known.get(item.doc_id) == item.content_hash and item.doc_id not in seen_in_run:
+                if known.get(item.doc_id) == _parsed_hash(item) and item.doc_id not in seen_in_run:
                     report.unchanged.append(item.doc_id)
                     continue
                 prepared = self._prepare(item)
@@ -277,7 +294,7 @@ class Index:
                     report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
                 (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
-                known[item.doc_id] = item.content_hash
+                known[item.doc_id] = _parsed_hash(item)
                 seen_in_run.add(item.doc_id)
                 # A later line with the same id wins; drop the earlier one still waiting in the batch.
                 batch = [b for b in batch if b.doc.doc_id != item.doc_id]
@@ -347,15 +364,19 @@ class Index:
         with self.db:
             for doc_id, source, text in self.db.execute("SELECT doc_id, source, text FROM documents").fetchall():
                 arts = [
-                    Article(title=r[0], start=r[1], body_start=r[2], end=r[3], byline=r[4])
+                    Article(title=r[0], start=r[1], body_start=r[2], end=r[3], byline=r[4], subtitle=r[5])
                     for r in self.db.execute(
-                        "SELECT title, start, body_start, end, byline FROM articles WHERE doc_id=? ORDER BY idx", (doc_id,)
+                        "SELECT title, start, body_start, end, byline, subtitle FROM articles WHERE doc_id=? ORDER BY idx",
+                        (doc_id,),
                     )
                 ]
                 chunks = [
-                    Chunk(chunk_id=r[0], doc_id=doc_id, source=source, title=r[1], text=r[2], start=r[3], end=r[4], article=r[5], ordinal=r[6])
+                    Chunk(chunk_id=r[0], doc_id=doc_id, source=source, title=r[1], text=r[2], start=r[3], end=r[4],
+                          article=r[5], ordinal=r[6], subtitle=r[7])
                     for r in self.db.execute(
-                        "SELECT chunk_id, title, text, start, end, article, ordinal FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
+                        "SELECT chunk_id, title, text, start, end, article, ordinal, subtitle FROM chunks "
+                        "WHERE doc_id=? ORDER BY ordinal",
+                        (doc_id,),
                     )
                 ]
                 facts = self.fact_extractor.extract(ParsedDocument(text=text, articles=arts), chunks, doc_id, source)
@@ -385,8 +406,16 @@ class Index:
 
     def documents(self) -> list[DocumentInfo]:
         titles: dict[str, list[str]] = {}
-        for doc_id, title in self.db.execute("SELECT doc_id, title FROM articles WHERE title != '' ORDER BY doc_id, idx"):
-            titles.setdefault(doc_id, []).append(title)
+        listed = self.db.execute(
+            "SELECT a.doc_id, a.title, a.subtitle, substr(d.text, a.body_start + 1, ?) FROM articles a "
+            "JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx",
+            (OPENING_CHARS,),
+        )
+        for doc_id, title, subtitle, opening in listed:
+            heading = full_heading(title, subtitle)
+            if not title and not subtitle:  # tell untitled stories apart by how they open, marked as such
+                heading += f"开头：{opening.splitlines()[0] if opening else ''}…"
+            titles.setdefault(doc_id, []).append(heading)
         rows = self.db.execute(
             "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
         ).fetchall()
@@ -400,7 +429,7 @@ class Index:
     def _rows(self, chunk_ids: list[str]) -> list[dict]:
         if not chunk_ids:
             return []
-        cols = ("chunk_id", "doc_id", "ordinal", "article", "title", "text", "start", "end", "source", "metadata")
+        cols = ("chunk_id", "doc_id", "ordinal", "article", "title", "subtitle", "text", "start", "end", "source", "metadata")
         out: dict[str, dict] = {}
         for i in range(0, len(chunk_ids), 500):
             part = chunk_ids[i : i + 500]
@@ -415,14 +444,16 @@ class Index:
         """These chunks as citable passages, in the order given (unknown ids are left out)."""
         return [
             Passage(chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
-                    score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"])
+                    score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"],
+                    subtitle=r["subtitle"])
             for r in self._rows(chunk_ids)
         ]
 
     def article(self, doc_id: str, article: int) -> ArticleText | None:
         """One article: title, byline, offsets and its full text, for answers that need more than a chunk."""
         row = self.db.execute(
-            "SELECT a.title, a.byline, a.start, a.end, substr(d.text, a.start + 1, a.end - a.start) FROM articles a "
+            "SELECT a.title, a.byline, a.start, a.end, substr(d.text, a.start + 1, a.end - a.start), a.subtitle "
+            "FROM articles a "
             "JOIN documents d ON d.doc_id = a.doc_id WHERE a.doc_id=? AND a.idx=?",
             (doc_id, article),
         ).fetchone()

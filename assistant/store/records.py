@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..ingest.articles import full_heading, heading_label  # noqa: F401  (re-exported for the interfaces)
 
 @dataclass
 class Passage:
@@ -20,6 +21,12 @@ class Passage:
     end: int = 0
     article: int = 0
     metadata: dict = field(default_factory=dict)
+    subtitle: str = ""
+
+    @property
+    def heading(self) -> str:
+        """The article's name as a citation shows it."""
+        return heading_label(self.title, self.subtitle)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -36,6 +43,7 @@ class ArticleText:
     start: int
     end: int
     text: str
+    subtitle: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class DocumentInfo:
     title: str | None
     articles: int
     chunks: int
-    article_titles: list[str]
+    article_titles: list[str]  # each article's full heading, in page order
 
     def to_dict(self) -> dict:
         return asdict(self)
