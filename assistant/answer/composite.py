@@ -195,6 +195,7 @@ class QuestionAnswerer:
         retry = self.extractor.answer(analyze(corrected), self.retrieve(corrected))
         if retry.answered:
             retry.warnings.extend(notes)
+            retry.answered_as = corrected
             return retry
         return result
 

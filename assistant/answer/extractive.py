@@ -52,6 +52,7 @@ class Extraction:
     sentence: str = ""
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    answered_as: str = ""  # the question actually answered, when a stage rewrote it (a misspelt place corrected)
 
 
 def _figure_spans(sentence: str) -> list[tuple[int, int, str]]:
@@ -359,6 +360,8 @@ class ExtractiveAnswerer:
                     continue
                 around = "".join(passage.text[x:y] for x, y in spans[max(si - 1, 0) : si + 2])
                 sent_cov = _context_coverage(sentence, around, title, article, frame.terms, k)
+                if frame.terms and sent_cov < k.min_coverage:
+                    continue  # too little of the question is here to answer from this sentence
                 for cand in self._spans(frame, sentence):
                     a, b, unit = cand
                     clause = next(
@@ -382,8 +385,6 @@ class ExtractiveAnswerer:
                         score -= k.distance_penalty * distance
                         score += k.anchor_weight * _anchor_alignment(sentence, a, b, frame, k.anchor_window)
                     span = strip_spaces(sentence[a:b])
-                    if frame.terms and sent_cov < k.min_coverage:
-                        continue  # too little of the question is here to answer from this sentence
                     if span and (best is None or score > best.score):
                         best = Candidate(span, passage, sentence, score, sent_cov, offset + s_a)
         if best is not None and frame.terms and best.coverage < k.min_coverage:

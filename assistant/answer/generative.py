@@ -41,11 +41,12 @@ def pack_passages(passages: list[Passage], budget_tokens: int) -> list[Passage]:
             used += cost
             continue
         room = budget_tokens - used - 8
-        kept = ""
-        for a, b in sentence_spans(p.text):
-            if count_tokens(kept + p.text[a:b]) > room:
+        end = 0  # the passage is kept as written, line breaks included, up to its last sentence that fits
+        for _, b in sentence_spans(p.text):
+            if count_tokens(p.text[:b]) > room:
                 break
-            kept += p.text[a:b]
+            end = b
+        kept = p.text[:end]
         if kept:
             packed.append(Passage(**{**p.__dict__, "text": kept}))
         break

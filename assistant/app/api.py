@@ -209,7 +209,7 @@ class Assistant:
             latency_ms=(time.perf_counter() - t.started) * 1000,
             evidence=result.sentence,
             warnings=[*t.warnings, *extra_warnings, *result.warnings],
-            standalone=t.frame.question,
+            standalone=result.answered_as or t.frame.question,
             timings=t.timings,
             kind=t.frame.kind,
         )

@@ -20,7 +20,7 @@ from ..ingest.loading import SourceDocument, Skipped, discover, read_file
 from ..errors import IndexMissing
 from ..settings import Settings
 from .vectorstore import VectorStore, make_vector_store
-from ..text.zh import tokenize
+from ..text.zh import char_bigrams, tokenize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +94,16 @@ class _Prepared:
     facts: list[Fact]
 
 
+def article_key(doc_id: str, article: int) -> str:
+    """One id for an article across the catalog and the article index."""
+    return f"{doc_id}#{article}"
+
+
+def split_article_key(key: str) -> tuple[str, int]:
+    doc_id, _, article = key.rpartition("#")
+    return doc_id, int(article)
+
+
 def _parsed_hash(doc: SourceDocument) -> str:
     """What the catalog records of a document: its content as read by this parser version."""
     return f"p{PARSER_VERSION}:{doc.content_hash}"
@@ -123,6 +133,8 @@ class Index:
         self.db.executescript(SCHEMA)
         self._vectors: VectorStore | None = None
         self._bm25: BM25Index | None = None
+        self._article_bm25: BM25Index | None = None
+        self._dense_generation = -1
         self.fact_extractor: FactExtractor = make_extractor(settings)
 
     # --- opening -------------------------------------------------------------------------
@@ -172,6 +184,7 @@ class Index:
                 [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
             )
         self._ensure_bm25()
+        self._ensure_article_bm25()
         self.refresh_facts()
         return {"orphans_removed": len(orphans), "vectors_added": len(missing)}
 
@@ -185,6 +198,27 @@ class Index:
                 loaded.save(self.dir / "bm25")
             self._bm25 = loaded
         return self._bm25
+
+    def _ensure_article_bm25(self) -> BM25Index:
+        """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
+        as a whole, robust to how jieba happens to cut the question's words."""
+        gen = self.generation
+        if self._article_bm25 is None or self._article_bm25.generation != gen:
+            path = self.dir / "bm25_articles"
+            loaded = BM25Index.load(path)
+            if loaded is None or loaded.generation != gen:
+                rows = self.db.execute(
+                    "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
+                    "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
+                ).fetchall()
+                loaded = BM25Index.build(
+                    [article_key(r[0], r[1]) for r in rows],
+                    [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows],
+                    gen,
+                )
+                loaded.save(path)
+            self._article_bm25 = loaded
+        return self._article_bm25
 
     # --- ingestion -----------------------------------------------------------------------
 
@@ -307,6 +341,7 @@ class Index:
                 progress(n, len(files), str(path))
         self._commit(batch, report)
         self._ensure_bm25()
+        self._ensure_article_bm25()
         if not self._meta("facts_version"):
             with self.db:
                 self.db.execute(
@@ -328,6 +363,7 @@ class Index:
         if ids:
             self.vectors.delete(ids)
         self._ensure_bm25()
+        self._ensure_article_bm25()
         return cur.rowcount > 0
 
     # --- reading -------------------------------------------------------------------------
@@ -462,5 +498,31 @@ class Index:
     def search_bm25(self, query: str, k: int) -> list[tuple[str, float]]:
         return self._ensure_bm25().search(tokenize(query), k)
 
+    def bm25_scores(self, tokens: list[str], chunk_ids: list[str]) -> dict[str, float]:
+        """The passage BM25 scores of these chunks for a tokenized query."""
+        return self._ensure_bm25().scores_for(tokens, chunk_ids)
+
+    def search_articles(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Whole articles by the BM25 of their character bigrams: (article_key, score), best first."""
+        return self._ensure_article_bm25().search(char_bigrams(query), k)
+
+    def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
+        """The chunk ids of these articles (article_key -> ids in reading order)."""
+        out: dict[str, list[str]] = {}
+        pairs = [split_article_key(key) for key in keys]
+        for i in range(0, len(pairs), 400):
+            part = pairs[i : i + 400]
+            where = " OR ".join("(doc_id=? AND article=?)" for _ in part)
+            args = [x for pair in part for x in pair]
+            for cid, doc_id, article in self.db.execute(
+                f"SELECT chunk_id, doc_id, article FROM chunks WHERE {where} ORDER BY doc_id, ordinal", args
+            ):
+                out.setdefault(article_key(doc_id, article), []).append(cid)
+        return out
+
     def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:
+        generation = self.generation
+        if generation != self._dense_generation:  # another writer may have changed the vectors
+            self.vectors.forget_count()
+            self._dense_generation = generation
         return self.vectors.query(self.embedder.embed_query(query), k)

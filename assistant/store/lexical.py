@@ -57,6 +57,15 @@ class BM25Index:
         retriever = bm25s.BM25.load(str(path / "bm25s")) if data["ids"] else bm25s.BM25()
         return cls(retriever, data["ids"], int(data["generation"]))
 
+    def scores_for(self, tokens: list[str], ids: list[str]) -> dict[str, float]:
+        """The BM25 scores of these rows (ids not in the index are left out)."""
+        if not self.ids or not tokens:
+            return {}
+        if getattr(self, "_positions", None) is None:
+            self._positions = {cid: i for i, cid in enumerate(self.ids)}
+        scores = self.retriever.get_scores(tokens)
+        return {cid: float(scores[self._positions[cid]]) for cid in ids if cid in self._positions}
+
     def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
         if not self.ids or not tokens:
             return []
