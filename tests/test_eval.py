@@ -81,6 +81,18 @@ def test_conversations_keep_place_and_year_and_meet_their_floors(seeds_index):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_a_real_news_archive_sample_meets_its_floors(tmp_path):
+    """80 crud_news_dev questions over their 76 articles and 400 other news articles (scripts/make_crud_sample.py):
+    the right article must come first, the answer must be cited."""
+    index = tmp_path / "news"
+    done = run_cli("ingest", str(ROOT / "evals" / "crud_news_sample_corpus.jsonl"), "--index-dir", str(index), timeout=300)
+    assert done.returncode == 0, done.stderr
+    gold = ROOT / "evals" / "crud_news_sample.jsonl"
+    proc = run_cli("eval", str(gold), "--index-dir", str(index), "--floors", str(ROOT / "evals" / "floors.json"),
+                   timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_floors_fail_the_run_when_a_metric_drops(seeds_index, tmp_path):
     floors = tmp_path / "floors.json"
     floors.write_text(json.dumps({"seeds_gold.jsonl": {"accuracy": 1.01}}), encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -428,3 +429,33 @@ def test_users_for_the_ui_are_parsed_or_refused_with_a_sentence(tmp_path):
     assert parse_auth("admin:x", users) == [("admin", "x"), ("editor", "s3cret"), ("viewer", "pa:ss")]
     with pytest.raises(UIError, match="用户名:密码"):
         parse_auth("nopassword", None)
+
+
+def test_serve_embeds_what_ingestion_left_pending_in_the_background(browser, tmp_path):
+    """With a slow embedder, `assistant ingest` returns before the vectors; `assistant serve` computes them in the
+    background while the page already answers, and the status line counts them down."""
+    env = {"ASSISTANT_EMBEDDING": "e5"}
+    news = tmp_path / "news.jsonl"
+    news.write_text(json.dumps({"id": "xiangfen", "text": GBK_ARTICLE}, ensure_ascii=False) + "\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    done = run_cli("ingest", str(news), "--index-dir", str(index_dir), env=env)
+    assert done.returncode == 0 and "等待计算向量" in done.stdout, done.stdout + done.stderr
+    proc, url = _start(index_dir, env=env)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        assert _ask(page, "襄汾县2025年秸秆综合利用率是多少？", 1).inner_text().startswith("93.5%")
+        deadline = time.monotonic() + 120
+        while "后台计算中" in page.locator("#status").inner_text() and time.monotonic() < deadline:
+            page.wait_for_timeout(1000)
+            page.reload()
+            page.wait_for_selector("#question textarea", timeout=60_000)
+        assert "后台计算中" not in page.locator("#status").inner_text()
+    finally:
+        context.close()
+        _stop(proc)
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(index_dir), env=env).stdout)
+    assert status["vectors_pending"] == 0 and status["vectors"] == status["chunks"]
+    assert "Traceback" not in _log(proc), _log(proc)

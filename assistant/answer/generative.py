@@ -10,7 +10,7 @@ from ..ingest.chunking import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
 from ..store.records import full_heading
-from ..text.zh import FIGURE_RE, figure_matches, figure_values, same_figure, sentence_spans
+from ..text.zh import FIGURE_RE, figure_matches, figure_values, same_figure, sentence_spans, to_simplified
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
@@ -102,7 +102,7 @@ def interpret(text: str, passages: list[Passage]) -> LLMReply:
     if declined:
         # A decline may say which other year or place the passages do have a figure for ("资料只有2024年的
         # 数据：38微克/立方米[1]"): that figure is checked against its citation like any other.
-        stated = [m.group(0) for m in figure_matches(_MARKER.sub("", cleaned))]
+        stated = [m.group(0) for m in figure_matches(to_simplified(_MARKER.sub("", cleaned)))]
         if not stated:
             return LLMReply(cleaned, [], [], True, [])
         return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
@@ -110,9 +110,9 @@ def interpret(text: str, passages: list[Passage]) -> LLMReply:
 
 
 def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
-    """Figures of the answer (units and magnitudes normalized) that no cited passage states."""
-    plain = _MARKER.sub("", answer)
-    have = [fv for p in cited for fv in figure_values(p.title + "\n" + p.text)]
+    """Figures of the answer (units and magnitudes normalized, either script) that no cited passage states."""
+    plain = to_simplified(_MARKER.sub("", answer))
+    have = [fv for p in cited for fv in figure_values(to_simplified(p.title + "\n" + p.text))]
     missing = []
     for m_text, (value, unit) in _figures_with_text(plain):
         ok = any(same_figure(value, v) and (unit == u or not unit or not u) for v, u in have)

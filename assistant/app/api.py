@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,13 @@ from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
 from ..answer.frame import QuestionFrame, analyze
 from ..answer.generative import LLMPrompt, condense_prompt, interpret, qa_prompt
 from ..answer.knobs import KNOBS
+from ..answer.script import folded_article, folded_passage, restore_script
 from ..errors import IndexMissing, LLMError, QuestionError
 from ..retrieve.retrieval import Mode, Passage, Retriever
 from ..settings import Settings, get_settings
 from ..store.index import Index, IngestReport
-from ..store.records import ArticleText, DocumentInfo
-from ..text.zh import normalize_question
+from ..store.records import ArticleText, DocumentInfo, full_heading
+from ..text.zh import normalize_question, to_simplified
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Assistant:
         self._articles: dict[tuple[str, int], ArticleText] = {}
         self._llm_client = None
         self._articles_generation = -1
+        self._opening = threading.Lock()
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -97,7 +100,9 @@ class Assistant:
 
     def _open(self, create: bool = False) -> Index:
         if self._index is None:
-            self._index = Index.open(self.settings, self.index_dir, create=create)
+            with self._opening:  # the server's background embedder and its requests may open it at once
+                if self._index is None:
+                    self._index = Index.open(self.settings, self.index_dir, create=create)
         return self._index
 
     def _article(self, passage: Passage) -> ArticleText:
@@ -135,6 +140,10 @@ class Assistant:
 
     def documents(self) -> list[DocumentInfo]:
         return self._open().documents()
+
+    def embed_pending(self, progress=None, stop=None, lock=None) -> int:
+        """Compute the vectors ingestion left pending (a slow embedder's); returns how many were added."""
+        return self._open().embed_pending(progress=progress, stop=stop, lock=lock)
 
     def delete(self, doc_id: str) -> bool:
         return self._open().delete_document(doc_id)
@@ -193,21 +202,30 @@ class Assistant:
 
     def _extractive(self, t: _Turn, *extra_warnings: str) -> Answer:
         """The offline answer to the turn's frame (also the LLM path's fallback, with a warning saying why)."""
+        # The reader reads passages folded to simplified characters; the citations and the quotes it answers
+        # with are given back in each document's own script.
+        written: dict[str, Passage] = {}
+
+        def read(passages: list[Passage]) -> list[Passage]:
+            written.update((p.chunk_id, p) for p in passages)
+            return [folded_passage(p) for p in passages]
+
         answerer = QuestionAnswerer(
-            ExtractiveAnswerer(self._article),
-            lambda q: self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages)),
+            ExtractiveAnswerer(lambda p: folded_article(self._article(p))),
+            lambda q: read(self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages))),
             facts=self._open().facts,
-            passages_for=self._open().passages,
+            passages_for=lambda ids: read(self._open().passages(ids)),
         )
         result = answerer.answer(t.frame).result
+        citations = [written.get(p.chunk_id, p) for p in result.passages]
         return Answer(
             question=t.question,
-            answer=result.answer,
+            answer=restore_script(result.answer, citations),
             answered=result.answered,
-            citations=result.passages,
+            citations=citations,
             backend="extractive",
             latency_ms=(time.perf_counter() - t.started) * 1000,
-            evidence=result.sentence,
+            evidence=restore_script(result.sentence, citations),
             warnings=[*t.warnings, *extra_warnings, *result.warnings],
             standalone=result.answered_as or t.frame.question,
             timings=t.timings,
@@ -291,12 +309,22 @@ class Assistant:
         yield self._from_reply(t, prompt, "".join(pieces))
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
-        """The figures extracted from the articles, filtered by subject, metric (substrings) and year."""
-        return self._open().facts(
+        """The figures extracted from the articles, filtered by subject, metric (substrings) and year. Facts are
+        extracted in simplified characters; a fact from a document in traditional script quotes it as written."""
+        index = self._open()
+        facts = index.facts(
             subject=normalize_question(subject) if subject else None,
             metric=normalize_question(metric) if metric else None,
             year=year,
         )
+        written = {p.chunk_id: p for p in index.passages(sorted({f.chunk_id for f in facts if f.chunk_id}))}
+        written = {cid: p for cid, p in written.items() if p.text != to_simplified(p.text)}
+        for f in facts:
+            p = written.get(f.chunk_id)
+            if p is not None:
+                f.span, f.context = restore_script(f.span, [p]), restore_script(f.context, [p])
+                f.title = full_heading(p.title, p.subtitle)
+        return facts
 
     def passages(self, chunk_ids: list[str]) -> list[Passage]:
         """Stored passages by id, in the order given (what a chart's bar or a fact's row opens)."""

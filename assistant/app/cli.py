@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -72,12 +73,33 @@ def ingest(
         typer.echo(
             f"索引现有 {status['documents']} 篇文档、{status['articles']} 篇文章、{status['chunks']} 个段落。"
         )
+        if report.vectors_pending:
+            typer.echo(
+                f"已可提问（关键词检索）；还有 {report.vectors_pending} 个段落等待计算向量："
+                "运行 assistant embed，或启动 assistant serve（在后台进行）。"
+            )
     for w in report.warnings:
         typer.echo(f"提示：{w}", err=True)
     if report.skipped:
         for item in report.skipped:
             typer.echo(f"已跳过：{item}", err=True)
         raise AssistantError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
+
+
+@command()
+def embed(index_dir: Optional[Path] = IndexDirOption) -> None:
+    """计算导入后尚未完成的段落向量（可随时中断，下次从中断处继续）。"""
+    assistant = _assistant(index_dir)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    started = time.perf_counter()
+    with Progress(TextColumn("计算向量"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("", total=None)
+        added = assistant.embed_pending(progress=lambda done, total: progress.update(task, completed=done, total=total))
+    info = assistant.status()
+    typer.echo(f"新计算 {added} 个段落的向量，用时 {time.perf_counter() - started:.1f} 秒；"
+               f"向量 {info['vectors']} / 段落 {info['chunks']}（{info['embedding']}）。")
 
 
 def _named(passage: Passage) -> str:
@@ -193,6 +215,8 @@ def status(
             f"索引目录：{info['index_dir']}\n文档：{info['documents']}  文章：{info['articles']}  "
             f"段落：{info['chunks']}  向量：{info['vectors']}\n嵌入：{info['embedding']}  向量库：{info['vector_store']}"
         )
+        if info.get("vectors_pending"):
+            typer.echo(f"等待计算向量的段落：{info['vectors_pending']}（运行 assistant embed，或由 assistant serve 在后台完成）")
 
 
 @command()

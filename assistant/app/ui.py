@@ -159,10 +159,40 @@ def status_text(assistant: Assistant) -> str:
     except Exception as exc:  # an unreadable index must not take the page down
         return f"**索引**：无法读取（{type(exc).__name__}）。"
     mb = _size(assistant.index_dir) / 1e6
+    pending = info.get("vectors_pending") or 0
     return (
         f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info['documents']} 篇文档、{info['articles']} 篇文章、"
         f"{info['chunks']} 个段落、{info['facts']} 条数据，占用 {mb:.1f} MB"
+        + (f"　|　**向量**：后台计算中，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
     )
+
+
+class BackgroundEmbedder:
+    """Computes the vectors ingestion left pending, in a daemon thread, a batch at a time under the write lock,
+    so answers never wait and an upload waits at most one batch. kick() after anything that adds passages."""
+
+    def __init__(self, assistant: Assistant, lock: threading.Lock):
+        self.assistant = assistant
+        self.lock = lock
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def kick(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="embed-pending", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                if not self.assistant.embed_pending(stop=self.stopping.is_set, lock=self.lock):
+                    return  # nothing left (a later upload kicks it again)
+        except IndexMissing:
+            return
+        except Exception:  # a failing embedder must not take the server down; answers still work lexically
+            log.exception("background embedding stopped")
 
 
 def _backend(assistant: Assistant, info: dict | None = None) -> str:
@@ -246,6 +276,8 @@ def build_app(assistant: Assistant):
     import gradio as gr
 
     write_lock = threading.Lock()  # ingest and delete one at a time; questions read concurrently
+    embedder = BackgroundEmbedder(assistant, write_lock)
+    embedder.kick()  # vectors a slow embedder left pending follow in the background
     uploads = assistant.index_dir / "uploads"
     exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))
     max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
@@ -344,6 +376,9 @@ def build_app(assistant: Assistant):
                 lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
                                 f"写入 {report.chunks_written} 个段落。")
                 lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
+                if report.vectors_pending:
+                    lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")
+                    embedder.kick()
         return refreshed("\n\n".join(lines))
 
     def delete(doc_id: str):

@@ -131,13 +131,13 @@ def passage_hit(title: str, text: str, doc_id: str, item: GoldItem) -> bool:
     body = strip_spaces(to_simplified(title + text))
     evidences = [item.evidence] if item.evidence else []
     evidences += [e for e in item.extra.get("evidence_all", []) if isinstance(e, str)]
-    if any(strip_spaces(e) in body for e in evidences):
+    if any(strip_spaces(to_simplified(e)) in body for e in evidences):
         return True
     if item.doc_id is not None and doc_id != item.doc_id:
         return False
     if not evidences and item.doc_id is not None:
         return True  # document-level gold (CMRC): the right document is a hit
-    return any(strip_spaces(a) in body for a in item.answers)
+    return any(strip_spaces(to_simplified(a)) in body for a in item.answers)
 
 
 def is_correct(item: GoldItem, answered: bool, answer: str) -> bool:
@@ -187,6 +187,7 @@ def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
         "citation_supported": cited_support,
         "cited_chars": sum(len(c.text) for c in answer.citations),
         "retrieved_chars": [len(p.text) for p in passages],
+        "retrieved_articles": len({(p.doc_id, p.article) for p in passages}),
         "top_passages": [
             {"title": p.title, "doc_id": p.doc_id, "chunk_id": p.chunk_id, "score": round(p.score, 5), "text": p.text}
             for p in passages[:3]
@@ -222,6 +223,8 @@ def summarize(rows: list[dict]) -> dict:
             "hit@1": _mean([float(r["retrieval_rank"] == 1) for r in answerable]),
             "hit@5": _mean([float(r["retrieval_rank"] is not None and r["retrieval_rank"] <= 5) for r in answerable]),
             "mrr": _mean([1.0 / r["retrieval_rank"] if r["retrieval_rank"] else 0.0 for r in answerable]),
+            # How many distinct articles the top 5 passages come from.
+            "articles@5": _mean([r["retrieved_articles"] for r in rs if "retrieved_articles" in r]),
             "citation_support": _mean([float(s) for s in supported]),
             "latency_p50_ms": percentile(lat, 50),
             "latency_p95_ms": percentile(lat, 95),
@@ -385,7 +388,8 @@ def load_facts_gold(path: str | Path) -> list[dict]:
                  **({"unit": ""} if obj.get("unit") is None else {}))
         except (json.JSONDecodeError, ValidationError, TypeError) as exc:
             raise GoldError(f"{path}:{lineno}: 不是有效的事实条目（{type(exc).__name__}）") from None
-        items.append(obj)
+        # Compared in simplified characters, as the facts are extracted (a gold set in traditional script works).
+        items.append({k: to_simplified(v) if isinstance(v, str) and k not in ("id", "doc_id") else v for k, v in obj.items()})
     return items
 
 
@@ -435,7 +439,7 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
         for i, p in enumerate(predicted):
             if p.doc_id != g["doc_id"] or not same_figure(gv, p.base_value) or p.base_unit != gu:
                 continue
-            pspan = strip_spaces(p.span)
+            pspan = strip_spaces(to_simplified(p.span))
             if not (pspan in gspan or gspan in pspan or _overlap(pspan, gspan) >= 4):
                 continue
             candidates.append(i)

@@ -6,7 +6,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from ..text.zh import CJK, ends_sentence, tidy_spacing
+from ..text.zh import CJK, ends_sentence, tidy_spacing, to_simplified
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 
@@ -33,8 +33,9 @@ _INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
 
 
 def byline_names(byline: str) -> list[str]:
-    """The people a byline or signature names: "科学导报记者 范琛 陈海瑞" -> ["范琛", "陈海瑞"]."""
-    return re.sub(_BYLINE_ROLE + r"\s*", "", byline).split()
+    """The people a byline or signature names, as written: "科学导报记者 范琛 陈海瑞" -> ["范琛", "陈海瑞"]."""
+    role = re.match(_BYLINE_ROLE + r"\s*", to_simplified(byline))  # 記者 is 记者: the same length, folded
+    return byline[role.end() if role else 0 :].split()
 
 
 def _width(line: str) -> float:
@@ -105,12 +106,13 @@ def normalize_blocks(raw: str) -> list[Block]:
             flush()
             heading_lines.append(line)
             continue
-        if _CAPTION.search(line) and _width(line) <= 60:
+        folded = to_simplified(line)  # the markers are matched in simplified characters (記者 -> 记者)
+        if _CAPTION.search(folded) and _width(line) <= 60:
             # A caption may cut a sentence in two: leave the open paragraph open.
             blocks.append(Block(CAPTION, line))
             continue
-        is_lead = bool(_LEAD.match(line))
-        is_byline = bool(_BYLINE.match(line)) and _width(line) <= 24
+        is_lead = bool(_LEAD.match(folded))
+        is_byline = bool(_BYLINE.match(folded)) and _width(line) <= 24
         if current is not None and not ends_sentence(current.text) and not (is_lead or is_byline):
             current.text += line
             continue

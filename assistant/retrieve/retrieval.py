@@ -12,7 +12,10 @@ from ..text.zh import fold_width, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
-Mode = Literal["hybrid", "bm25", "dense"]
+# hybrid: the default (articles and passages); the rest are its single signals, for comparison: "passages"
+# (passage BM25 and dense fused, no articles), "bm25", "dense", "articles" (whole articles, each by its best
+# BM25 passage).
+Mode = Literal["hybrid", "passages", "bm25", "dense", "articles"]
 
 # Articles ranked as wholes (bigram BM25) whose passages become candidates. A question names an event, a person
 # or a place that its article may state once, far from the passage holding the answer: the article's rank
@@ -59,9 +62,11 @@ class Retriever:
             return self.index.search_bm25(question, k)
         if mode == "dense":
             return self.index.search_dense(question, k)
+        if mode == "articles":
+            return self._best_passages(question, self.index.search_articles(question, k))
         lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
         dense = [cid for cid, _ in self.index.search_dense(question, n)]
-        articles = self.index.search_articles(question, self.article_candidates)
+        articles = self.index.search_articles(question, self.article_candidates) if mode == "hybrid" else []
         if not articles or not self.article_weight:
             fused = reciprocal_rank_fusion([lexical, dense], self.rrf_k, [1.0, self.dense_weight])
             return sorted(fused.items(), key=lambda kv: -kv[1])[:k]
@@ -104,6 +109,17 @@ class Retriever:
             used.add(article_of.get(best, best))
             pool.remove(best)
         return chosen
+
+    def _best_passages(self, question: str, articles: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Each article's passage with the highest BM25, scored by its article."""
+        chunks_of = self.index.article_chunks([key for key, _ in articles])
+        bm25 = self.index.bm25_scores(tokenize(question), [c for ids in chunks_of.values() for c in ids])
+        out = []
+        for key, score in articles:
+            ids = chunks_of.get(key, [])
+            if ids:
+                out.append((max(ids, key=lambda c: bm25.get(c, 0.0)), score))
+        return out
 
     def retrieve(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
         ranked = self.ranked_ids(question, k, mode)

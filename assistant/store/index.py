@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +22,7 @@ from ..ingest.loading import SourceDocument, Skipped, discover, read_file
 from ..errors import IndexMissing
 from ..settings import Settings
 from .vectorstore import VectorStore, make_vector_store
-from ..text.zh import char_bigrams, tokenize
+from ..text.zh import char_bigrams, to_simplified, tokenize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,7 +59,8 @@ FACT_COLUMNS = (
 FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing indexes re-extract
 # Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
+EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
 
@@ -68,6 +71,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_written: int = 0
+    vectors_pending: int = 0  # passages left for the background embedder
     bytes_read: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -78,6 +82,7 @@ class IngestReport:
             "replaced": len(self.replaced),
             "unchanged": len(self.unchanged),
             "chunks_written": self.chunks_written,
+            "vectors_pending": self.vectors_pending,
             "skipped": [str(s) for s in self.skipped],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
@@ -92,6 +97,14 @@ class _Prepared:
     chunks: list[Chunk]
     tokens: list[list[str]]
     facts: list[Fact]
+
+
+_OPENING = threading.Lock()
+
+
+@contextmanager
+def _no_lock():
+    yield
 
 
 def article_key(doc_id: str, article: int) -> str:
@@ -151,7 +164,9 @@ class Index:
     @property
     def vectors(self) -> VectorStore:
         if self._vectors is None:
-            self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
+            with _OPENING:  # Chroma's client must not be created by two threads at once
+                if self._vectors is None:
+                    self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
         return self._vectors
 
     def _meta(self, key: str, default: str | None = None) -> str | None:
@@ -175,18 +190,40 @@ class Index:
         missing = sorted(catalog_ids - stored)
         if orphans:
             self.vectors.delete(orphans)
-        for i in range(0, len(missing), 512):
-            batch = missing[i : i + 512]
-            rows = self._rows(batch)
-            self.vectors.upsert(
-                [r["chunk_id"] for r in rows],
-                self.embedder.embed_documents([scoped_text(r["title"], r["subtitle"], r["text"]) for r in rows]),
-                [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
-            )
+        added = self.embed_pending() if self.embedder.inline else 0  # a slow embedder's vectors follow later
         self._ensure_bm25()
         self._ensure_article_bm25()
         self.refresh_facts()
-        return {"orphans_removed": len(orphans), "vectors_added": len(missing)}
+        return {"orphans_removed": len(orphans), "vectors_added": added}
+
+    def pending_vectors(self) -> list[str]:
+        """Chunks in the catalog that have no vector yet, in reading order."""
+        stored = self.vectors.ids()
+        rows = self.db.execute("SELECT chunk_id FROM chunks ORDER BY doc_id, ordinal").fetchall()
+        return [r[0] for r in rows if r[0] not in stored]
+
+    def embed_pending(self, batch_size: int = EMBED_BATCH, progress: Callable[[int, int], None] | None = None,
+                      stop: Callable[[], bool] | None = None, lock=None) -> int:
+        """Embed the chunks that have no vector, a batch at a time (each batch lands on its own, so an interrupted
+        run resumes where it stopped). `lock` is held per batch, not for the whole run; `stop()` ends it early."""
+        missing = self.pending_vectors()
+        done = 0
+        for i in range(0, len(missing), batch_size):
+            if stop is not None and stop():
+                break
+            rows = self._rows(missing[i : i + batch_size])  # a chunk deleted meanwhile is simply gone
+            vectors = self.embedder.embed_documents(
+                [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
+            )
+            with lock if lock is not None else _no_lock():
+                self.vectors.upsert(
+                    [r["chunk_id"] for r in rows], vectors,
+                    [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
+                )
+            done += len(rows)
+            if progress:
+                progress(done, len(missing))
+        return done
 
     def _ensure_bm25(self) -> BM25Index:
         gen = self.generation
@@ -237,7 +274,8 @@ class Index:
             metadata=meta,
         )
         tokens = [tokenize(c.index_text) for c in chunks]
-        facts = self.fact_extractor.extract(parsed, chunks, doc.doc_id, doc.source)
+        # Facts are read in simplified characters (subjects and metrics match questions in either script).
+        facts = self.fact_extractor.extract(parsed.folded(), [c.folded() for c in chunks], doc.doc_id, doc.source)
         return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens, facts)
 
     def _commit(self, batch: list[_Prepared], report: IngestReport) -> None:
@@ -250,8 +288,8 @@ class Index:
                 r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (p.doc.doc_id,))
             }
         fresh = [c for p in batch for c in p.chunks if c.chunk_id not in old[p.doc.doc_id]]
-        if fresh:
-            vectors = self.embedder.embed_documents([c.index_text for c in fresh])
+        if fresh and self.embedder.inline:  # otherwise they wait for embed_pending (assistant embed / serve)
+            vectors = self.embedder.embed_documents([to_simplified(c.index_text) for c in fresh])
             self.vectors.upsert(
                 [c.chunk_id for c in fresh],
                 vectors,
@@ -349,6 +387,8 @@ class Index:
                     (f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}",),
                 )
         report.warnings.extend(getattr(self.fact_extractor, "warnings", []))
+        if not self.embedder.inline:
+            report.vectors_pending = len(self.pending_vectors())
         report.seconds = time.perf_counter() - started
         return report
 
@@ -376,6 +416,7 @@ class Index:
             "chunks": q("SELECT COUNT(*) FROM chunks"),
             "facts": q("SELECT COUNT(*) FROM facts"),
             "vectors": self.vectors.count(),
+            "vectors_pending": max(0, self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] - self.vectors.count()),
             "embedding": self.embedder.fingerprint,
             "vector_store": self.settings.vector_store,
             "index_dir": str(self.dir),
@@ -415,7 +456,8 @@ class Index:
                         (doc_id,),
                     )
                 ]
-                facts = self.fact_extractor.extract(ParsedDocument(text=text, articles=arts), chunks, doc_id, source)
+                parsed = ParsedDocument(text=text, articles=arts).folded()
+                facts = self.fact_extractor.extract(parsed, [c.folded() for c in chunks], doc_id, source)
                 self._write_facts(doc_id, facts)
                 total += len(facts)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('facts_version', ?)", (version,))
@@ -525,4 +567,4 @@ class Index:
         if generation != self._dense_generation:  # another writer may have changed the vectors
             self.vectors.forget_count()
             self._dense_generation = generation
-        return self.vectors.query(self.embedder.embed_query(query), k)
+        return self.vectors.query(self.embedder.embed_query(to_simplified(query)), k)

