@@ -134,7 +134,10 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
             calls.append((time.perf_counter() - t0) * 1000)
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     return {
         "startup_s": startup,
         "browser_answer_ms": {"n": len(clicks), "p50": percentile(clicks, 50), "p95": percentile(clicks, 95)},

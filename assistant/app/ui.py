@@ -26,6 +26,7 @@ EXAMPLES = [
     "高平分局帮助多少家企业完成了信用修复？",
 ]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stopped
 FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
 DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
 # Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
@@ -491,4 +492,6 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
         theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
                                 font_mono=["Noto Sans Mono CJK SC", "monospace"]),
     )
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # Open pages keep streams open: without a bound, Ctrl-C (SIGTERM) would wait for every browser tab to close.
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    uvicorn.Server(config).run(sockets=[sock])
