@@ -8,7 +8,7 @@ import pytest
 from assistant import Assistant
 from assistant.settings import Settings
 
-from .conftest import run_cli
+from .conftest import PAGE_000, run_cli
 
 NEWS = [
     {"id": "ruicheng", "title": "芮城县空气质量持续向好",
@@ -67,3 +67,14 @@ def test_the_command_line_says_what_is_pending_and_embeds_it(tmp_path):
     assert f"新计算 {status['chunks']} 个段落的向量" in embedded.stdout
     status = json.loads(run_cli("status", "--json", "--index-dir", str(tmp_path / "idx"), env=env).stdout)
     assert status["vectors_pending"] == 0 and status["vectors"] == status["chunks"]
+
+
+def test_an_english_question_finds_the_chinese_passage_with_a_multilingual_embedding(tmp_path):
+    """No word of the question is in the page: the default ranking leaves it to the multilingual embedding."""
+    a = _e5(tmp_path / "idx")
+    a.ingest(PAGE_000)
+    a.embed_pending()
+    top = a.retrieve("How much were the environmental fines in Qinshui County in 2024?", k=1)
+    assert "394.179万元" in top[0].text
+    top = a.retrieve("What was the PM2.5 concentration in Yangcheng County in 2024?", k=1)
+    assert "38微克/立方米" in top[0].text

@@ -3,6 +3,7 @@ fused by reciprocal rank, one passage per article before any article gives a sec
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Literal
 
@@ -31,6 +32,10 @@ ARTICLE_WEIGHT = 1.0
 # best ones; where several articles score alike, the top k spread over them. 0.0 (strictly one passage per
 # article first) lost the answer passage on the two-page seeds (hit@5 1.00 -> 0.96).
 REPEAT_ARTICLE_SHARE = 0.5
+
+
+MIN_CJK_FOR_LEXICAL = 2  # a question with fewer Chinese characters than this is ranked by a semantic embedding alone
+_CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
@@ -64,6 +69,12 @@ class Retriever:
             return self.index.search_dense(question, k)
         if mode == "articles":
             return self._best_passages(question, self.index.search_articles(question, k))
+        if mode == "hybrid" and len(_CJK_CHAR.findall(question)) < MIN_CJK_FOR_LEXICAL and getattr(
+            self.index.embedder, "semantic", False
+        ):
+            # A question in another language ("How much were the fines in Qinshui County?") shares no words with
+            # Chinese passages: the lexical rankings are noise, a multilingual embedding is the only judge.
+            return self.index.search_dense(question, k)
         lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
         dense = [cid for cid, _ in self.index.search_dense(question, n)]
         articles = self.index.search_articles(question, self.article_candidates) if mode == "hybrid" else []

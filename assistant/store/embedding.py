@@ -22,6 +22,7 @@ class Embedder(Protocol):
     fingerprint: str
     dim: int
     inline: bool
+    semantic: bool  # ranks by meaning across wording and language, not by shared words
 
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 
@@ -37,6 +38,7 @@ class HashingEmbedder:
     """
 
     inline = True  # ~1 ms a passage
+    semantic = False  # lexical: a question in another language shares nothing with the passages
 
     def __init__(self, dim: int = 4096, bigram_weight: float = 1.0):
         self.dim = dim
@@ -77,6 +79,7 @@ class E5Embedder:
 
     MAX_CHARS = 1000  # a passage is cut here before embedding: e5 reads 512 tokens, and time grows with length
     inline = False  # ~0.2 s a passage on one core: `assistant embed` or `assistant serve` embed after ingestion
+    semantic = True  # multilingual: an English question finds a Chinese passage
 
     def __init__(self, threads: int = 1):
         import os
@@ -104,6 +107,7 @@ class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible /v1/embeddings endpoint (OpenAI, DashScope, vLLM, Ollama...)."""
 
     inline = True  # a server embeds a batch in well under a second
+    semantic = True
 
     def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64,
                  timeout: float = 30.0, max_retries: int = 2):
