@@ -6,10 +6,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
 
-from ..answer.composite import QuestionAnswerer, understand
+from ..answer.composite import QuestionAnswerer, split_parts, understand
 from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
 from ..answer.frame import QuestionFrame, analyze
 from ..answer.generative import LLMPrompt, condense_prompt, interpret, qa_prompt
@@ -235,7 +236,19 @@ class Assistant:
     def _llm_prompt(self, frame: QuestionFrame, timings: dict) -> LLMPrompt:
         s = self.settings
         t1 = time.perf_counter()
-        passages = self._retrieve(frame.question, s.llm_passages)
+        parts = split_parts(frame.question)
+        if len(parts) > 1:
+            # A question of several parts gets the best passages of each part, taken in turn: one ranking of the
+            # whole question can leave a part's passage out of the prompt.
+            ranked = [self._retrieve(part, s.llm_passages) for part in parts]
+            seen: dict[str, Passage] = {}
+            for row in zip_longest(*ranked):
+                for p in row:
+                    if p is not None and p.chunk_id not in seen and len(seen) < s.llm_passages:
+                        seen[p.chunk_id] = p
+            passages = list(seen.values())
+        else:
+            passages = self._retrieve(frame.question, s.llm_passages)
         t2 = time.perf_counter()
         prompt = qa_prompt(frame.question, passages, s.llm_context_tokens, s.llm_max_answer_tokens, s.prompts_directory)
         t3 = time.perf_counter()
