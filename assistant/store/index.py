@@ -7,7 +7,7 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -100,11 +100,6 @@ class _Prepared:
 
 
 _OPENING = threading.Lock()
-
-
-@contextmanager
-def _no_lock():
-    yield
 
 
 def article_key(doc_id: str, article: int) -> str:
@@ -215,7 +210,7 @@ class Index:
             vectors = self.embedder.embed_documents(
                 [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
             )
-            with lock if lock is not None else _no_lock():
+            with lock if lock is not None else nullcontext():
                 self.vectors.upsert(
                     [r["chunk_id"] for r in rows], vectors,
                     [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
@@ -410,13 +405,14 @@ class Index:
 
     def status(self) -> dict:
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        chunks, vectors = q("SELECT COUNT(*) FROM chunks"), self.vectors.count()
         return {
             "documents": q("SELECT COUNT(*) FROM documents"),
             "articles": q("SELECT COUNT(*) FROM articles"),
-            "chunks": q("SELECT COUNT(*) FROM chunks"),
+            "chunks": chunks,
             "facts": q("SELECT COUNT(*) FROM facts"),
-            "vectors": self.vectors.count(),
-            "vectors_pending": max(0, self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] - self.vectors.count()),
+            "vectors": vectors,
+            "vectors_pending": max(0, chunks - vectors),
             "embedding": self.embedder.fingerprint,
             "vector_store": self.settings.vector_store,
             "index_dir": str(self.dir),
@@ -544,9 +540,25 @@ class Index:
         """The passage BM25 scores of these chunks for a tokenized query."""
         return self._ensure_bm25().scores_for(tokens, chunk_ids)
 
+    def rank_bm25(self, query: str, k: int, include: list[str]) -> list[str]:
+        """Chunk ids by passage BM25: the top k, and any of `include` that match the query at all."""
+        return self._ensure_bm25().rank(tokenize(query), k, include)
+
     def search_articles(self, query: str, k: int) -> list[tuple[str, float]]:
         """Whole articles by the BM25 of their character bigrams: (article_key, score), best first."""
         return self._ensure_article_bm25().search(char_bigrams(query), k)
+
+    def chunk_articles(self, chunk_ids: list[str]) -> dict[str, str]:
+        """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
+        out: dict[str, str] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = chunk_ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for cid, doc_id, article in self.db.execute(
+                f"SELECT chunk_id, doc_id, article FROM chunks WHERE chunk_id IN ({marks})", part
+            ):
+                out[cid] = article_key(doc_id, article)
+        return out
 
     def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
         """The chunk ids of these articles (article_key -> ids in reading order)."""

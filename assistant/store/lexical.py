@@ -18,6 +18,7 @@ class BM25Index:
         self.retriever = retriever
         self.ids = ids
         self.generation = generation
+        self._positions = {cid: i for i, cid in enumerate(ids)}  # row of each id, for scores_for
 
     @classmethod
     def build(cls, ids: list[str], token_lists: list[list[str]], generation: int) -> "BM25Index":
@@ -61,10 +62,18 @@ class BM25Index:
         """The BM25 scores of these rows (ids not in the index are left out)."""
         if not self.ids or not tokens:
             return {}
-        if getattr(self, "_positions", None) is None:
-            self._positions = {cid: i for i, cid in enumerate(self.ids)}
         scores = self.retriever.get_scores(tokens)
         return {cid: float(scores[self._positions[cid]]) for cid in ids if cid in self._positions}
+
+    def rank(self, tokens: list[str], k: int, include: list[str]) -> list[str]:
+        """The top k rows and any of `include` that match at all, best first, from one scoring pass."""
+        if not self.ids or not tokens:
+            return []
+        scores = self.retriever.get_scores(tokens)
+        k = min(k, len(self.ids))
+        rows = set(np.argpartition(-scores, k - 1)[:k].tolist())
+        rows.update(self._positions[cid] for cid in include if cid in self._positions)
+        return [self.ids[i] for i in sorted(rows, key=lambda i: -scores[i]) if scores[i] > 0]
 
     def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
         if not self.ids or not tokens:
