@@ -56,3 +56,21 @@ def test_the_event_named_once_in_an_article_finds_its_answer_passage(archive):
 def test_the_top_passages_spread_over_articles_that_score_alike(archive):
     passages = archive.retrieve("乡村文化旅游节期间共接待游客多少万人次？", k=5)
     assert len({p.doc_id for p in passages}) == 5
+
+
+def test_the_passage_stating_the_question_in_one_sentence_comes_first(tmp_path):
+    # Counted as bags of words the two stories tie (the scattered one leads the passage BM25 by a hair); only one
+    # says the question's words together, in the sentence that answers it.
+    scattered = ("全省新能源汽车出口势头良好，新能源汽车出口企业达到120家，全省汽车出口覆盖60多个国家。"
+                 "上半年，全省工业增加值同比增长6.1%，增幅居全国前列。")
+    together = ("上半年，全省新能源汽车出口同比增长47.3%。当天还发布了港口建设、物流园区和跨境电商等方面的"
+                "政策措施，企业代表表示将抓住机遇。")
+    lines = [{"id": "scattered", "text": "经济运行稳中向好。" + scattered + FILLER},
+             {"id": "together", "text": "港口经济发展大会召开。" + together + FILLER}]
+    path = tmp_path / "news.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(path)
+    passages = a.retrieve("上半年全省新能源汽车出口同比增长多少？", k=2)
+    assert passages[0].doc_id == "together"
+    assert a.ask("上半年全省新能源汽车出口同比增长多少？").answer == "47.3%"

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import fold_width, tokenize
+from ..text.zh import char_bigrams, fold_width, sentence_spans, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
@@ -32,6 +32,13 @@ ARTICLE_WEIGHT = 1.0
 # best ones; where several articles score alike, the top k spread over them. 0.0 (strictly one passage per
 # article first) lost the answer passage on the two-page seeds (hit@5 1.00 -> 0.96).
 REPEAT_ARTICLE_SHARE = 0.5
+# The answer usually sits in one sentence that states most of the question: a passage also scores the share of the
+# question's character bigrams (weighted by their rarity among articles) that its best sentence holds, in units of
+# the top rank's score 1/(rrf_k + 1). Only the best PROXIMITY_POOL passages are read for it. crud_news_dev hit@1
+# 0.857 -> 0.865, hit@5 0.968 -> 0.974, CMRC hit@1 0.979 -> 0.980, seeds and adversarial equal; at weight 1.2 crud
+# fell back to 0.857.
+SENTENCE_WEIGHT = 0.6
+PROXIMITY_POOL = 20
 
 
 MIN_CJK_FOR_LEXICAL = 2  # a question with fewer Chinese characters than this is ranked by a semantic embedding alone
@@ -51,7 +58,7 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list
 class Retriever:
     def __init__(self, index: Index, candidates: int = 40, rrf_k: int = 60, dense_weight: float = 1.0,
                  article_weight: float = ARTICLE_WEIGHT, repeat_share: float = REPEAT_ARTICLE_SHARE,
-                 article_candidates: int = ARTICLE_CANDIDATES):
+                 article_candidates: int = ARTICLE_CANDIDATES, sentence_weight: float = SENTENCE_WEIGHT):
         self.index = index
         self.candidates = candidates
         self.rrf_k = rrf_k
@@ -59,6 +66,7 @@ class Retriever:
         self.article_weight = article_weight
         self.repeat_share = repeat_share
         self.article_candidates = article_candidates
+        self.sentence_weight = sentence_weight
 
     def ranked_ids(self, question: str, k: int, mode: Mode = "hybrid") -> list[tuple[str, float]]:
         question = fold_width(question)
@@ -104,6 +112,9 @@ class Retriever:
 
         base = {c: 1.0 / (self.rrf_k + r) for c, r in own_rank.items()}
         pool = sorted(base, key=lambda c: -(base[c] + article_part(c)))[: max(4 * k, 50)]
+        if self.sentence_weight:
+            for c, share in self._sentence_cover(question, pool[:PROXIMITY_POOL]).items():
+                base[c] += self.sentence_weight / (self.rrf_k + 1) * share
         chosen: list[tuple[str, float]] = []
         used: set[str] = set()
         while pool and len(chosen) < k:
@@ -116,6 +127,21 @@ class Retriever:
             used.add(article_of.get(best, best))
             pool.remove(best)
         return chosen
+
+    def _sentence_cover(self, question: str, chunk_ids: list[str]) -> dict[str, float]:
+        """For each passage, the weighted share of the question's bigrams that its best sentence (or title) holds."""
+        weights = self.index.article_idf(question)
+        total = sum(weights.values())
+        if not total:
+            return {}
+        out = {}
+        for p in self.index.passages(chunk_ids):
+            best = 0.0
+            for text in [p.title, *(p.text[a:b] for a, b in sentence_spans(p.text))]:
+                grams = set(char_bigrams(text))
+                best = max(best, sum(w for g, w in weights.items() if g in grams))
+            out[p.chunk_id] = best / total
+        return out
 
     def _best_passages(self, question: str, articles: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Each article's passage with the highest BM25, scored by its article."""

@@ -548,6 +548,10 @@ class Index:
         """Whole articles by the BM25 of their character bigrams: (article_key, score), best first."""
         return self._ensure_article_bm25().search(char_bigrams(query), k)
 
+    def article_idf(self, query: str) -> dict[str, float]:
+        """The weight of each of the query's character bigrams among whole articles (rare bigrams weigh most)."""
+        return self._ensure_article_bm25().idf(char_bigrams(query))
+
     def chunk_articles(self, chunk_ids: list[str]) -> dict[str, str]:
         """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
         out: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -64,6 +65,18 @@ class BM25Index:
             return {}
         scores = self.retriever.get_scores(tokens)
         return {cid: float(scores[self._positions[cid]]) for cid in ids if cid in self._positions}
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        """Each token's inverse document frequency over the rows, as BM25 weighs it (unknown tokens weigh most)."""
+        n = len(self.ids)
+        vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        indptr = self.retriever.scores["indptr"] if n else None
+        out = {}
+        for t in set(tokens):
+            j = vocab.get(t)
+            df = 0 if j is None or indptr is None else int(indptr[j + 1] - indptr[j])
+            out[t] = math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+        return out
 
     def rank(self, tokens: list[str], k: int, include: list[str]) -> list[str]:
         """The top k rows and any of `include` that match at all, best first, from one scoring pass."""
