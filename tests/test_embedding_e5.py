@@ -8,7 +8,7 @@ import pytest
 from assistant import Assistant
 from assistant.settings import Settings
 
-from .conftest import PAGE_000, run_cli
+from .conftest import PAGE_000, ROOT, run_cli
 
 NEWS = [
     {"id": "ruicheng", "title": "芮城县空气质量持续向好",
@@ -78,3 +78,24 @@ def test_an_english_question_finds_the_chinese_passage_with_a_multilingual_embed
     assert "394.179万元" in top[0].text
     top = a.retrieve("What was the PM2.5 concentration in Yangcheng County in 2024?", k=1)
     assert "38微克/立方米" in top[0].text
+
+
+def test_english_questions_get_the_figure_offline_and_meet_their_floors(tmp_path):
+    """evals/english_gold.jsonl: seeds questions asked in English, answered offline from the Chinese pages with e5."""
+    env = {"ASSISTANT_EMBEDDING": "e5"}
+    index = tmp_path / "idx"
+    assert run_cli("ingest", str(ROOT / "seeds"), "--index-dir", str(index), env=env).returncode == 0
+    assert run_cli("embed", "--index-dir", str(index), env=env, timeout=600).returncode == 0
+    gold, results = ROOT / "evals" / "english_gold.jsonl", tmp_path / "r.jsonl"
+    proc = run_cli("eval", str(gold), "--index-dir", str(index), "--floors", str(ROOT / "evals" / "floors.json"),
+                   "--results", str(results), env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {r["id"]: r for r in map(json.loads, results.read_text(encoding="utf-8").splitlines())}
+    fines = rows["en-001"]  # "How much were the environmental fines in Qinshui County in 2024?"
+    assert fines["answer"] == "394.179万元" and any("394.179万元" in c["text"] for c in fines["citations"])
+    assert not rows["en-038"]["answered"]  # the same for 2023: the pages have no 2023 figure
+
+
+def test_an_english_question_without_a_multilingual_embedding_says_what_it_needs(seeds_index):
+    answer = Assistant(index_dir=seeds_index).ask("How much were the environmental fines in Qinshui County in 2024?")
+    assert not answer.answered and "ASSISTANT_EMBEDDING=e5" in answer.answer

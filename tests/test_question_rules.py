@@ -7,8 +7,11 @@ index build.
 import pytest
 
 from assistant.answer.composite import split_parts, understand
+from assistant.answer.frame import analyze
 from assistant.retrieve.retrieval import reciprocal_rank_fusion
-from assistant.text.zh import cn_to_number, figure_matches, figure_values, normalize_question, same_figure, short_place
+from assistant.text.zh import (
+    cn_to_number, figure_matches, figure_values, normalize_question, pinyin_syllables, places_sounding, same_figure, short_place,
+)
 
 # --- the question frame ------------------------------------------------------------------
 
@@ -153,3 +156,26 @@ def test_questions_are_normalized_once_for_every_stage():
 
 def test_place_suffixes():
     assert [short_place(w) for w in ("沁水县", "晋中市", "山西省", "沁水", "市")] == ["沁水", "晋中", "山西", "沁水", "市"]
+
+
+@pytest.mark.parametrize(
+    "question, kind, years, names, units",
+    [
+        ("How much were the environmental fines in Qinshui County in 2024?", "figure", ["2024"], ["qinshui"], ("元",)),
+        ("What was the PM2.5 concentration in Yangcheng County in 2024?", "figure", ["2024"], ["yangcheng"],
+         ("克/立方米", "微克", "毫克")),
+        ("On what date did the team inspect the Dingxiangqiao section?", "date", [], ["dingxiangqiao"], ()),
+        ("How many diesel trucks below China IV standard were phased out?", "figure", [], [], ()),
+        ("Who is the director of the Jinzhong Ecology and Environment Bureau?", "person", [], ["jinzhong"], ()),
+    ],
+)
+def test_an_english_question_is_framed_by_its_question_word_years_units_and_pinyin_names(question, kind, years, names,
+                                                                                         units):
+    frame = analyze(question)
+    assert (frame.language, frame.kind, frame.years, frame.latin_names, frame.unit_hints) == ("en", kind, years, names, units)
+
+
+def test_pinyin_names_are_read_as_the_chinese_places_that_sound_so():
+    assert analyze("How much were the fines in Qinshui County?").sounds_like == ["沁水"]
+    assert "晋中" in places_sounding("Jinzhong") and pinyin_syllables("Ecology") is None
+    assert analyze("沁水县PM2.5是多少？").language == "zh"  # a Chinese question with Latin letters stays Chinese

@@ -10,6 +10,7 @@ from typing import Callable
 
 from ..retrieve.retrieval import Passage
 from ..text.zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, same_figure, short_place
+from .crosslingual import CrossLingualReader
 from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
 from .frame import UNIT_FAMILY, QuestionFrame, analyze
 from .knobs import KNOBS, Knobs
@@ -161,8 +162,9 @@ class QuestionAnswerer:
     """Answers any question offline by composing single extractions (and the facts table, for superlatives)."""
 
     def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None,
-                 knobs: Knobs = KNOBS):
+                 knobs: Knobs = KNOBS, crosslingual: CrossLingualReader | None = None):
         self.extractor = extractor
+        self.crosslingual = crosslingual  # reads English questions; None without a multilingual embedding
         self.retrieve = retrieve
         self.facts = facts  # (subject=None) -> list[Fact]
         self.passages_for = passages_for  # (chunk ids) -> list[Passage]
@@ -170,6 +172,8 @@ class QuestionAnswerer:
 
     def answer(self, frame: QuestionFrame) -> Composite:
         """Answer the turn whose frame `understand` made."""
+        if frame.language != "zh":
+            return Composite(self._foreign(frame))
         superlative = self._superlative(frame)
         if superlative is not None:
             return Composite(superlative)
@@ -198,6 +202,14 @@ class QuestionAnswerer:
             retry.answered_as = corrected
             return retry
         return result
+
+    def _foreign(self, frame: QuestionFrame) -> Extraction:
+        """A question asked in English: read by the multilingual reader, or declined with what it needs."""
+        if self.crosslingual is None:
+            return Extraction(False, f"{DECLINE_PREFIX}该问题的答案：用英文提问需要多语言向量模型"
+                              "（设置 ASSISTANT_EMBEDDING=e5，再运行 assistant embed）。", [], reason="language")
+        # The Chinese names its pinyin names read as join the query: the lexical rankings find their articles.
+        return self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *frame.sounds_like])))
 
     # --- figure questions from the facts table ------------------------------------------
 

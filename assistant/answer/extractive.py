@@ -266,7 +266,7 @@ def _nearest_term_distance(sentence: str, a: int, b: int, terms: dict[str, float
     return best
 
 
-def _effective_years(article_text: str, sent_start: int, sentence: str) -> set[str]:
+def effective_years(article_text: str, sent_start: int, sentence: str) -> set[str]:
     """The year(s) a sentence speaks of: its own, else the last year named before it, else the article's main year
     (a lead sentence of a review of 2024 speaks of 2024, not of the 2025 its plans name)."""
     own = set(years_in(sentence))
@@ -277,6 +277,22 @@ def _effective_years(article_text: str, sent_start: int, sentence: str) -> set[s
         return {before[-1]}
     main = main_year(article_text)
     return {main} if main else set()
+
+
+_YEAR_SPAN = re.compile(r"(?:19|20)\d{2}年")
+
+
+def kind_spans(kind: str, sentence: str) -> list[tuple[int, int, str]]:
+    """Spans of a kind that needs no more of the question to find: figure, date, year, person (start, end, unit)."""
+    if kind == "figure":
+        return _figure_spans(sentence)
+    if kind == "date":
+        return _date_spans(sentence)
+    if kind == "year":
+        return [(m.start(), m.end(), "") for m in _YEAR_SPAN.finditer(sentence)]
+    if kind == "person":
+        return _person_spans(sentence)
+    return []
 
 
 class ExtractiveAnswerer:
@@ -318,7 +334,7 @@ class ExtractiveAnswerer:
         if best is None:
             return None
         article = self.article_lookup(best.passage).text
-        years = sorted(_effective_years(article, best.sentence_at, best.sentence))
+        years = sorted(effective_years(article, best.sentence_at, best.sentence))
         if not years or set(years) & set(frame.years):
             return None
         asked = "、".join(frame.places) + "、".join(f"{y}年" for y in frame.years)
@@ -352,7 +368,7 @@ class ExtractiveAnswerer:
             for si, (s_a, s_b) in enumerate(spans):
                 sentence = passage.text[s_a:s_b]
                 if frame.years:
-                    eff = _effective_years(article, offset + s_a, sentence)
+                    eff = effective_years(article, offset + s_a, sentence)
                     if not eff & set(frame.years):
                         continue
                 sent_hits = _term_hits(sentence, frame.terms) / total
@@ -399,7 +415,7 @@ class ExtractiveAnswerer:
         if frame.kind == "rank":
             return [(m.start(), m.end(), "") for m in re.finditer(r"第[一二三四五六七八九十\d]+(?:名|位)?", sentence)]
         if frame.kind == "year":
-            return [(m.start(), m.end(), "") for m in re.finditer(r"(?:19|20)\d{2}年", sentence)]
+            return kind_spans("year", sentence)
         if frame.kind in ("person", "author"):
             spans = [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
             if frame.role:  # "副局长叫什么" wants the name right after 副局长, not after 局长

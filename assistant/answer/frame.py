@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..text.zh import ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, fold_width, pos_words, rarity, short_place, words, years_in
+from ..text.zh import (
+    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, fold_width, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
+    words, years_in,
+)
 
 _REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
 _DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号|日期|哪个月|几月份?")
@@ -65,11 +68,16 @@ class QuestionFrame:
     left: list[str] = field(default_factory=list)  # content words just before the question word
     right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
     role: str | None = None  # "副局长" in "副局长叫什么名字"
+    language: str = "zh"  # "en": asked in English (or another Latin-script language) about the Chinese articles
+    latin_names: list[str] = field(default_factory=list)  # English: names written in pinyin ("qinshui"), to be found
+    sounds_like: list[str] = field(default_factory=list)  # English: place names that read so (沁水), for retrieval
 
 
 def analyze(question: str) -> QuestionFrame:
     """The frame of one self-contained question (normalize and condense it first)."""
     q = fold_width(question).strip().rstrip("？?。!！ ")
+    if is_latin_question(q):
+        return _analyze_latin(question, q)
     kind = "other"
     if _REASON_Q.search(q):
         kind = "reason"
@@ -172,3 +180,72 @@ def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[st
     left = [w.lower() for w in reversed(ws[:at]) if w.lower() in terms or w in ("由", "被")][:2]
     right = [w.lower() for w in ws[at + 1 :] if w.lower() in terms][:4]
     return left, right
+
+
+# --- questions asked in English ---------------------------------------------------------------
+
+# A question with fewer Chinese characters than this and at least two Latin words is read as English.
+MIN_CJK_FOR_CHINESE = 2
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_EN_KINDS = [  # first match wins, as in the Chinese rules above
+    ("year", re.compile(r"\b(?:what|which|in which) year\b", re.I)),
+    ("date", re.compile(r"\b(?:when|what date|which date|what day|which day|what time)\b", re.I)),
+    ("person", re.compile(r"\b(?:who|whom|whose)\b", re.I)),
+    ("figure", re.compile(
+        r"\bhow (?:much|many|large|big|high|long|far|heavy)\b|\bwhat (?:percentage|proportion|share|ratio|rate)\b"
+        r"|\bwhat (?:is|was|were|are) the (?:[\w.]+ ){0,4}?(?:amount|number|total|sum|rate|ratio|percentage|proportion"
+        r"|share|concentration|level|value|area|output|volume|size|figure|count|price|cost|growth)\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|county|province|district|town|village|place|country)\b", re.I)),
+]
+# What an English figure question is measured in: the unit a Chinese figure must carry to answer it.
+_EN_UNIT_HINTS = [
+    (re.compile(r"\b(?:fines?|penalt\w*|money|yuan|rmb|invest\w*|funds?|funding|budget|costs?|revenue|income|"
+                r"spen[dt]\w*|subsid\w*|compensation|price)\b", re.I), ("元",)),
+    (re.compile(r"\b(?:concentration|pm2\.5|pm10|micrograms?)\b", re.I), ("克/立方米", "微克", "毫克")),
+    (re.compile(r"\b(?:percent(?:age)?|rate|ratio|proportion|share)\b|%", re.I), ("%", "百分点")),
+    (re.compile(r"\b(?:area|hectares?|mu|square)\b", re.I), ("平方米", "平方公里", "亩", "公顷")),
+    (re.compile(r"\b(?:tons?|tonnes?)\b", re.I), ("吨",)),
+]
+_EN_COUNTS = [  # "how many days" counts in 天
+    (re.compile(r"\bdays?\b", re.I), "天"), (re.compile(r"\b(?:people|persons?|residents|workers|visitors)\b", re.I), "人"),
+    (re.compile(r"\b(?:cases?|violations?)\b", re.I), "件"),
+    (re.compile(r"\b(?:companies|enterprises|firms|businesses)\b", re.I), "家"), (re.compile(r"\btimes\b", re.I), "次"),
+]
+_EN_ADMIN = re.compile(r"\s+(?:County|City|District|Province|Prefecture|Town|Township|Village)\b")
+_CAPITALIZED = re.compile(r"\b[A-Z][a-z]+\b")
+# Names an English question may write in pinyin that are not names of one place: China is read as a word.
+_NOT_PINYIN_NAMES = frozenset({"china"})
+# Candidates kept per pinyin name for retrieval ("Yuncheng": 云城, 运城, 郓城).
+MAX_SOUNDS = 3
+
+
+def is_latin_question(q: str) -> bool:
+    """True for a question written in English (or another Latin-script language) rather than Chinese."""
+    return len(re.findall(f"[{CJK}]", q)) < MIN_CJK_FOR_CHINESE and len(_LATIN_WORD.findall(q)) >= 2
+
+
+def _analyze_latin(question: str, q: str) -> QuestionFrame:
+    """The frame of an English question: its kind, years, unit and the places it names (as pinyin)."""
+    kind = next((k for k, pattern in _EN_KINDS if pattern.search(q)), "other")
+    hints: tuple[str, ...] = ()
+    for pattern, units in _EN_UNIT_HINTS:
+        if pattern.search(q):
+            hints += units
+    unit_family = None
+    if kind == "figure" and re.search(r"\bhow many\b", q, re.I):
+        unit_family = next((unit for pattern, unit in _EN_COUNTS if pattern.search(q)), None)
+    # A capitalized word that reads as two or more pinyin syllables (or as one before "County") is a Chinese name
+    # (Qinshui, Jinzhong, Dayong): the answer's article must name it.
+    names = []
+    for m in _CAPITALIZED.finditer(q):
+        if m.start() == 0:
+            continue  # capitalized as the question's first word ("On what date ...")
+        word, syllables = m.group().lower(), pinyin_syllables(m.group())
+        if syllables and word not in _NOT_PINYIN_NAMES and (len(syllables) >= 2 or _EN_ADMIN.match(q, m.end())):
+            names.append(word)
+    names = list(dict.fromkeys(names))
+    sounds = [place for name in names for place in places_sounding(name)[:MAX_SOUNDS]]
+    return QuestionFrame(
+        question, q, kind, [], list(dict.fromkeys(years_in(q))), {}, unit_family, hints,
+        language="en", latin_names=names, sounds_like=sounds,
+    )

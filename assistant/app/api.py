@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..answer.composite import QuestionAnswerer, split_parts, understand
+from ..answer.crosslingual import CrossLingualReader
 from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
 from ..answer.frame import QuestionFrame, analyze
 from ..answer.generative import LLMPrompt, condense_prompt, interpret, qa_prompt
@@ -211,11 +212,16 @@ class Assistant:
             written.update((p.chunk_id, p) for p in passages)
             return [folded_passage(p) for p in passages]
 
+        index = self._open()
+        article = lambda p: folded_article(self._article(p))  # noqa: E731
+        embedder = index.embedder
         answerer = QuestionAnswerer(
-            ExtractiveAnswerer(lambda p: folded_article(self._article(p))),
+            ExtractiveAnswerer(article),
             lambda q: read(self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages))),
-            facts=self._open().facts,
-            passages_for=lambda ids: read(self._open().passages(ids)),
+            facts=index.facts,
+            passages_for=lambda ids: read(index.passages(ids)),
+            crosslingual=CrossLingualReader(embedder.embed_query, embedder.embed_documents, article)
+            if getattr(embedder, "semantic", False) else None,
         )
         result = answerer.answer(t.frame).result
         citations = [written.get(p.chunk_id, p) for p in result.passages]

@@ -351,6 +351,56 @@ def pinyin(text: str) -> list[str]:
     return list(_pinyin_cached(text))  # one item per character
 
 
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable (about 400), read from pypinyin's own table."""
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin import lazy_pinyin
+
+    return frozenset(lazy_pinyin("".join(chr(c) for c in PINYIN_DICT if 0x4E00 <= c <= 0x9FFF)))
+
+
+def pinyin_syllables(word: str) -> list[str] | None:
+    """A Latin word cut into pinyin syllables ("Qinshui" -> qin shui), or None if it is not pinyin."""
+    word = word.lower()
+    known = _syllables()
+
+    def cut(i: int) -> list[str] | None:
+        if i == len(word):
+            return []
+        for j in range(min(len(word), i + 6), i, -1):  # longest syllable first: "xian" before "xi an"
+            if word[i:j] in known:
+                rest = cut(j)
+                if rest is not None:
+                    return [word[i:j], *rest]
+        return None
+
+    return cut(0) if word.isascii() and word.isalpha() else None
+
+
+@lru_cache(maxsize=1)
+def _places_by_sound() -> dict[str, tuple[str, ...]]:
+    """jieba's dictionary of place names (tagged ns), and their short forms without 市/县/区, by toneless pinyin."""
+    import jieba
+    from pypinyin import lazy_pinyin
+
+    by_sound: dict[str, list[str]] = {}
+    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) != 3 or parts[2] != "ns" or not 2 <= len(parts[0]) <= 6:
+                continue
+            for name in dict.fromkeys([parts[0], short_place(parts[0])]):
+                if len(name) >= 2:
+                    by_sound.setdefault("".join(lazy_pinyin(name)), []).append(name)
+    return {k: tuple(dict.fromkeys(v)) for k, v in by_sound.items()}
+
+
+def places_sounding(latin: str) -> list[str]:
+    """Chinese place names that read as this pinyin ("Jinzhong" -> 晋中; "Shanxi" -> 山西, 陕西 ...)."""
+    return list(_places_by_sound().get(re.sub(r"[^a-z]", "", latin.lower()), ()))
+
+
 def years_in(text: str) -> list[str]:
     return YEAR_RE.findall(fold_width(text))
 
