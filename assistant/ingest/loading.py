@@ -44,16 +44,58 @@ class Skipped:
         return f"{where}: {self.reason}"
 
 
-def decode_bytes(data: bytes) -> tuple[str | None, str]:
-    """Decode UTF-8 (with or without BOM) or GB18030/GBK; returns (text, encoding) or (None, reason)."""
+# Formats people drop in by mistake, named so the message says what the file is.
+_MAGIC = {
+    b"\x89PNG": "PNG 图片", b"\xff\xd8\xff": "JPEG 图片", b"GIF8": "GIF 图片", b"%PDF": "PDF 文件（请先转换为文本）",
+    b"PK\x03\x04": "压缩包或 Office 文档（请先转换为文本）", b"\x1f\x8b": "gzip 压缩包", b"\xd0\xcf\x11\xe0": "Office 文档（请先转换为文本）",
+}
+# Text has almost no control characters besides tab, newline and carriage return; a file whose first 8 KB decode to
+# more than this share of them is binary, whatever it happened to decode as.
+MAX_CONTROL_SHARE = 0.01
+_TEXT_CONTROLS = "\t\n\r\f\v"
+
+
+def _binary_reason(data: bytes, text: str | None) -> str | None:
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            return f"是{what}（二进制文件），不是文本"
     if b"\x00" in data[:8192]:
-        return None, "是二进制文件（含 NUL 字节），不是文本"
+        return "是二进制文件（含 NUL 字节），不是文本"
+    head = (text or "")[:8192]
+    controls = sum(1 for ch in head if ord(ch) < 32 and ch not in _TEXT_CONTROLS or 0x7F <= ord(ch) < 0xA0)
+    if head and controls / len(head) > MAX_CONTROL_SHARE:
+        return "含大量控制字符，是二进制文件，不是文本"
+    return None
+
+
+def decode_bytes(data: bytes) -> tuple[str | None, str, list[int]]:
+    """Decode UTF-8 (with or without BOM) or GB18030/GBK: (text, encoding, lines with invalid bytes), or
+    (None, reason, []) for a binary file. A file that decodes in neither as a whole is decoded line by line in
+    the encoding most of its lines are in; a line's invalid bytes become U+FFFD and its number is returned."""
+    reason = _binary_reason(data, None)
+    if reason:
+        return None, reason, []
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(encoding), encoding
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    return None, "不是有效的 UTF-8 或 GB18030/GBK 文本"
+        reason = _binary_reason(data, text)
+        return (None, reason, []) if reason else (text, encoding, [])
+    lines = data.split(b"\n")
+
+    def decodes(raw: bytes, encoding: str) -> bool:
+        try:
+            raw.decode(encoding)
+            return True
+        except UnicodeDecodeError:
+            return False
+
+    encoding = max(("utf-8", "gb18030"), key=lambda e: sum(decodes(raw, e) for raw in lines))
+    bad = [n for n, raw in enumerate(lines, start=1) if not decodes(raw, encoding)]
+    text = "\n".join(raw.decode(encoding, errors="replace") for raw in lines).removeprefix("\ufeff")
+    reason = _binary_reason(data, text)
+    return (None, reason, []) if reason else (text, encoding, bad)
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
@@ -64,16 +106,22 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
         if not path.exists():
             raise InputError(f"路径不存在：{path}")
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            for child in sorted(path.rglob("*")):
                 if any(part.startswith(".") for part in child.relative_to(path).parts):
                     continue
-                if child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    files.append(child)
+                if child.suffix.lower() in SUPPORTED_SUFFIXES and not child.is_dir():
+                    (files.append(child) if child.is_file() else skipped.append(_not_regular(child)))
+        elif not path.is_file():
+            skipped.append(_not_regular(path))  # a named pipe would block the read forever
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             files.append(path)
         else:
             skipped.append(Skipped(str(path), f"不支持的文件类型“{path.suffix}”（只支持 .txt、.md、.jsonl）"))
     return files, skipped
+
+
+def _not_regular(path: Path) -> Skipped:
+    return Skipped(str(path), "不是普通文件（命名管道、设备或套接字），不读取")
 
 
 def _scalar(value):
@@ -93,7 +141,7 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
     except OSError as exc:
         yield Skipped(str(path), f"无法读取（{exc.strerror or exc}）")
         return
-    text, how = decode_bytes(data)
+    text, how, bad_lines = decode_bytes(data)
     if text is None:
         yield Skipped(str(path), how)
         return
@@ -101,10 +149,16 @@ def read_file(path: Path, max_bytes: int | None = None) -> Iterator[SourceDocume
         if not text.strip():
             yield Skipped(str(path), "文件是空的")
             return
+        for lineno in bad_lines:  # the rest of the line and the file are kept
+            yield Skipped(str(path), f"这一行含有不是 {how} 的字节，已替换为 �", lineno)
         yield SourceDocument(doc_id=path.name, source=str(path), text=text)
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    bad = set(bad_lines)
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
+            continue
+        if lineno in bad:
+            yield Skipped(str(path), f"这一行含有不是 {how} 的字节", lineno)
             continue
         try:
             obj = json.loads(line)
