@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from .conftest import SEEDS, run_cli
 
 
@@ -126,3 +128,35 @@ def test_usage_mistakes_get_one_chinese_sentence_and_exit_2(tmp_path):
         assert words in proc.stderr and "assistant --help" in proc.stderr
         assert not ENGLISH_FRAMEWORK_WORDS.search(proc.stderr), proc.stderr
         _no_traceback(proc)
+
+
+def test_a_page_run_together_into_one_long_line_still_ingests(tmp_path):
+    """Fact extraction reads each figure's sentence, not everything before it: a 200 KB line stays linear."""
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))).replace("\n", "")
+    path = tmp_path / "one-line.txt"
+    path.write_text((text * (200_000 // len(text) + 1))[:200_000], encoding="utf-8")
+    done = run_cli("ingest", str(path), "--index-dir", str(tmp_path / "idx"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(run_cli("ask", "阳城县2024年PM2.5浓度均值是多少？", "--json", "--index-dir", str(tmp_path / "idx")).stdout)
+    assert answer["answer"] == "38微克/立方米"
+
+
+@pytest.mark.parametrize("question", ["？？？", "🙂🙂", "%"])
+def test_a_question_without_words_is_refused_in_one_sentence(seeds_index, question):
+    proc = run_cli("ask", question, "--index-dir", str(seeds_index))
+    assert proc.returncode == 2 and "请输入一个具体的问题" in proc.stderr
+    _no_traceback(proc)
+
+
+@pytest.mark.parametrize("question", ['沁水" OR 1=1 --', "沁水县", "PM2.5"])
+def test_a_question_naming_one_thing_gets_a_request_instead_of_a_random_sentence(seeds_index, question):
+    answer = json.loads(run_cli("ask", question, "--json", "--index-dir", str(seeds_index)).stdout)
+    assert not answer["answered"] and answer["answer"].startswith("请把问题写完整") and not answer["citations"]
+
+
+def test_a_file_name_with_a_newline_is_listed_on_one_line(tmp_path):
+    path = tmp_path / "bad\nname.txt"
+    path.write_text("2025年，芮城县优良天数达到312天。", encoding="utf-8")
+    assert run_cli("ingest", str(path), "--index-dir", str(tmp_path / "idx")).returncode == 0
+    listed = run_cli("documents", "--index-dir", str(tmp_path / "idx")).stdout
+    assert "bad\\nname.txt" in listed and "bad\nname" not in listed

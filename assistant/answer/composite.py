@@ -18,6 +18,9 @@ from .knobs import KNOBS, Knobs
 Retrieve = Callable[[str], list[Passage]]
 
 _WH = re.compile(r"多少|几|谁|哪|什么|何时|何地|是否")
+# A word a question can be about: Chinese, or a Latin word or code of three characters or more ("PM2.5"); "OR" and
+# "1" alone are not.
+_CONTENT_TERM = re.compile(f"[{CJK}]|[a-z0-9.]{{3,}}")
 # Directions of a comparison or superlative: the first word of each pair asks for the larger figure.
 _MORE, _LESS = "高多大长", "低少小短"
 _SUPERLATIVE_WORDS = tuple("最" + c for c in _MORE + _LESS)
@@ -174,6 +177,14 @@ class QuestionAnswerer:
         """Answer the turn whose frame `understand` made."""
         if frame.language != "zh":
             return Composite(self._foreign(frame))
+        named = [*frame.places, *(t for t in frame.terms if _CONTENT_TERM.search(t))]
+        if frame.kind == "other" and len(named) < 2:
+            # "沁水县", "PM2.5" or '沁水" OR 1=1 --': no question word and one thing named; any sentence would be a
+            # guess at what is asked.
+            typed = re.search(re.escape(named[0]), frame.text, re.I) if named else None  # "PM2.5", not "pm2.5"
+            about = f"想了解{typed.group() if typed else named[0]}的什么" if named else "想了解什么"
+            return Composite(Extraction(False, f"请把问题写完整：{about}？例如“沁水县2024年处罚金额多少？”", [],
+                                        reason="no question"))
         superlative = self._superlative(frame)
         if superlative is not None:
             return Composite(superlative)

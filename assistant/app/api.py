@@ -22,7 +22,7 @@ from ..retrieve.retrieval import Mode, Passage, Retriever
 from ..settings import Settings, get_settings
 from ..store.index import Index, IngestReport
 from ..store.records import ArticleText, DocumentInfo, full_heading
-from ..text.zh import normalize_question, to_simplified
+from ..text.zh import has_words, normalize_question, to_simplified
 
 
 @dataclass
@@ -156,6 +156,8 @@ class Assistant:
         question = str(question).strip()
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(f"问题过长（{len(question)} 字），上限为 {self.settings.max_question_chars} 字。")
+        if not has_words(question):
+            raise QuestionError("问题里没有文字，请输入一个具体的问题，例如“沁水县2024年处罚金额多少？”")
         return question
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:

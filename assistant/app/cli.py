@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from functools import partial
@@ -82,7 +83,7 @@ def ingest(
         typer.echo(f"提示：{w}", err=True)
     if report.skipped:
         for item in report.skipped:
-            typer.echo(f"已跳过：{item}", err=True)
+            typer.echo(f"已跳过：{shown(str(item))}", err=True)
         raise AssistantError(f"{len(report.skipped)} 个文件或行被跳过（见上），其余内容已导入。", 1)
 
 
@@ -231,9 +232,17 @@ def documents(
         typer.echo(json.dumps([d.to_dict() for d in docs], ensure_ascii=False))
         return
     for d in docs:
-        typer.echo(f"{d.doc_id}\t文章 {d.articles}\t段落 {d.chunks}\t{d.source}")
+        typer.echo(f"{shown(d.doc_id)}\t文章 {d.articles}\t段落 {d.chunks}\t{shown(d.source)}")
         for heading in d.article_titles:
-            typer.echo(f"    · {heading}")
+            typer.echo(f"    · {shown(heading)}")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(text: str) -> str:
+    """A name as one printable line: a newline, tab or terminal escape in a file name is shown as \\n, \\t, \\x1b."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 @command("eval")

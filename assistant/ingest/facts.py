@@ -236,6 +236,24 @@ class _ArticleScope:
 # A slogan or a name in quotation marks is short and has no clause inside ("六个百分百", "十个点位"); a quotation
 # longer than this, or with a comma, is reported speech, whose figures are facts like any other.
 SLOGAN_MAX_CHARS = 10
+# A sentence longer than this is read for figures in pieces cut at clause marks (or, failing those, at this length):
+# everything done per figure reads the text before it in its sentence, so one 500 KB line without a full stop
+# would cost quadratic time. Printed sentences stay far below it.
+MAX_FACT_SENTENCE = 400
+
+
+def bounded_spans(text: str, spans: list[tuple[int, int]], limit: int = MAX_FACT_SENTENCE) -> list[tuple[int, int]]:
+    """The spans, each longer than `limit` cut into consecutive pieces of at most `limit` characters, at the last
+    clause mark inside each piece where there is one."""
+    out = []
+    for s, e in spans:
+        while e - s > limit:
+            cut = max(text.rfind(c, s + 1, s + limit) for c in "，；、：,;")
+            cut = cut + 1 if cut > s else s + limit
+            out.append((s, cut))
+            s = cut
+        out.append((s, e))
+    return out
 
 
 def _in_slogan(sentence: str, at: int) -> bool:
@@ -273,15 +291,18 @@ class RuleFactExtractor:
             )
             article_chunks = [c for c in chunks if c.article == a_idx]
             prev_metric = ""
-            for s, e in sentence_spans(doc.text, article.body_start, article.end):
+            para_start, para_year = -1, None  # the paragraph read, and the last year it named before this sentence
+            for s, e in bounded_spans(doc.text, sentence_spans(doc.text, article.body_start, article.end)):
                 sentence = doc.text[s:e]
                 # The paragraph's start, never before the article's (its first paragraph may have no line above it).
-                para_start = max(doc.text.rfind("\n", article.start, s) + 1, article.start)
+                start = max(doc.text.rfind("\n", max(article.start, para_start), s) + 1, article.start)
+                if start != para_start:
+                    para_start, para_year = start, None
                 prev_end = 0
                 for m in figure_matches(sentence):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
-                    fact = self._fact(m, sentence, doc.text, s, para_start, scope, prev_end, prev_metric)
+                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric)
                     prev_end = m.end()
                     if fact is None:
                         continue
@@ -291,9 +312,10 @@ class RuleFactExtractor:
                     fact.title, fact.source, fact.doc_id = full_heading(article.title, article.subtitle), source, doc_id
                     fact.chunk_id = chunk.chunk_id if chunk else ""
                     facts.append(fact)
+                para_year = ([int(y) for y in years_in(sentence)] or [para_year])[-1]
         return facts
 
-    def _fact(self, m: re.Match, sentence: str, text: str, s: int, para_start: int, scope: _ArticleScope,
+    def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
               prev_end: int = 0, prev_metric: str = ""):
         value = _number(m.group("num"))
         if value is None:
@@ -312,8 +334,7 @@ class RuleFactExtractor:
         own_years = [int(y) for y in years_in(before)] or [int(y) for y in years_in(sentence)]
         if not own_years and scope.this_year and "今年" in sentence:
             own_years = [scope.this_year]
-        para_years = [int(y) for y in years_in(text[para_start:s])]
-        year = own_years[-1] if own_years else para_years[-1] if para_years else scope.year
+        year = own_years[-1] if own_years else para_year or scope.year
         subject = _sentence_place(before, scope.place, text) or scope.place or "未知"
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1

@@ -61,6 +61,12 @@ def tidy_spacing(line: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", line).strip()
 
 
+def has_words(text: str) -> bool:
+    """True if the text holds a Chinese character or a Latin word: something a question could be about ("？？？",
+    "🙂🙂" and "%" hold none)."""
+    return bool(re.search(f"[{CJK}]|[A-Za-z]{{2,}}", to_simplified(fold_width(text))))
+
+
 def strip_spaces(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
