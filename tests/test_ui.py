@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -348,8 +350,21 @@ def test_serving_beyond_loopback_requires_users(tmp_path):
             Client(url, verbose=False).predict(CANONICAL, [], api_name="/ask")
         reply = Client(url, auth=("editor", "s3cret"), verbose=False).predict(CANONICAL, [], api_name="/ask")
         assert reply["answer"] == "394.179万元"
+        assert _login(url, "editor", "s3cret")
+        for _ in range(5):  # someone guessing editor's password
+            assert not _login(url, "editor", "guess")
+        assert not _login(url, "editor", "s3cret")  # the name is locked for a while, even to its password
     finally:
         _stop(proc)
+
+
+def _login(url: str, name: str, password: str) -> bool:
+    data = urllib.parse.urlencode({"username": name, "password": password}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url.rstrip("/") + "/login", data=data), timeout=30) as r:
+            return r.status == 200
+    except urllib.error.HTTPError:
+        return False
 
 
 def test_the_ui_serves_and_answers_with_no_network(tmp_path):
@@ -459,3 +474,27 @@ def test_serve_embeds_what_ingestion_left_pending_in_the_background(browser, tmp
     status = json.loads(run_cli("status", "--json", "--index-dir", str(index_dir), env=env).stdout)
     assert status["vectors_pending"] == 0 and status["vectors"] == status["chunks"]
     assert "Traceback" not in _log(proc), _log(proc)
+
+
+def test_a_name_that_keeps_failing_is_locked_even_for_its_right_password():
+    from assistant.app.ui import LoginGuard
+
+    now = [0.0]
+    guard = LoginGuard([("editor", "s3cret")], clock=lambda: now[0])
+    assert guard.verdict("editor", "s3cret")
+    for _ in range(LoginGuard.MAX_FAILURES):
+        assert not guard.verdict("editor", "guess")
+    assert not guard.verdict("editor", "s3cret")  # locked
+    assert guard.verdict("viewer", "x") is False and not guard.verdict("nobody", "s3cret")
+    now[0] += LoginGuard.LOCK_S + 1
+    assert guard.verdict("editor", "s3cret")  # the lock lapses
+
+
+def test_markup_in_ones_own_question_is_shown_as_text_and_never_runs(page):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    hostile = '<img src=x onerror="alert(1)">沁水县2024年处罚金额多少？'
+    _ask(page, hostile, 1)
+    page.wait_for_timeout(500)
+    assert not dialogs and page.locator("#chatbot img[src='x']").count() == 0
+    assert "<img src=x" in page.locator("#chatbot [data-testid='user']").first.inner_text()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import csv
+import hmac
 import html
 import logging
 import re
 import shutil
 import tempfile
 import threading
+import time
 from itertools import groupby
 from pathlib import Path
 
@@ -270,6 +274,46 @@ def parse_auth(raw: str | None, path: Path | None) -> list[tuple[str, str]]:
     return users
 
 
+class LoginGuard:
+    """Gradio's login check: the users' passwords, compared in constant time; wrong passwords are answered slowly
+    and one at a time, and a name that keeps failing is locked for a while (even its right password is refused)."""
+
+    FAILURE_DELAY_S = 1.0  # each wrong password waits this long, one at a time: 50 guesses take 50 s, not 0.3 s
+    MAX_FAILURES = 5  # wrong passwords for one name within LOCK_S before the name is locked
+    LOCK_S = 300.0
+
+    def __init__(self, users: list[tuple[str, str]], clock=time.monotonic):
+        self.users = dict(users)
+        self.clock = clock
+        self.failures: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+        self._slow: asyncio.Lock | None = None  # wrong passwords wait in line (made on the server's loop)
+
+    def verdict(self, name: str, password: str) -> bool:
+        """True for a right password of a name that is not locked; a wrong one is counted against the name."""
+        now = self.clock()
+        with self.lock:
+            recent = [t for t in self.failures.get(name, []) if now - t < self.LOCK_S]
+            expected = self.users.get(name)
+            right = expected is not None and hmac.compare_digest(expected.encode(), (password or "").encode())
+            if right and len(recent) < self.MAX_FAILURES:
+                self.failures.pop(name, None)
+                return True
+            self.failures[name] = [*recent, now]
+        if len(recent) >= self.MAX_FAILURES:
+            log.warning("login refused: %r is locked after %d wrong passwords", name, len(recent))
+        return False
+
+    async def check(self, name: str, password: str) -> bool:
+        """Gradio's auth callback (a coroutine, so a wrong password's wait never blocks the server's loop)."""
+        if self.verdict(name, password):
+            return True
+        self._slow = self._slow or asyncio.Lock()
+        async with self._slow:
+            await asyncio.sleep(self.FAILURE_DELAY_S)
+        return False
+
+
 # --- the app ----------------------------------------------------------------------------
 
 
@@ -280,7 +324,8 @@ def build_app(assistant: Assistant):
     embedder = BackgroundEmbedder(assistant, write_lock)
     embedder.kick()  # vectors a slow embedder left pending follow in the background
     uploads = assistant.index_dir / "uploads"
-    exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))
+    exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))  # the facts table's CSV downloads
+    atexit.register(shutil.rmtree, exports, ignore_errors=True)  # one folder a server, gone when it stops
     max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
 
     def chat(question: str, messages: list, asked: list):
@@ -288,7 +333,8 @@ def build_app(assistant: Assistant):
         if not question:
             yield messages, "", asked
             return
-        messages = [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+        # What one types is shown as text: markup in one's own question never runs in the page.
+        messages = [*messages, {"role": "user", "content": html.escape(question)}, {"role": "assistant", "content": "…"}]
         yield messages, "", asked
         try:
             streamed = ""
@@ -485,7 +531,8 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     _chinese_page(app)
     app = gr.mount_gradio_app(
-        app, blocks, path="", server_name=host, server_port=port, auth=users or None, show_error=False,
+        app, blocks, path="", server_name=host, server_port=port, auth=LoginGuard(users).check if users else None,
+        show_error=False,
         # Gradio's own cap protects the server (its message is in English); upload() refuses at the documented
         # limit with a sentence in Chinese.
         max_file_size=int(settings.ui_max_upload_mb * 2e6) + 1_000_000, css=CSS, footer_links=["api"],
