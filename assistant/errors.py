@@ -60,3 +60,9 @@ class UIError(AssistantError, ValueError):
     """A setting or argument the web UI cannot start with."""
 
     exit_code = 2
+
+
+class IndexBusy(AssistantError):
+    """Another process (or thread) is writing to the same index: one writer at a time."""
+
+    exit_code = 3

@@ -16,7 +16,7 @@ import time
 from itertools import groupby
 from pathlib import Path
 
-from ..errors import IndexMissing, InputError, QuestionError, UIError
+from ..errors import IndexBusy, IndexMissing, InputError, QuestionError, UIError
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from .api import Answer, Assistant
 from .charts import render_charts
@@ -189,11 +189,16 @@ class BackgroundEmbedder:
                 self._thread = threading.Thread(target=self._run, name="embed-pending", daemon=True)
                 self._thread.start()
 
+    BUSY_RETRY_S = 5.0  # while another process writes the index (an `assistant ingest`), try again this often
+
     def _run(self) -> None:
         try:
             while not self.stopping.is_set():
-                if not self.assistant.embed_pending(stop=self.stopping.is_set, lock=self.lock):
-                    return  # nothing left (a later upload kicks it again)
+                try:
+                    if not self.assistant.embed_pending(stop=self.stopping.is_set, lock=self.lock):
+                        return  # nothing left (a later upload kicks it again)
+                except IndexBusy:
+                    self.stopping.wait(self.BUSY_RETRY_S)
         except IndexMissing:
             return
         except Exception:  # a failing embedder must not take the server down; answers still work lexically
@@ -414,7 +419,7 @@ def build_app(assistant: Assistant):
             try:
                 with write_lock:
                     report = assistant.ingest(*saved, progress=on_file)
-            except InputError as exc:
+            except (InputError, IndexBusy) as exc:
                 lines.append(str(exc))
             except Exception as exc:  # nothing already ingested is lost: a batch commits whole or not at all
                 log.exception("ingesting %s failed", [p.name for p in saved])
@@ -431,8 +436,11 @@ def build_app(assistant: Assistant):
     def delete(doc_id: str):
         if not doc_id:
             return refreshed("请先选择要删除的文档。")
-        with write_lock:
-            removed = assistant.delete(doc_id)
+        try:
+            with write_lock:
+                removed = assistant.delete(doc_id)
+        except IndexBusy as exc:
+            return refreshed(str(exc))
         message = f"已删除 {doc_id}（其段落与数据一并删除）。" if removed else f"没有找到文档 {doc_id}。"
         return refreshed(message, keep_choice=False)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -17,12 +21,15 @@ from ..ingest.chunking import Chunk, chunk_document, scoped_text
 from .embedding import Embedder, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
+from .probe import store_is_whole
 from .records import ArticleText, DocumentInfo, Passage, full_heading
 from ..ingest.loading import SourceDocument, Skipped, discover, read_file
-from ..errors import IndexMissing
+from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
-from .vectorstore import VectorStore, make_vector_store
+from .vectorstore import VectorStore, forget_clients, make_vector_store
 from ..text.zh import char_bigrams, to_simplified, tokenize
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +68,10 @@ FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing i
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
 PARSER_VERSION = "3"
 EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
+WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
+# Present from a writer's first vector write until its hold on the write lock ends: found by a later process, it
+# means a writer died mid-write and the vector store may be torn (chromadb then crashes or fails on every read).
+VECTORS_DIRTY = "vectors.dirty"
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
 
@@ -121,6 +132,24 @@ def _collection_name(fingerprint: str) -> str:
     return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
 
 
+class _MarkedWrites:
+    """The vector store, marking the index dirty before each write (so a writer's death mid-write is noticed)."""
+
+    def __init__(self, store: VectorStore, mark: Callable[[], None]):
+        self._store, self._mark = store, mark
+
+    def upsert(self, ids, vectors, metadatas) -> None:
+        self._mark()
+        self._store.upsert(ids, vectors, metadatas)
+
+    def delete(self, ids) -> None:
+        self._mark()
+        self._store.delete(ids)
+
+    def __getattr__(self, name):  # reads pass through
+        return getattr(self._store, name)
+
+
 class Index:
     """Open with Index.open(settings); ingest() writes, the search methods read."""
 
@@ -144,6 +173,53 @@ class Index:
         self._article_bm25: BM25Index | None = None
         self._dense_generation = -1
         self.fact_extractor: FactExtractor = make_extractor(settings)
+        self._writer = threading.local()  # this thread's hold on the write lock: writes nest
+
+    # --- one writer at a time ------------------------------------------------------------
+
+    @contextmanager
+    def writing(self):
+        """Hold the index's write lock: one writer at a time, across processes and threads (an flock on
+        write.lock, which the system releases when a writer dies, even by kill -9). Raises IndexBusy at once when
+        another writer holds it; readers never take it."""
+        if getattr(self._writer, "depth", 0):
+            self._writer.depth += 1
+            try:
+                yield
+            finally:
+                self._writer.depth -= 1
+            return
+        fd = os.open(self.dir / WRITE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                raise IndexBusy(f"另一个导入或删除正在写入这个索引（进程 {holder}），请等它结束后再试。") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._writer.depth = 1
+            try:
+                yield
+            finally:
+                self._writer.depth = 0
+                if getattr(self._writer, "dirty", False):  # every vector write of this hold has returned
+                    (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
+                    self._writer.dirty = False
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _may_save(self) -> bool:
+        """True if this thread may save a derived store now: it writes, or no one does (a reader rebuilding a stale
+        BM25 keeps it in memory while a writer works, and never races the writer's save)."""
+        if getattr(self._writer, "depth", 0):
+            return True
+        try:
+            with self.writing():
+                return True
+        except IndexBusy:
+            return False
 
     # --- opening -------------------------------------------------------------------------
 
@@ -159,10 +235,51 @@ class Index:
     @property
     def vectors(self) -> VectorStore:
         if self._vectors is None:
+            torn = False
             with _OPENING:  # Chroma's client must not be created by two threads at once
                 if self._vectors is None:
-                    self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
+                    if (self.dir / VECTORS_DIRTY).exists():
+                        torn = self._clear_if_torn()
+                    store = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
+                    self._vectors = _MarkedWrites(store, self._mark_dirty)
+            if torn:
+                self._refill_vectors()
         return self._vectors
+
+    # --- a torn vector store -------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        if not getattr(self._writer, "dirty", False):
+            (self.dir / VECTORS_DIRTY).write_text(str(os.getpid()), encoding="ascii")
+            self._writer.dirty = True
+
+    def _clear_if_torn(self, known_torn: bool = False) -> bool:
+        """After a writer died mid-write (or a read failed): check the store in a child process (chromadb can crash
+        the process reading a torn segment), and if it is torn, remove it; True if it was. Nothing is done while
+        another writer is at work."""
+        try:
+            with self.writing():
+                chroma = self.dir / "chroma"
+                torn = known_torn or (chroma.exists() and not store_is_whole(chroma, _collection_name(self.embedder.fingerprint)))
+                if torn:
+                    log.warning("the vector store in %s is torn; rebuilding it from the catalog", chroma)
+                    forget_clients(chroma)
+                    shutil.rmtree(chroma, ignore_errors=True)
+                (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
+                self._writer.dirty = False
+                return torn
+        except IndexBusy:
+            return False
+
+    def _refill_vectors(self) -> None:
+        """The vectors of a rebuilt store, from the catalog: at once for an inline embedder (a slow one's follow in
+        the background, as after any ingest)."""
+        if self.embedder.inline:
+            try:
+                with self.writing():
+                    self.embed_pending()
+            except IndexBusy:
+                pass  # the writer that took over reconciles them
 
     def _meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -210,7 +327,7 @@ class Index:
             vectors = self.embedder.embed_documents(
                 [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
             )
-            with lock if lock is not None else nullcontext():
+            with lock if lock is not None else nullcontext(), self.writing():
                 self.vectors.upsert(
                     [r["chunk_id"] for r in rows], vectors,
                     [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
@@ -227,7 +344,8 @@ class Index:
             if loaded is None or loaded.generation != gen:
                 rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
                 loaded = BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
-                loaded.save(self.dir / "bm25")
+                if self._may_save():
+                    loaded.save(self.dir / "bm25")
             self._bm25 = loaded
         return self._bm25
 
@@ -248,7 +366,8 @@ class Index:
                     [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows],
                     gen,
                 )
-                loaded.save(path)
+                if self._may_save():
+                    loaded.save(path)
             self._article_bm25 = loaded
         return self._article_bm25
 
@@ -334,7 +453,12 @@ class Index:
         paths: Iterable[Path],
         progress: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; unchanged documents are skipped, changed ones replace their old chunks."""
+        """Ingest files and folders; unchanged documents are skipped, changed ones replace their old chunks.
+        Raises IndexBusy when another writer is at work on this index."""
+        with self.writing():
+            return self._ingest(paths, progress)
+
+    def _ingest(self, paths: Iterable[Path], progress: Callable[[int, int, str], None] | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         files, skipped = discover([Path(p) for p in paths])
@@ -388,6 +512,10 @@ class Index:
         return report
 
     def delete_document(self, doc_id: str) -> bool:
+        with self.writing():
+            return self._delete_document(doc_id)
+
+    def _delete_document(self, doc_id: str) -> bool:
         ids = [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
         with self.db:
             cur = self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
@@ -583,4 +711,14 @@ class Index:
         if generation != self._dense_generation:  # another writer may have changed the vectors
             self.vectors.forget_count()
             self._dense_generation = generation
-        return self.vectors.query(self.embedder.embed_query(to_simplified(query)), k)
+        vector = self.embedder.embed_query(to_simplified(query))
+        try:
+            return self.vectors.query(vector, k)
+        except Exception as exc:  # a torn store fails every read: rebuilt if no writer is at work, else lexical only
+            log.warning("the vector store failed a query (%s: %s)", type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+            with _OPENING:
+                if not self._clear_if_torn(known_torn=True):
+                    return []
+                self._vectors = None
+            self._refill_vectors()
+            return self.vectors.query(vector, k)

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +32,40 @@ class BM25Index:
         return cls(retriever, list(ids), generation)
 
     def save(self, path: Path) -> None:
-        """Write to a temporary folder beside `path`, then swap it in."""
+        """Write a new folder beside `path`, then point `path` (a symbolic link) at it in one atomic step.
+
+        A saved folder is never changed again, so a reader that resolved the link reads one whole index even
+        while a writer saves the next; the folders before the previous one are removed."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=path.parent))
+        new = Path(tempfile.mkdtemp(prefix=f".{path.name}-{self.generation}-", dir=path.parent))
         try:
             if self.ids:
-                self.retriever.save(str(tmp / "bm25s"))
-            (tmp / "ids.json").write_text(
+                self.retriever.save(str(new / "bm25s"))
+            (new / "ids.json").write_text(
                 json.dumps({"generation": self.generation, "ids": self.ids}, ensure_ascii=False), encoding="utf-8"
             )
-            old = path.with_name(path.name + ".old")
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
+            if path.exists() and not path.is_symlink():  # an index written before links: keep it aside until swapped
+                os.replace(path, Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent)) / "x")
+            link = path.with_name(f".{path.name}-link-{os.getpid()}-{threading.get_ident()}")
+            link.unlink(missing_ok=True)
+            os.symlink(new.name, link)
+            os.replace(link, path)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        self._prune(path, keep={new.name})
+
+    @staticmethod
+    def _prune(path: Path, keep: set[str]) -> None:
+        """Remove saved folders but the current one and the newest other (a reader may still be loading it)."""
+        folders = sorted(path.parent.glob(f".{path.name}-*"), key=lambda p: p.stat().st_mtime if p.exists() else 0)
+        folders = [f for f in folders if f.name not in keep and not f.is_symlink()]
+        for old in folders[:-1]:
             shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, path: Path) -> "BM25Index | None":
+        path = path.resolve()  # one saved folder, whatever the link points at next
         meta = path / "ids.json"
         if not meta.exists():
             return None

@@ -92,6 +92,23 @@ class ChromaVectorStore:
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
 
 
+def forget_clients(path: Path) -> None:
+    """Stop and drop chromadb's cached system for the store at `path` (it keeps one per path in a process), before
+    that store is removed and made anew; other stores' clients are left alone."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+        system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    except Exception:  # noqa: BLE001 - a chromadb without this cache: nothing to forget
+        return
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # noqa: BLE001 - a torn store may fail to stop; it is removed next anyway
+            pass
+
+
 def make_vector_store(settings: Settings, index_dir: Path, collection_name: str) -> VectorStore:
     """The vector store chosen by settings.vector_store."""
     if settings.vector_store == "chroma":
