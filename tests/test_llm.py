@@ -289,3 +289,30 @@ def test_an_llm_decline_naming_another_years_figure_keeps_its_citation_and_is_ch
         answer = llm_assistant(seeds_index, server).ask(question)
     assert answer.backend == "extractive" and "39" not in answer.answer  # the unproven figure never reaches the user
     assert answer.answer.startswith("资料中未提及") and "38微克/立方米" in answer.answer
+
+
+@pytest.mark.parametrize("reply, caught", [
+    ("沁水县2024年处罚金额共计九百九十九万元[{n}]。", "九百九十九万元"),  # Chinese numerals
+    ("处罚金额约两千万元[{n}]。", "两千万元"),
+    ("处罚金额占比百分之九十九[{n}]。", "99%"),
+    ("资料中未提及。不过据悉，沁水县处罚金额为九百九十九万元。", "九百九十九万元"),  # a decline, no citation
+    ("沁水县2024年处罚金额为999万元。", "999万元"),  # no citation at all
+    ("沁水县2024年处罚金额为56件[{n}]。", "56件"),  # a real figure of the passage, of the wrong kind
+])
+def test_the_grounding_guard_checks_every_figure_in_any_notation_and_its_kind(seeds_index, reply, caught):
+    def scripted(payload):
+        return reply.format(n=passage_number(payload, "394.179万元"))
+
+    with FakeOpenAI(script=[{"content": scripted}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "extractive" and answer.answer == "394.179万元"
+    assert len(answer.warnings) == 1 and caught in answer.warnings[0]
+
+
+def test_the_grounding_guard_reads_chinese_numerals_that_the_passage_states(seeds_index):
+    def in_words(payload):
+        return f"处罚金额共计三百九十四点一七九万元[{passage_number(payload, '394.179万元')}]。"
+
+    with FakeOpenAI(script=[{"content": in_words}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "llm:test-model" and not answer.warnings

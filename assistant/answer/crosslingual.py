@@ -13,7 +13,7 @@ from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import CJK, clause_spans, pinyin, places_sounding, sentence_spans, strip_spaces
 from .extractive import DECLINE_PREFIX, Extraction, effective_years, kind_spans
-from .frame import UNIT_FAMILY, QuestionFrame
+from .frame import QuestionFrame, unit_fits
 
 # What the offline reader can find in a Chinese sentence for an English question: spans it recognises without
 # understanding the question's words. Other kinds ("what did the bureau announce?") are declined.
@@ -100,19 +100,9 @@ class CrossLingualReader:
                     continue
                 clauses = clause_spans(sentence, 0, len(sentence))
                 for a, b, unit in kind_spans(frame.kind, sentence):
-                    if frame.kind == "figure" and not _fits_unit(frame, unit):
+                    if frame.kind == "figure" and not unit_fits(frame, unit):
                         continue
                     at = next((i for i, (c, d) in enumerate(clauses) if c <= a < d), 0)
                     context = sentence[clauses[at][0] : clauses[at][1]] if clauses else sentence
                     out.append((rank, strip_spaces(sentence[a:b]), sentence, context, passage))
         return out
-
-
-def _fits_unit(frame: QuestionFrame, unit: str) -> bool:
-    """A figure answers only in the unit the question implies: money in 元, a concentration in 微克/立方米, a count
-    of days in 天; a bare number answers none of these."""
-    if frame.unit_family:
-        return UNIT_FAMILY.get(unit, unit) == frame.unit_family
-    if frame.unit_hints:
-        return any(h in unit for h in frame.unit_hints)
-    return bool(unit)

@@ -172,6 +172,16 @@ def analyze(question: str) -> QuestionFrame:
 
 
 
+def unit_fits(frame: QuestionFrame, unit: str) -> bool:
+    """Whether a figure in this unit can answer the frame's figure question: money in 元, a concentration in 微克/立方米,
+    a count of days in 天; a bare number answers none of these."""
+    if frame.unit_family:
+        return UNIT_FAMILY.get(unit, unit) == frame.unit_family
+    if frame.unit_hints:
+        return any(h in unit for h in frame.unit_hints)
+    return bool(unit)
+
+
 def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[str]]:
     """The question's content words nearest the question word, two on each side."""
     at = next((i for i, w in enumerate(ws) if _WH_START.match(w)), None)

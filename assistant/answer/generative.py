@@ -10,7 +10,8 @@ from ..ingest.chunking import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
 from ..store.records import full_heading
-from ..text.zh import FIGURE_RE, figure_matches, figure_values, same_figure, sentence_spans, to_simplified
+from ..text.zh import arabic_decimals, figure_matches, figure_values, same_figure, sentence_spans, to_simplified
+from .frame import QuestionFrame, unit_fits
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
@@ -24,6 +25,7 @@ class LLMReply:
     markers: list[int] = field(default_factory=list)  # the [n] of each citation, in order of first mention
     declined: bool = False
     ungrounded: list[str] = field(default_factory=list)  # figures not found in any cited passage
+    wrong_kind: list[str] = field(default_factory=list)  # its figures, when none is in the unit the question asks for
 
 
 # --- prompt building --------------------------------------------------------------------
@@ -86,8 +88,11 @@ def condense_prompt(question: str, history: list[str], prompts_dir: str | None =
 # --- checking the reply -----------------------------------------------------------------
 
 
-def interpret(text: str, passages: list[Passage]) -> LLMReply:
-    """Map [n] markers to passages (dropping markers that point nowhere), and check every figure."""
+def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = None) -> LLMReply:
+    """Map [n] markers to passages (dropping markers that point nowhere), and check every figure: each must be in
+    a passage it cites, in any notation (394.179万元, 3,941,790元, 三百九十四点一七九万元); and an answer to a question
+    asking for money, a ratio or a count of days must state at least one figure in that unit ("处罚金额为56件" is
+    a real figure of the wrong kind)."""
     text = text.strip()
     valid = range(1, len(passages) + 1)
     order: list[int] = []
@@ -102,11 +107,20 @@ def interpret(text: str, passages: list[Passage]) -> LLMReply:
     if declined:
         # A decline may say which other year or place the passages do have a figure for ("资料只有2024年的
         # 数据：38微克/立方米[1]"): that figure is checked against its citation like any other.
-        stated = [m.group(0) for m in figure_matches(to_simplified(_MARKER.sub("", cleaned)))]
+        stated = [m.group(0) for m in figure_matches(arabic_decimals(to_simplified(_MARKER.sub("", cleaned))))]
         if not stated:
             return LLMReply(cleaned, [], [], True, [])
         return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
-    return LLMReply(cleaned, cited, order, False, ungrounded_figures(cleaned, cited))
+    return LLMReply(cleaned, cited, order, False, ungrounded_figures(cleaned, cited), _wrong_kind(cleaned, frame))
+
+
+def _wrong_kind(answer: str, frame: QuestionFrame | None) -> list[str]:
+    """The answer's figures, when the question asks for a unit (元, %, 天 ...) and none of them is in it."""
+    if frame is None or frame.kind != "figure" or not (frame.unit_family or frame.unit_hints):
+        return []
+    figures = _figures_with_text(to_simplified(_MARKER.sub("", answer)))
+    units = [unit for _, (_, unit) in figures]
+    return [] if not figures or any(unit_fits(frame, u) for u in units) else [text for text, _ in figures]
 
 
 def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
@@ -122,9 +136,10 @@ def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
 
 
 def _figures_with_text(text: str) -> list[tuple[str, tuple[float, str]]]:
+    """Each figure of the text as written and as (value, unit): Arabic or Chinese numerals, 百分之, 点 decimals."""
     out = []
-    for m in FIGURE_RE.finditer(text):
+    for m in figure_matches(arabic_decimals(text)):
         values = figure_values(m.group(0))
-        if values and re.search(r"\d", m.group(0)):
+        if values:
             out.append((m.group(0), values[0]))
     return out

@@ -265,9 +265,12 @@ class Assistant:
 
     def _from_reply(self, t: _Turn, prompt: LLMPrompt, text: str) -> Answer:
         """The LLM's answer when every figure it states is in a passage it cites; else the extractive one."""
-        reply = interpret(text, prompt.passages)
+        reply = interpret(text, prompt.passages, t.frame)
         if reply.ungrounded:
             note = f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。"
+            return self._extractive(t, note)
+        if reply.wrong_kind:
+            note = f"大模型回答中的数字“{'、'.join(reply.wrong_kind)}”不是所问的单位，已改用抽取式答案。"
             return self._extractive(t, note)
         return Answer(
             question=t.question,

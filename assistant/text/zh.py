@@ -291,6 +291,26 @@ def same_figure(a: float, b: float) -> bool:
     return abs(a - b) <= FIGURE_TOLERANCE * max(abs(a), 1.0)
 
 
+_CN_NUMERAL = "零〇一二两三四五六七八九十百千万亿"
+_CN_PERCENT = re.compile(f"百分之([{_CN_NUMERAL}]+|\\d+(?:\\.\\d+)?)(?:点([零〇一二三四五六七八九]+))?")
+_CN_DECIMAL = re.compile(f"([{_CN_NUMERAL}]+)点([零〇一二三四五六七八九]+)")
+
+
+def arabic_decimals(text: str) -> str:
+    """Chinese-numeral percentages and decimals in Arabic digits, so figure matching reads them: 百分之九十九 ->
+    99%, 三百九十四点一七九万元 -> 394.179万元 (the rest of the text unchanged)."""
+
+    def number(whole: str, frac: str | None) -> str | None:
+        value = float(whole) if whole[0].isdigit() else cn_to_number(whole)
+        if value is None:
+            return None
+        digits = "".join(str(CN_DIGITS[ch]) for ch in frac) if frac else ""
+        return f"{int(value)}.{digits}" if digits else f"{value:g}"
+
+    text = _CN_PERCENT.sub(lambda m: (f"{n}%" if (n := number(m.group(1), m.group(2))) else m.group(0)), text)
+    return _CN_DECIMAL.sub(lambda m: number(m.group(1), m.group(2)) or m.group(0), text)
+
+
 def cn_to_number(text: str) -> float | None:
     """两 → 2, 十四 → 14, 三百二十 → 320, 五 → 5; None if not a Chinese numeral."""
     if not text or any(ch not in CN_DIGITS and ch not in CN_UNITS for ch in text):
