@@ -312,19 +312,26 @@ def arabic_decimals(text: str) -> str:
 
 
 def cn_to_number(text: str) -> float | None:
-    """两 → 2, 十四 → 14, 三百二十 → 320, 五 → 5; None if not a Chinese numeral."""
-    if not text or any(ch not in CN_DIGITS and ch not in CN_UNITS for ch in text):
+    """两 → 2, 十四 → 14, 三百二十 → 320, 五 → 5, 一万 → 10000, 三百九十四万一千七百九十 → 3941790; None if not a
+    Chinese numeral."""
+    if not text or any(ch not in CN_DIGITS and ch not in CN_UNITS and ch not in CN_MAGNITUDE for ch in text):
         return None
-    if len(text) > 1 and not any(ch in CN_UNITS for ch in text):  # positional: 二〇二四 -> 2024
+    if len(text) > 1 and not any(ch in CN_UNITS or ch in CN_MAGNITUDE for ch in text):  # positional: 二〇二四 -> 2024
         return float("".join(str(CN_DIGITS[ch]) for ch in text))
-    total, current = 0, 0
+    total, section, current = 0.0, 0, 0  # total: whole 亿 and 万 groups; section: below 万; current: last digit
     for ch in text:
         if ch in CN_DIGITS:
             current = CN_DIGITS[ch]
-        else:
-            total += (current or 1) * CN_UNITS[ch]
+        elif ch in CN_UNITS:
+            section += (current or 1) * CN_UNITS[ch]
             current = 0
-    return float(total + current)
+        elif ch == "亿":
+            total = (total + section + current or 1) * CN_MAGNITUDE[ch]
+            section = current = 0
+        else:  # 万
+            total += (section + current or 1) * CN_MAGNITUDE[ch]
+            section = current = 0
+    return float(total + section + current)
 
 
 _CN_YEAR = re.compile(r"([零〇一二两三四五六七八九十百千]{2,})(?=年)")

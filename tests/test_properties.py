@@ -1,0 +1,73 @@
+"""Property tests (hypothesis) of the text layer: no string crashes normalization or number parsing, normalizing is
+idempotent, and a figure written out is read back as the same value."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.answer.frame import analyze
+from assistant.ingest.articles import parse_document
+from assistant.ingest.normalize import normalize_blocks
+from assistant.text.zh import (
+    arabic_decimals, cn_to_number, figure_values, fold_width, has_words, normalize_question, same_figure, to_simplified,
+)
+
+# Text as news archives hold it: CJK, Latin, digits, full-width forms, punctuation, controls and emoji mixed.
+NEWSY = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+        st.sampled_from(list("0123456789.,%万亿元件家个年月日，。；：、？！“”（）《》\n\t 　０１２％")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=200,
+)
+RUN = settings(max_examples=200, deadline=None)
+
+
+@RUN
+@given(NEWSY)
+def test_normalizing_never_crashes_and_is_idempotent(text):
+    once = normalize_question(text)
+    assert normalize_question(once) == once
+    assert fold_width(fold_width(text)) == fold_width(text)
+    assert len(to_simplified(text)) == len(text)  # one character for one: offsets into the original hold
+
+
+@RUN
+@given(NEWSY)
+def test_no_string_crashes_parsing_figures_documents_or_questions(text):
+    figure_values(text)
+    arabic_decimals(text)
+    has_words(text)
+    normalize_blocks(text)
+    parse_document(text, "标题")
+    analyze(text)
+
+
+@RUN
+@given(st.integers(min_value=0, max_value=10**12), st.sampled_from(["", "万", "亿"]), st.sampled_from(["元", "件", "%", "吨"]))
+def test_a_figure_written_out_is_read_back_as_the_same_value(number, magnitude, unit):
+    scale = {"": 1, "万": 10**4, "亿": 10**8}[magnitude]
+    values = figure_values(f"共计{number}{magnitude}{unit}。")
+    assert values and same_figure(values[0][0], number * scale) and values[0][1] == unit
+
+
+@RUN
+@given(st.integers(min_value=1, max_value=99_999_999))
+def test_chinese_numerals_round_trip(number):
+    digits = "零一二三四五六七八九"
+
+    def chinese(n: int) -> str:
+        if n >= 10**4:
+            high, low = divmod(n, 10**4)
+            return chinese(high) + "万" + (("零" if low < 1000 else "") + chinese(low) if low else "")
+        out, zero = "", False
+        for value, name in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+            d, n = divmod(n, value)
+            if d:
+                out += ("零" if zero and out else "") + digits[d] + name
+                zero = False
+            elif out:
+                zero = True
+        return out
+
+    assert cn_to_number(chinese(number)) == number
