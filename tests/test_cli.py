@@ -160,3 +160,25 @@ def test_a_file_name_with_a_newline_is_listed_on_one_line(tmp_path):
     assert run_cli("ingest", str(path), "--index-dir", str(tmp_path / "idx")).returncode == 0
     listed = run_cli("documents", "--index-dir", str(tmp_path / "idx")).stdout
     assert "bad\\nname.txt" in listed and "bad\nname" not in listed
+
+
+def test_two_files_of_one_name_are_two_documents(tmp_path):
+    for year, days in (("y2023", 290), ("y2024", 312)):
+        (tmp_path / "in" / year).mkdir(parents=True)
+        (tmp_path / "in" / year / "report.txt").write_text(f"{year[1:]}年，芮城县优良天数达到{days}天。", encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    done = run_cli("ingest", str(tmp_path / "in"), "--index-dir", idx)
+    assert done.returncode == 0 and "y2024/report.txt" in done.stderr and "不覆盖原文档" in done.stderr
+    ids = {d["doc_id"] for d in json.loads(run_cli("documents", "--json", "--index-dir", idx).stdout)}
+    assert ids == {"report.txt", "y2024/report.txt"}
+    for year, days in (("2023", "290天"), ("2024", "312天")):
+        answer = json.loads(run_cli("ask", f"芮城县{year}年优良天数多少天？", "--json", "--index-dir", idx).stdout)
+        assert answer["answer"] == days
+    again = json.loads(run_cli("ingest", str(tmp_path / "in"), "--json", "--index-dir", idx).stdout)
+    assert again["unchanged"] == 2 and again["added"] == 0  # the same files again: nothing new, nothing replaced
+    # An upload named like a seed page is another document, never the seed page's replacement.
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "report.txt").write_text("2025年，芮城县优良天数达到1天。", encoding="utf-8")
+    assert run_cli("ingest", str(tmp_path / "up" / "report.txt"), "--index-dir", idx).returncode == 0
+    answer = json.loads(run_cli("ask", "芮城县2023年优良天数多少天？", "--json", "--index-dir", idx).stdout)
+    assert answer["answer"] == "290天"

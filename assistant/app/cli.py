@@ -79,6 +79,8 @@ def ingest(
                 f"已可提问（关键词检索）；还有 {report.vectors_pending} 个段落等待计算向量："
                 "运行 assistant embed，或启动 assistant serve（在后台进行）。"
             )
+    for note in report.renamed_notes():
+        typer.echo(f"提示：{shown(note)}", err=True)
     for w in report.warnings:
         typer.echo(f"提示：{w}", err=True)
     if report.skipped:

@@ -427,6 +427,9 @@ def build_app(assistant: Assistant):
             else:
                 lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
                                 f"写入 {report.chunks_written} 个段落。")
+                if report.replaced:
+                    lines.append("已替换同名文档（同一上传文件名的新内容）：" + "、".join(report.replaced))
+                lines += [f"提示：{n}" for n in report.renamed_notes()]
                 lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
                 if report.vectors_pending:
                     lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")

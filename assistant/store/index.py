@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -81,11 +81,19 @@ class IngestReport:
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Files whose name (or .jsonl id) another file already held, kept as documents of their own: (source, new id,
+    # the id they would have replaced).
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)
     chunks_written: int = 0
     vectors_pending: int = 0  # passages left for the background embedder
     bytes_read: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+
+    def renamed_notes(self) -> list[str]:
+        """One sentence a renamed file, for people (Chinese)."""
+        return [f"{src} 与已有文档 {old} 同名但内容不同，已作为新文档 {new} 导入（不覆盖原文档）。"
+                for src, new, old in self.renamed]
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +103,7 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "vectors_pending": self.vectors_pending,
             "skipped": [str(s) for s in self.skipped],
+            "renamed": [{"source": src, "doc_id": new, "instead_of": old} for src, new, old in self.renamed],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
@@ -121,6 +130,13 @@ def article_key(doc_id: str, article: int) -> str:
 def split_article_key(key: str) -> tuple[str, int]:
     doc_id, _, article = key.rpartition("#")
     return doc_id, int(article)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return a == b
 
 
 def _parsed_hash(doc: SourceDocument) -> str:
@@ -464,7 +480,7 @@ class Index:
         files, skipped = discover([Path(p) for p in paths])
         self.reconcile()  # repair whatever an interrupted earlier run left behind
         report.skipped.extend(skipped)
-        known = dict(self.db.execute("SELECT doc_id, content_hash FROM documents").fetchall())
+        known = {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT doc_id, content_hash, source FROM documents")}
         batch: list[_Prepared] = []
         batch_chunks = 0
         seen_in_run: set[str] = set()
@@ -477,7 +493,8 @@ class Index:
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
                     continue
-                if known.get(item.doc_id) == _parsed_hash(item) and item.doc_id not in seen_in_run:
+                item = self._own_id(item, known, report)
+                if known.get(item.doc_id, ("",))[0] == _parsed_hash(item) and item.doc_id not in seen_in_run:
                     report.unchanged.append(item.doc_id)
                     continue
                 prepared = self._prepare(item)
@@ -485,7 +502,7 @@ class Index:
                     report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
                 (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
-                known[item.doc_id] = _parsed_hash(item)
+                known[item.doc_id] = (_parsed_hash(item), item.source)
                 seen_in_run.add(item.doc_id)
                 # A later line with the same id wins; drop the earlier one still waiting in the batch.
                 batch = [b for b in batch if b.doc.doc_id != item.doc_id]
@@ -510,6 +527,25 @@ class Index:
             report.vectors_pending = len(self.pending_vectors())
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    def _own_id(item: SourceDocument, known: dict[str, tuple[str, str]], report: IngestReport) -> SourceDocument:
+        """The document's id, unless another file holds it: a file's id is its name (a .jsonl line's, its "id"), and
+        y2024/report.txt must not replace y2023/report.txt. The same file again, or the same text from wherever,
+        keeps the id; another file's different text gets the id with its folder ("y2024/report.txt") or file
+        ("a1@more.jsonl"), numbered if that is taken too, and the report names it."""
+        holder = known.get(item.doc_id)
+        if holder is None or holder[0] == _parsed_hash(item) or _same_file(holder[1], item.source):
+            return item
+        source = Path(item.source)
+        first = f"{item.doc_id}@{source.name}" if item.line is not None else f"{source.parent.name}/{item.doc_id}"
+        for n in range(1, 10_000):
+            candidate = first if n == 1 else f"{first} ({n})"
+            other = known.get(candidate)
+            if other is None or _same_file(other[1], item.source):
+                report.renamed.append((item.source, candidate, item.doc_id))
+                return replace(item, doc_id=candidate)
+        raise AssertionError("unreachable: 10,000 files of one name in one folder")
 
     def delete_document(self, doc_id: str) -> bool:
         with self.writing():
