@@ -182,3 +182,15 @@ def test_two_files_of_one_name_are_two_documents(tmp_path):
     assert run_cli("ingest", str(tmp_path / "up" / "report.txt"), "--index-dir", idx).returncode == 0
     answer = json.loads(run_cli("ask", "芮城县2023年优良天数多少天？", "--json", "--index-dir", idx).stdout)
     assert answer["answer"] == "290天"
+
+
+def test_sources_that_disagree_on_a_figure_are_both_shown(seeds_copy, tmp_path):
+    idx = str(tmp_path / "idx")
+    assert run_cli("ingest", str(seeds_copy), "--index-dir", idx).returncode == 0
+    notice = tmp_path / "notice.txt"
+    notice.write_text("沁水县生态环境执法情况\n2024年，沁水县立案查处环境违法案件，处罚金额共计999万元。\n", encoding="utf-8")
+    assert run_cli("ingest", str(notice), "--index-dir", idx).returncode == 0
+    answer = json.loads(run_cli("ask", "沁水县2024年处罚金额多少？", "--json", "--index-dir", idx).stdout)
+    assert answer["answer"].startswith("资料说法不一") and "394.179万元" in answer["answer"] and "999万元" in answer["answer"]
+    assert {c["doc_id"] for c in answer["citations"]} == {"notice.txt", "000_b6794b346518e693.txt"}
+    assert any("说法不一" in w for w in answer["warnings"])

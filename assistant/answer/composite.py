@@ -257,12 +257,27 @@ class QuestionAnswerer:
             return None
         scored.sort(key=lambda s: -s[0])
         score, best = scored[0]
-        if any(f.base_value != best.base_value and score - sc < k.fact_tie_margin for sc, f in scored[1:]):
+        rivals = [f for sc, f in scored[1:] if f.base_value != best.base_value and score - sc < k.fact_tie_margin]
+        # Other documents stating another figure for the same place, year and metric: the sources disagree, and the
+        # answer says so with each figure and its source instead of picking one.
+        disagree = [f for f in rivals if f.doc_id != best.doc_id and (f.subject, f.year, f.metric) ==
+                    (best.subject, best.year, best.metric)]
+        if disagree:
+            return self._disagreement([best, *dict((f.base_value, f) for f in disagree).values()])
+        if rivals:
             return None  # two different figures fit: too close to call from the table
         passages = self.passages_for([best.chunk_id]) if self.passages_for else []
         if not passages:
             return None
         return Extraction(True, _quoted_figure(best), passages, sentence=best.span)
+
+    def _disagreement(self, facts: list) -> Extraction | None:
+        passages = self.passages_for([f.chunk_id for f in facts]) if self.passages_for else []
+        if len(passages) < 2:
+            return None
+        figures = "；".join(f"{_quoted_figure(f)}（[{n}] {f.title or f.doc_id}）" for n, f in enumerate(facts, start=1))
+        note = f"资料之间说法不一：{facts[0].subject}{facts[0].year or ''}{'年' if facts[0].year else ''}{facts[0].metric}有 {len(facts)} 个不同的数字，已全部列出，请核对原文。"
+        return Extraction(True, f"资料说法不一：{figures}", passages, sentence=facts[0].span, warnings=[note])
 
     # --- misspelt places -----------------------------------------------------------------
 
