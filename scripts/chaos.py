@@ -137,8 +137,9 @@ def main() -> None:
     table = "\n".join([
         f"| fault (corpus {result['corpus']}, {result['corpus_mb']} MB, after the two seed pages) | survived / tried |",
         "| --- | --- |",
-        f"| `kill -9` during ingestion at {len(k)} moments ({k[0]['kill_at_s']:g}–{k[-1]['kill_at_s']:g} s), then the same "
-        f"ingest again | {sum(r['ok'] for r in k)} / {len(k)} |",
+        f"| `kill -9` during ingestion at {len(k)} moments ({k[0]['kill_at_s']:g}–{k[-1]['kill_at_s']:g} s; "
+        f"{sum(not r['finished_before_kill'] for r in k)} while it ran), then the same ingest again | "
+        f"{sum(r['ok'] for r in k)} / {len(k)} |",
         f"| two `assistant ingest` of the same file at once (the second told to wait: exit 3) | "
         f"{sum(r['ok'] for r in p)} / {len(p)} |",
         f"| {load['threads']} threads asking while one ingests: asks without an error or a wrong answer | "
