@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import char_bigrams, fold_width, sentence_spans, tokenize
+from ..text.zh import fold_width, sentence_spans, to_simplified, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
@@ -129,7 +129,8 @@ class Retriever:
         return chosen
 
     def _sentence_cover(self, question: str, chunk_ids: list[str]) -> dict[str, float]:
-        """For each passage, the weighted share of the question's bigrams that its best sentence (or title) holds."""
+        """For each passage, the weighted share of the question's bigrams that its best sentence (or title) holds.
+        A bigram is two adjacent characters, so it is in a sentence exactly when the folded sentence contains it."""
         weights = self.index.article_idf(question)
         total = sum(weights.values())
         if not total:
@@ -138,8 +139,8 @@ class Retriever:
         for p in self.index.passages(chunk_ids):
             best = 0.0
             for text in [p.title, *(p.text[a:b] for a, b in sentence_spans(p.text))]:
-                grams = set(char_bigrams(text))
-                best = max(best, sum(w for g, w in weights.items() if g in grams))
+                folded = fold_width(to_simplified(text)).lower()
+                best = max(best, sum(w for g, w in weights.items() if g in folded))
             out[p.chunk_id] = best / total
         return out
 
