@@ -215,7 +215,14 @@ class Assistant:
             return [folded_passage(p) for p in passages]
 
         index = self._open()
-        article = lambda p: folded_article(self._article(p))  # noqa: E731
+        articles: dict[tuple[str, int], object] = {}  # the reader asks for a passage's article many times a turn
+
+        def article(p: Passage):
+            key = (p.doc_id, p.article)
+            if key not in articles:
+                articles[key] = folded_article(self._article(p))
+            return articles[key]
+
         embedder = index.embedder
         answerer = QuestionAnswerer(
             ExtractiveAnswerer(article),

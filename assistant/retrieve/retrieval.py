@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import fold_width, sentence_spans, to_simplified, tokenize
+from ..text.zh import fold_width, to_simplified, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
@@ -40,6 +40,8 @@ REPEAT_ARTICLE_SHARE = 0.5
 SENTENCE_WEIGHT = 0.6
 PROXIMITY_POOL = 20
 
+
+_SENTENCE = re.compile(r"[^。！？；!?;…\n]+")  # sentences and the title, for the sentence signal
 
 MIN_CJK_FOR_LEXICAL = 2  # a question with fewer Chinese characters than this is ranked by a semantic embedding alone
 _CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
@@ -137,11 +139,10 @@ class Retriever:
             return {}
         out = {}
         for p in self.index.passages(chunk_ids):
-            best = 0.0
-            for text in [p.title, *(p.text[a:b] for a, b in sentence_spans(p.text))]:
-                folded = fold_width(to_simplified(text)).lower()
-                best = max(best, sum(w for g, w in weights.items() if g in folded))
-            out[p.chunk_id] = best / total
+            folded = fold_width(to_simplified(p.title + "\n" + p.text)).lower()
+            out[p.chunk_id] = max(
+                sum(w for g, w in weights.items() if g in sentence) for sentence in _SENTENCE.findall(folded)
+            ) / total if folded.strip() else 0.0
         return out
 
     def _best_passages(self, question: str, articles: list[tuple[str, float]]) -> list[tuple[str, float]]:
