@@ -20,7 +20,7 @@ NEWSY = st.text(
     ),
     max_size=200,
 )
-RUN = settings(max_examples=200, deadline=None)
+RUN = settings(max_examples=200, deadline=None, derandomize=True)  # the same examples every run: CI never flakes
 
 
 @RUN

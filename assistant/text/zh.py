@@ -345,6 +345,16 @@ def _t2s_table() -> dict[int, str]:
             target = targets.split()[0]
             if len(target) == 1 and target != source:
                 table[ord(source)] = target
+    # CJK compatibility ideographs (豈 U+F900 …) are their unified character under NFC, which tidy_spacing applies:
+    # fold them here too, or the simplified form would need a second pass (曆 U+F98B -> 曆 -> 历).
+    for code in [*range(0xF900, 0xFB00), *range(0x2F800, 0x2FA20)]:
+        unified = unicodedata.normalize("NFC", chr(code))
+        if len(unified) == 1 and unified != chr(code):
+            table[code] = table.get(ord(unified), unified)
+    for code, target in table.items():  # one pass reaches the end of a chain (薴 -> 苧 -> 苎)
+        while len(target) == 1 and ord(target) in table and table[ord(target)] != target:
+            target = table[ord(target)]
+        table[code] = target
     return table
 
 
