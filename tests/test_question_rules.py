@@ -179,3 +179,8 @@ def test_pinyin_names_are_read_as_the_chinese_places_that_sound_so():
     assert analyze("How much were the fines in Qinshui County?").sounds_like == ["沁水"]
     assert "晋中" in places_sounding("Jinzhong") and pinyin_syllables("Ecology") is None
     assert analyze("沁水县PM2.5是多少？").language == "zh"  # a Chinese question with Latin letters stays Chinese
+
+
+def test_an_english_question_after_chinese_turns_stays_english():
+    frame = understand("How much were the fines in Qinshui County in 2024?", ["阳城县2024年PM2.5浓度均值是多少？"])
+    assert frame.language == "en" and frame.latin_names == ["qinshui"] and frame.places == []

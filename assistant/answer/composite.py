@@ -62,6 +62,8 @@ def understand(question: str, history: list[str] | None = None) -> QuestionFrame
     """
     q = normalize_question(question)
     frame = analyze(q)
+    if frame.language != "zh":
+        return frame  # an English question names what it asks about itself; Chinese turns' places are not carried
     earlier: list[QuestionFrame] = []
     for h in (normalize_question(h) for h in history or [] if h.strip()):
         earlier.append(_condensed(analyze(h), earlier))
