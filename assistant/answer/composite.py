@@ -18,6 +18,8 @@ from .knobs import KNOBS, Knobs
 Retrieve = Callable[[str], list[Passage]]
 
 _WH = re.compile(r"多少|几|谁|哪|什么|何时|何地|是否")
+# Places kept per pinyin name of an English question for its retrieval ("Yuncheng": 云城, 运城, 郓城).
+MAX_SOUNDS = 3
 # A word a question can be about: Chinese, or a Latin word or code of three characters or more ("PM2.5"); "OR" and
 # "1" alone are not.
 _CONTENT_TERM = re.compile(f"[{CJK}]|[a-z0-9.]{{3,}}")
@@ -222,7 +224,8 @@ class QuestionAnswerer:
             return Extraction(False, f"{DECLINE_PREFIX}该问题的答案：用英文提问需要多语言向量模型"
                               "（设置 ASSISTANT_EMBEDDING=e5，再运行 assistant embed）。", [], reason="language")
         # The Chinese names its pinyin names read as join the query: the lexical rankings find their articles.
-        return self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *frame.sounds_like])))
+        sounds = [place for places in frame.sounds_like.values() for place in places[:MAX_SOUNDS]]
+        return self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *sounds])))
 
     # --- figure questions from the facts table ------------------------------------------
 
@@ -278,7 +281,9 @@ class QuestionAnswerer:
         if len(passages) < 2:
             return None
         figures = "；".join(f"{_quoted_figure(f)}（[{n}] {f.title or f.doc_id}）" for n, f in enumerate(facts, start=1))
-        note = f"资料之间说法不一：{facts[0].subject}{facts[0].year or ''}{'年' if facts[0].year else ''}{facts[0].metric}有 {len(facts)} 个不同的数字，已全部列出，请核对原文。"
+        first = facts[0]
+        when = f"{first.year}年" if first.year else ""
+        note = f"资料之间说法不一：{first.subject}{when}{first.metric}有 {len(facts)} 个不同的数字，已全部列出，请核对原文。"
         return Extraction(True, f"资料说法不一：{figures}", passages, sentence=facts[0].span, warnings=[note])
 
     # --- misspelt places -----------------------------------------------------------------

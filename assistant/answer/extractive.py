@@ -8,6 +8,8 @@ declines ("资料中未提及……") rather than guess.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -15,7 +17,7 @@ from ..ingest.normalize import byline_names
 from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import (
-    CJK, DATE_RE, STOPWORDS, clause_spans, figure_matches, main_year, pos_words, sentence_spans, short_place,
+    CJK, DATE_RE, STOPWORDS, YEAR_RE, clause_spans, fold_width, figure_matches, main_year, pos_words, sentence_spans, short_place,
     strip_spaces, years_in,
 )
 from .frame import LOCATIVE, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame
@@ -266,16 +268,24 @@ def _nearest_term_distance(sentence: str, a: int, b: int, terms: dict[str, float
     return best
 
 
+@lru_cache(maxsize=64)
+def _year_marks(article_text: str) -> tuple[list[int], list[str], str | None]:
+    """Where the article names each year (end offsets, in order), the years, and its main year: read once per
+    article, not once per sentence (a reader tries dozens of sentences of the same article)."""
+    found = list(YEAR_RE.finditer(fold_width(article_text)))
+    return [m.end() for m in found], [m.group(1) for m in found], main_year(article_text)
+
+
 def effective_years(article_text: str, sent_start: int, sentence: str) -> set[str]:
     """The year(s) a sentence speaks of: its own, else the last year named before it, else the article's main year
     (a lead sentence of a review of 2024 speaks of 2024, not of the 2025 its plans name)."""
     own = set(years_in(sentence))
     if own:
         return own
-    before = years_in(article_text[:sent_start])
+    ends, years, main = _year_marks(article_text)
+    before = bisect_right(ends, sent_start)
     if before:
-        return {before[-1]}
-    main = main_year(article_text)
+        return {years[before - 1]}
     return {main} if main else set()
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..text.zh import (
-    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, fold_width, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
+    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
     words, years_in,
 )
 
@@ -70,7 +70,7 @@ class QuestionFrame:
     role: str | None = None  # "副局长" in "副局长叫什么名字"
     language: str = "zh"  # "en": asked in English (or another Latin-script language) about the Chinese articles
     latin_names: list[str] = field(default_factory=list)  # English: names written in pinyin ("qinshui"), to be found
-    sounds_like: list[str] = field(default_factory=list)  # English: place names that read so (沁水), for retrieval
+    sounds_like: dict[str, list[str]] = field(default_factory=dict)  # English: each name's places that read so (沁水)
 
 
 def analyze(question: str) -> QuestionFrame:
@@ -225,13 +225,11 @@ _EN_ADMIN = re.compile(r"\s+(?:County|City|District|Province|Prefecture|Town|Tow
 _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+\b")
 # Names an English question may write in pinyin that are not names of one place: China is read as a word.
 _NOT_PINYIN_NAMES = frozenset({"china"})
-# Candidates kept per pinyin name for retrieval ("Yuncheng": 云城, 运城, 郓城).
-MAX_SOUNDS = 3
 
 
 def is_latin_question(q: str) -> bool:
     """True for a question written in English (or another Latin-script language) rather than Chinese."""
-    return len(re.findall(f"[{CJK}]", q)) < MIN_CJK_FOR_CHINESE and len(_LATIN_WORD.findall(q)) >= 2
+    return cjk_count(q) < MIN_CJK_FOR_CHINESE and len(_LATIN_WORD.findall(q)) >= 2
 
 
 def _analyze_latin(question: str, q: str) -> QuestionFrame:
@@ -254,8 +252,7 @@ def _analyze_latin(question: str, q: str) -> QuestionFrame:
         if syllables and word not in _NOT_PINYIN_NAMES and (len(syllables) >= 2 or _EN_ADMIN.match(q, m.end())):
             names.append(word)
     names = list(dict.fromkeys(names))
-    sounds = [place for name in names for place in places_sounding(name)[:MAX_SOUNDS]]
     return QuestionFrame(
         question, q, kind, [], list(dict.fromkeys(years_in(q))), {}, unit_family, hints,
-        language="en", latin_names=names, sounds_like=sounds,
+        language="en", latin_names=names, sounds_like={name: places_sounding(name) for name in names},
     )

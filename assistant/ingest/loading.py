@@ -55,33 +55,37 @@ MAX_CONTROL_SHARE = 0.01
 _TEXT_CONTROLS = "\t\n\r\f\v"
 
 
-def _binary_reason(data: bytes, text: str | None) -> str | None:
+def _binary_header(data: bytes) -> str | None:
+    """Why the bytes are not text, read from the first 8 KB (a known format's header, a NUL byte), or None."""
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
             return f"是{what}（二进制文件），不是文本"
     if b"\x00" in data[:8192]:
         return "是二进制文件（含 NUL 字节），不是文本"
-    head = (text or "")[:8192]
+    return None
+
+
+def _decoded(text: str, encoding: str, bad: list[int]) -> tuple[str | None, str, list[int]]:
+    """The decoded text, unless its first 8 KB are mostly control characters (binary that happened to decode)."""
+    head = text[:8192]
     controls = sum(1 for ch in head if ord(ch) < 32 and ch not in _TEXT_CONTROLS or 0x7F <= ord(ch) < 0xA0)
     if head and controls / len(head) > MAX_CONTROL_SHARE:
-        return "含大量控制字符，是二进制文件，不是文本"
-    return None
+        return None, "含大量控制字符，是二进制文件，不是文本", []
+    return text, encoding, bad
 
 
 def decode_bytes(data: bytes) -> tuple[str | None, str, list[int]]:
     """Decode UTF-8 (with or without BOM) or GB18030/GBK: (text, encoding, lines with invalid bytes), or
     (None, reason, []) for a binary file. A file that decodes in neither as a whole is decoded line by line in
     the encoding most of its lines are in; a line's invalid bytes become U+FFFD and its number is returned."""
-    reason = _binary_reason(data, None)
+    reason = _binary_header(data)
     if reason:
         return None, reason, []
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            text = data.decode(encoding)
+            return _decoded(data.decode(encoding), encoding, [])
         except UnicodeDecodeError:
             continue
-        reason = _binary_reason(data, text)
-        return (None, reason, []) if reason else (text, encoding, [])
     lines = data.split(b"\n")
 
     def decodes(raw: bytes, encoding: str) -> bool:
@@ -93,9 +97,8 @@ def decode_bytes(data: bytes) -> tuple[str | None, str, list[int]]:
 
     encoding = max(("utf-8", "gb18030"), key=lambda e: sum(decodes(raw, e) for raw in lines))
     bad = [n for n, raw in enumerate(lines, start=1) if not decodes(raw, encoding)]
-    text = "\n".join(raw.decode(encoding, errors="replace") for raw in lines).removeprefix("\ufeff")
-    reason = _binary_reason(data, text)
-    return (None, reason, []) if reason else (text, encoding, bad)
+    return _decoded("\n".join(raw.decode(encoding, errors="replace") for raw in lines).removeprefix("\ufeff"),
+                    encoding, bad)
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import fold_width, to_simplified, tokenize
+from ..text.zh import cjk_count, fold_width, to_simplified, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
@@ -44,7 +44,6 @@ PROXIMITY_POOL = 20
 _SENTENCE = re.compile(r"[^。！？；!?;…\n]+")  # sentences and the title, for the sentence signal
 
 MIN_CJK_FOR_LEXICAL = 2  # a question with fewer Chinese characters than this is ranked by a semantic embedding alone
-_CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
@@ -79,7 +78,7 @@ class Retriever:
             return self.index.search_dense(question, k)
         if mode == "articles":
             return self._best_passages(question, self.index.search_articles(question, k))
-        if mode == "hybrid" and len(_CJK_CHAR.findall(question)) < MIN_CJK_FOR_LEXICAL and getattr(
+        if mode == "hybrid" and cjk_count(question) < MIN_CJK_FOR_LEXICAL and getattr(
             self.index.embedder, "semantic", False
         ):
             # A question in another language ("How much were the fines in Qinshui County?") shares no words with

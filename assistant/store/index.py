@@ -226,16 +226,14 @@ class Index:
         finally:
             os.close(fd)
 
-    def _may_save(self) -> bool:
-        """True if this thread may save a derived store now: it writes, or no one does (a reader rebuilding a stale
-        BM25 keeps it in memory while a writer works, and never races the writer's save)."""
-        if getattr(self._writer, "depth", 0):
-            return True
+    def _save_if_free(self, bm25: BM25Index, path: Path) -> None:
+        """Save a rebuilt BM25 under the write lock; while another writer works, a reader keeps its rebuild in memory
+        and leaves the saving to that writer (never racing its save)."""
         try:
             with self.writing():
-                return True
+                bm25.save(path)
         except IndexBusy:
-            return False
+            pass
 
     # --- opening -------------------------------------------------------------------------
 
@@ -360,8 +358,7 @@ class Index:
             if loaded is None or loaded.generation != gen:
                 rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
                 loaded = BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
-                if self._may_save():
-                    loaded.save(self.dir / "bm25")
+                self._save_if_free(loaded, self.dir / "bm25")
             self._bm25 = loaded
         return self._bm25
 
@@ -382,8 +379,7 @@ class Index:
                     [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows],
                     gen,
                 )
-                if self._may_save():
-                    loaded.save(path)
+                self._save_if_free(loaded, path)
             self._article_bm25 = loaded
         return self._article_bm25
 
@@ -493,8 +489,9 @@ class Index:
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
                     continue
-                item = self._own_id(item, known, report)
-                if known.get(item.doc_id, ("",))[0] == _parsed_hash(item) and item.doc_id not in seen_in_run:
+                digest = _parsed_hash(item)  # of its content: the same whatever id it ends up with
+                item = self._own_id(item, digest, known, report)
+                if known.get(item.doc_id, ("",))[0] == digest and item.doc_id not in seen_in_run:
                     report.unchanged.append(item.doc_id)
                     continue
                 prepared = self._prepare(item)
@@ -502,7 +499,7 @@ class Index:
                     report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
                 (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
-                known[item.doc_id] = (_parsed_hash(item), item.source)
+                known[item.doc_id] = (digest, item.source)
                 seen_in_run.add(item.doc_id)
                 # A later line with the same id wins; drop the earlier one still waiting in the batch.
                 batch = [b for b in batch if b.doc.doc_id != item.doc_id]
@@ -529,13 +526,14 @@ class Index:
         return report
 
     @staticmethod
-    def _own_id(item: SourceDocument, known: dict[str, tuple[str, str]], report: IngestReport) -> SourceDocument:
+    def _own_id(item: SourceDocument, digest: str, known: dict[str, tuple[str, str]],
+                report: IngestReport) -> SourceDocument:
         """The document's id, unless another file holds it: a file's id is its name (a .jsonl line's, its "id"), and
         y2024/report.txt must not replace y2023/report.txt. The same file again, or the same text from wherever,
         keeps the id; another file's different text gets the id with its folder ("y2024/report.txt") or file
         ("a1@more.jsonl"), numbered if that is taken too, and the report names it."""
         holder = known.get(item.doc_id)
-        if holder is None or holder[0] == _parsed_hash(item) or _same_file(holder[1], item.source):
+        if holder is None or holder[0] == digest or _same_file(holder[1], item.source):
             return item
         source = Path(item.source)
         first = f"{item.doc_id}@{source.name}" if item.line is not None else f"{source.parent.name}/{item.doc_id}"

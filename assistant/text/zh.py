@@ -56,6 +56,11 @@ def tidy_spacing(line: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", line).strip()
 
 
+def cjk_count(text: str) -> int:
+    """How many Chinese characters the text holds (a question with fewer than two is not written in Chinese)."""
+    return len(_CJK_RE.findall(text))
+
+
 def has_words(text: str) -> bool:
     """True if the text holds a Chinese character or a Latin word: something a question could be about ("？？？",
     "🙂🙂" and "%" hold none)."""
