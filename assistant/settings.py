@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     ui_auth: SecretStr | None = None
     ui_auth_file: Path | None = None
     ui_max_upload_mb: float = Field(10.0, gt=0)
+    # HTTP API (/v1, same server): bearer tokens, comma-separated, or a file with one a line. Needed beyond loopback;
+    # once set, needed on loopback too.
+    api_tokens: SecretStr | None = None
+    api_tokens_file: Path | None = None
 
     # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
     facts_extractor: Literal["rules", "llm"] = "rules"

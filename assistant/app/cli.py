@@ -152,14 +152,16 @@ def ask(
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出答案与引用"),
     stream: bool = typer.Option(False, "--stream", help="边生成边输出（配置了大模型时）"),
+    history: Optional[list[str]] = typer.Option(None, "--history", help="追问时，本次对话之前的问题（可重复，由早到晚）"),
 ) -> None:
     """提问：给出简短答案及其出处段落；资料中没有时明确说明。"""
     assistant = _assistant(index_dir)
+    history = list(history or [])
     if stream and not as_json:
-        answer, printed = _stream_answer(assistant, question)
+        answer, printed = _stream_answer(assistant, question, history)
         _print_answer(answer, streamed=printed)
         return
-    answer = assistant.ask(question)
+    answer = assistant.ask(question, history=history)
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
@@ -356,15 +358,16 @@ def facts(
 
 @command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="监听地址；非本机地址需设置 ASSISTANT_UI_AUTH"),
+    host: str = typer.Option("127.0.0.1", "--host", help="监听地址；非本机地址需设置 ASSISTANT_UI_AUTH（网页）与 ASSISTANT_API_TOKENS（API）"),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="端口"),
     index_dir: Optional[Path] = IndexDirOption,
 ) -> None:
-    """启动网页界面（问答、数据表、文档管理）。"""
-    from .ui import serve as serve_ui
+    """启动网页界面（问答、数据表、文档管理）与 HTTP API（/v1，说明见 /docs）。"""
+    from .server import serve as serve_ui
 
     assistant = _assistant(index_dir)
-    typer.echo(f"网页界面：http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  （Ctrl-C 退出）")
+    shown = '127.0.0.1' if host in ('0.0.0.0', '::') else host
+    typer.echo(f"网页界面：http://{shown}:{port}/  HTTP API：http://{shown}:{port}/docs  （Ctrl-C 退出）")
     try:
         serve_ui(assistant, host, port)
     except OSError as exc:  # the port is taken, or the address is not this machine's

@@ -17,9 +17,9 @@ from itertools import groupby
 from pathlib import Path
 
 from ..errors import IndexBusy, IndexMissing, InputError, QuestionError, UIError
-from ..ingest.loading import SUPPORTED_SUFFIXES
 from .api import Answer, Assistant
 from .charts import render_charts
+from .uploads import human, refusal, report_lines, save_file
 from ..store.records import full_heading
 from ..text.zh import figure_matches
 
@@ -29,8 +29,6 @@ EXAMPLES = [
     "哪个地方第三轮中央环保督察交办的群众举报件最多？",
     "高平分局帮助多少家企业完成了信用修复？",
 ]
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stopped
 FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
 DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
 # Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
@@ -146,10 +144,6 @@ def render_answer(answer: Answer) -> str:
 
 
 # --- status, facts, documents -----------------------------------------------------------
-
-
-def _human(n: int) -> str:
-    return f"{n / 1e6:g} MB" if n >= 1e6 else f"{n / 1e3:g} KB"
 
 
 def _size(path: Path) -> int:
@@ -322,12 +316,11 @@ class LoginGuard:
 # --- the app ----------------------------------------------------------------------------
 
 
-def build_app(assistant: Assistant):
+def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: BackgroundEmbedder):
+    """The Gradio page. `write_lock` is held by every ingest and delete of this server (UI and HTTP API alike);
+    `embedder` computes the vectors an upload leaves pending."""
     import gradio as gr
 
-    write_lock = threading.Lock()  # ingest and delete one at a time; questions read concurrently
-    embedder = BackgroundEmbedder(assistant, write_lock)
-    embedder.kick()  # vectors a slow embedder left pending follow in the background
     uploads = assistant.index_dir / "uploads"
     exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))  # the facts table's CSV downloads
     atexit.register(shutil.rmtree, exports, ignore_errors=True)  # one folder a server, gone when it stops
@@ -397,19 +390,14 @@ def build_app(assistant: Assistant):
         if not files:
             return refreshed("请先选择要上传的文件。")
         lines, saved = [], []
-        uploads.mkdir(parents=True, exist_ok=True)
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
             name = Path(getattr(f, "orig_name", None) or src.name).name
-            if src.suffix.lower() not in SUPPORTED_SUFFIXES:
-                lines.append(f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。")
+            refused = refusal(name, src.stat().st_size, max_bytes)
+            if refused:
+                lines.append(refused)
                 continue
-            if src.stat().st_size > max_bytes:
-                lines.append(f"已跳过 {name}：超过 {_human(max_bytes)} 的上传上限。")
-                continue
-            dest = uploads / name
-            shutil.copyfile(src, dest)
-            saved.append(dest)
+            saved.append(save_file(src, uploads, name))
         if saved:
             progress(0, desc="导入中")
 
@@ -425,14 +413,8 @@ def build_app(assistant: Assistant):
                 log.exception("ingesting %s failed", [p.name for p in saved])
                 lines.append(f"导入失败（{_one_line(exc)}），已有的文档不受影响。")
             else:
-                lines.insert(0, f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
-                                f"写入 {report.chunks_written} 个段落。")
-                if report.replaced:
-                    lines.append("已替换同名文档（同一上传文件名的新内容）：" + "、".join(report.replaced))
-                lines += [f"提示：{n}" for n in report.renamed_notes()]
-                lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
+                lines[:0] = report_lines(report)
                 if report.vectors_pending:
-                    lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")
                     embedder.kick()
         return refreshed("\n\n".join(lines))
 
@@ -481,7 +463,7 @@ def build_app(assistant: Assistant):
                 facts_out = [table, download, count, chart]
                 search.click(filter_facts, [subject, metric, year], facts_out, api_name="facts")
             with gr.Tab("文档", id="documents"):
-                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {_human(max_bytes)}）",
+                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {human(max_bytes)}）",
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.Markdown(elem_id="ingest-log")
@@ -500,56 +482,3 @@ def build_app(assistant: Assistant):
         app.load(filter_facts, [subject, metric, year], facts_out, api_visibility="private")
         app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
     return app
-
-
-def _chinese_page(app) -> None:
-    """Serve Gradio's page as <html lang="zh-CN"> with the locale pinned before any of Gradio's scripts run."""
-    from starlette.responses import Response
-
-    @app.middleware("http")
-    async def chinese(request, call_next):
-        response = await call_next(request)
-        if request.method != "GET" or not response.headers.get("content-type", "").startswith("text/html"):
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])
-        page = body.decode("utf-8").replace('lang="en"', 'lang="zh-CN"', 1).replace("<head>", "<head>" + PIN_CHINESE, 1)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
-
-
-def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the UI; binding beyond loopback requires users (ASSISTANT_UI_AUTH or ASSISTANT_UI_AUTH_FILE)."""
-    import socket
-
-    settings = assistant.settings
-    users = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None, settings.ui_auth_file)
-    if host not in LOOPBACK and not users:
-        raise UIError(
-            f"在 {host} 上对外提供服务需要登录：请设置 ASSISTANT_UI_AUTH=用户名:密码（或 ASSISTANT_UI_AUTH_FILE）。"
-        )
-    import gradio as gr
-    import uvicorn
-    from fastapi import FastAPI
-
-    # Bind first, so a port in use or an address not of this machine is an OSError the command names.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-
-    blocks = build_app(assistant)
-    blocks.queue(default_concurrency_limit=4)
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    _chinese_page(app)
-    app = gr.mount_gradio_app(
-        app, blocks, path="", server_name=host, server_port=port, auth=LoginGuard(users).check if users else None,
-        show_error=False,
-        # Gradio's own cap protects the server (its message is in English); upload() refuses at the documented
-        # limit with a sentence in Chinese.
-        max_file_size=int(settings.ui_max_upload_mb * 2e6) + 1_000_000, css=CSS, footer_links=["api"],
-        theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
-                                font_mono=["Noto Sans Mono CJK SC", "monospace"]),
-    )
-    # Open pages keep streams open: without a bound, Ctrl-C (SIGTERM) would wait for every browser tab to close.
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-    uvicorn.Server(config).run(sockets=[sock])

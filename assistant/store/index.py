@@ -173,7 +173,11 @@ class Index:
         self.settings = settings
         self.dir = index_dir
         self.embedder = embedder
-        self.db = sqlite3.connect(str(index_dir / "catalog.sqlite3"), check_same_thread=False)
+        self._local = threading.local()  # each thread reads through its own SQLite connection
+        self._connections: list[sqlite3.Connection] = []
+        self._connecting = threading.Lock()
+        with self.db:  # WAL: readers see the last committed batch while a writer works, and never block it
+            self.db.execute("PRAGMA journal_mode=WAL")
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(facts)")}
         if columns and "context" not in columns:  # facts are derived data: rebuild an older table
             with self.db:
@@ -188,8 +192,22 @@ class Index:
         self._bm25: BM25Index | None = None
         self._article_bm25: BM25Index | None = None
         self._dense_generation = -1
+        # One thread at a time loads a newer BM25; meanwhile other readers keep answering from the one they have.
+        self._loading = {"bm25": threading.Lock(), "articles": threading.Lock()}
         self.fact_extractor: FactExtractor = make_extractor(settings)
         self._writer = threading.local()  # this thread's hold on the write lock: writes nest
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection to the catalog (opened on first use): concurrent questions never share a cursor,
+        and each reads a committed state."""
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.dir / "catalog.sqlite3"), check_same_thread=False, timeout=30)
+            with self._connecting:
+                self._connections.append(conn)
+            self._local.db = conn
+        return conn
 
     # --- one writer at a time ------------------------------------------------------------
 
@@ -304,7 +322,11 @@ class Index:
         return int(self._meta("generation", "0"))
 
     def close(self) -> None:
-        self.db.close()
+        with self._connecting:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     # --- consistency ---------------------------------------------------------------------
 
@@ -351,37 +373,52 @@ class Index:
                 progress(done, len(missing))
         return done
 
-    def _ensure_bm25(self) -> BM25Index:
+    def _fresh(self, kind: str, build: Callable[[int], BM25Index]) -> BM25Index:
+        """The BM25 of `kind` ("bm25" or "articles") for the catalog's generation: loaded from disk when a writer saved
+        it, else rebuilt from the catalog (and saved). While one thread loads it, other readers answer from the one
+        they have (it is consistent with an earlier committed catalog); the writer always waits for the new one."""
+        attr = "_bm25" if kind == "bm25" else "_article_bm25"
+        current: BM25Index | None = getattr(self, attr)
         gen = self.generation
-        if self._bm25 is None or self._bm25.generation != gen:
-            loaded = BM25Index.load(self.dir / "bm25")
-            if loaded is None or loaded.generation != gen:
-                rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
-                loaded = BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
-                self._save_if_free(loaded, self.dir / "bm25")
-            self._bm25 = loaded
-        return self._bm25
+        if current is not None and current.generation == gen:
+            return current
+        lock = self._loading[kind]
+        if not lock.acquire(blocking=current is None or bool(getattr(self._writer, "depth", 0))):
+            return current
+        try:
+            gen = self.generation
+            current = getattr(self, attr)
+            if current is None or current.generation != gen:
+                path = self.dir / ("bm25" if kind == "bm25" else "bm25_articles")
+                loaded = BM25Index.load(path)
+                if loaded is None or loaded.generation != gen:
+                    loaded = build(gen)
+                    self._save_if_free(loaded, path)
+                setattr(self, attr, loaded)
+            return getattr(self, attr)
+        finally:
+            lock.release()
+
+    def _ensure_bm25(self) -> BM25Index:
+        def build(gen: int) -> BM25Index:
+            rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
+            return BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
+
+        return self._fresh("bm25", build)
 
     def _ensure_article_bm25(self) -> BM25Index:
         """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
         as a whole, robust to how jieba happens to cut the question's words."""
-        gen = self.generation
-        if self._article_bm25 is None or self._article_bm25.generation != gen:
-            path = self.dir / "bm25_articles"
-            loaded = BM25Index.load(path)
-            if loaded is None or loaded.generation != gen:
-                rows = self.db.execute(
-                    "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
-                    "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
-                ).fetchall()
-                loaded = BM25Index.build(
-                    [article_key(r[0], r[1]) for r in rows],
-                    [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows],
-                    gen,
-                )
-                self._save_if_free(loaded, path)
-            self._article_bm25 = loaded
-        return self._article_bm25
+        def build(gen: int) -> BM25Index:
+            rows = self.db.execute(
+                "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
+                "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
+            ).fetchall()
+            return BM25Index.build(
+                [article_key(r[0], r[1]) for r in rows], [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows], gen
+            )
+
+        return self._fresh("articles", build)
 
     # --- ingestion -----------------------------------------------------------------------
 

@@ -1,0 +1,289 @@
+"""The HTTP API beside the web UI: JSON routes under /v1 (ask, ingest, documents, facts, status), an OpenAI-compatible
+/v1/chat/completions with /v1/models, /healthz, and the OpenAPI page at /docs (made by server.py
+with fastapi-offline, which serves Swagger UI's files itself: FastAPI's own page loads them from a CDN).
+
+Every error is one JSON object in OpenAI's shape, {"error": {"message", "type", "code"}}, with the message in Chinese.
+Beyond loopback (or whenever tokens are configured) the /v1 routes need `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
+from .api import Answer, Assistant
+from .uploads import refusal, report_lines, save_stream
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "news-qa-assistant"  # the one model /v1/models lists; any model name a client sends is answered by it
+TOKEN_FAILURE_DELAY_S = 1.0  # a wrong token waits this long, one at a time, so guessing is slow
+STREAM_PIECE_CHARS = 24  # characters per streamed chunk of a checked answer
+
+
+# What pydantic's commonest validation errors mean, for the one-sentence message (others: "格式不对").
+INVALID = {
+    "missing": "缺少", "json_invalid": "不是合法的 JSON", "model_attributes_type": "应为 JSON 对象", "dict_type": "应为 JSON 对象",
+    "string_type": "应为字符串", "list_type": "应为列表", "int_parsing": "应为整数", "int_type": "应为整数",
+    "bool_type": "应为 true 或 false", "bool_parsing": "应为 true 或 false", "too_short": "不能为空",
+    "greater_than_equal": "超出范围", "less_than_equal": "超出范围",
+}
+
+
+class ApiError(Exception):
+    """An error answered as JSON with this status."""
+
+    def __init__(self, status: int, code: str, message: str, kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.code, self.message, self.kind = status, code, message, kind
+
+
+def error_response(status: int, code: str, message: str, kind: str = "invalid_request_error",
+                   headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status, headers=headers)
+
+
+def _as_api_error(exc: Exception) -> ApiError:
+    """The status and code of an error a request can cause; anything else is a 500 whose details go to the log."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, (QuestionError, UIError)):
+        return ApiError(400, "invalid_question" if isinstance(exc, QuestionError) else "invalid_argument", str(exc))
+    if isinstance(exc, IndexMissing):
+        return ApiError(409, "index_empty", "索引中还没有数据，请先导入文档（POST /v1/ingest）。")
+    if isinstance(exc, IndexBusy):
+        return ApiError(409, "index_busy", str(exc))
+    if isinstance(exc, InputError):
+        return ApiError(400, "invalid_input", str(exc))
+    if isinstance(exc, AssistantError):
+        return ApiError(502, "service_failed", str(exc), "api_error")
+    log.exception("an API request failed")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return ApiError(500, "internal_error", f"服务器内部错误（{first}），请稍后再试。", "api_error")
+
+
+# --- request and response bodies ---------------------------------------------------------
+
+
+class AskRequest(BaseModel):
+    """A question, with the earlier questions of its conversation (oldest first) for follow-ups."""
+
+    question: str = Field(description="问题，例如“沁水县2024年处罚金额多少？”")
+    history: list[str] = Field(default_factory=list, description="本次对话中之前的问题，由早到晚")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict] | None = None
+
+    def text(self) -> str:
+        """The message's text (OpenAI allows a list of parts; the text parts are joined)."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat completion request; sampling settings are accepted and ignored (the answer is checked text)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+def citation_dicts(answer: Answer) -> list[dict]:
+    """The answer's citations as the API returns them: marker, heading, source and the passage's text."""
+    return [
+        {"marker": c.get("marker", i), "heading": p.heading, **c}
+        for i, (c, p) in enumerate(zip(answer.to_dict()["citations"], answer.citations), start=1)
+    ]
+
+
+def chat_text(answer: Answer) -> str:
+    """The answer as a chat front end shows it: the text with its [n] markers, then the sources, one a line."""
+    cites = citation_dicts(answer)
+    text = answer.answer.strip()
+    if answer.answered and cites and "[" not in text:
+        text += f" [{cites[0]['marker']}]"  # the passage the answer was read from comes first
+    lines = [text]
+    for w in answer.warnings:
+        lines.append(f"（提示：{w}）")
+    if cites:
+        lines.append("")
+        lines.append("来源：")
+        lines += [f"[{c['marker']}] {c['heading']}（{Path(c['source']).name or c['doc_id']}）" for c in cites]
+    return "\n".join(lines)
+
+
+# --- authorization ---------------------------------------------------------------------------
+
+
+class TokenGuard:
+    """Bearer tokens for the /v1 routes, compared in constant time; a wrong one is answered slowly, one at a time."""
+
+    def __init__(self, tokens: list[str], required: bool):
+        self.tokens = [t.encode() for t in tokens]
+        self.required = required or bool(tokens)
+        self._slow: asyncio.Lock | None = None
+
+    async def __call__(self, request: Request) -> None:
+        if not self.required:
+            return
+        if not self.tokens:
+            raise ApiError(401, "no_tokens", "此服务器对外提供服务，HTTP API 需要令牌：请在服务器上设置 ASSISTANT_API_TOKENS。",
+                           "authentication_error")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        given_b = given.strip().encode()
+        if scheme.lower() == "bearer" and any(hmac.compare_digest(given_b, t) for t in self.tokens):
+            return
+        self._slow = self._slow or asyncio.Lock()
+        async with self._slow:
+            await asyncio.sleep(TOKEN_FAILURE_DELAY_S)
+        raise ApiError(401, "invalid_token", "缺少或无效的 API 令牌（请求头 Authorization: Bearer <令牌>）。",
+                       "authentication_error")
+
+
+# --- the routes ------------------------------------------------------------------------------
+
+
+def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick_embedder, guard: TokenGuard) -> None:
+    """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/")."""
+    max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
+    uploads = assistant.index_dir / "uploads"
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, exc.kind, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path") and not isinstance(p, int))
+        why = INVALID.get(first.get("type", ""), "格式不对")
+        return error_response(422, "invalid_request", f"请求格式不对：{where or '请求体'}{why}。")
+
+    def answered(call):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one JSON error
+            raise _as_api_error(exc) from None
+
+    @app.get("/healthz", tags=["状态"], summary="存活检查（无需令牌）")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @v1.post("/ask", tags=["问答"], summary="回答一个问题，附引用段落（与 assistant ask --json 相同）")
+    def ask(body: AskRequest) -> dict:
+        return answered(lambda: assistant.ask(body.question, history=body.history).to_dict())
+
+    @v1.get("/status", tags=["状态"], summary="索引与回答方式")
+    def status() -> dict:
+        return answered(assistant.status)
+
+    @v1.get("/documents", tags=["文档"], summary="已导入的文档")
+    def documents() -> dict:
+        try:
+            docs = assistant.documents()
+        except IndexMissing:
+            docs = []
+        return {"documents": [d.to_dict() for d in docs]}
+
+    @v1.delete("/documents/{doc_id:path}", tags=["文档"], summary="删除一篇文档（其段落与数据一并删除）")
+    def delete(doc_id: str) -> dict:
+        def remove():
+            with write_lock:
+                return assistant.delete(doc_id)
+
+        if not answered(remove):
+            raise ApiError(404, "document_not_found", f"没有找到文档 {doc_id}。")
+        return {"deleted": doc_id}
+
+    @v1.post("/ingest", tags=["文档"], summary="上传并导入文档（.txt、.md、.jsonl）")
+    def ingest(files: list[UploadFile] = File(description="一个或多个文件")) -> dict:
+        refused, saved, statuses = [], [], []
+        for f in files:
+            name = Path(f.filename or "upload.txt").name
+            why = refusal(name, f.size or 0, max_bytes)
+            path = None if why else save_stream(f.file, uploads, name, max_bytes)
+            if why is None and path is None:
+                why = refusal(name, max_bytes + 1, max_bytes)
+            if why:
+                refused.append(why)
+                statuses.append(415 if "只支持" in why else 413)
+            else:
+                saved.append(path)
+        if not saved:
+            raise ApiError(max(statuses), "nothing_ingested", " ".join(refused))
+
+        def run():
+            with write_lock:
+                return assistant.ingest(*saved)
+
+        report = answered(run)
+        if report.vectors_pending:
+            kick_embedder()
+        return {"report": report.to_dict(), "messages": report_lines(report) + refused}
+
+    @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按地区、指标、年份筛选）")
+    def facts(subject: str | None = Query(None, description="地区，如 沁水"),
+              metric: str | None = Query(None, description="指标，如 处罚金额"),
+              year: int | None = Query(None, ge=1900, le=2100, description="年份，如 2024")) -> dict:
+        try:
+            found = assistant.facts(subject=subject or None, metric=metric or None, year=year)
+        except IndexMissing:
+            found = []
+        return {"facts": [f.model_dump() | {"display": f.display()} for f in found]}
+
+    @v1.get("/models", tags=["OpenAI 兼容"], summary="可用的模型（OpenAI 格式）")
+    def models() -> dict:
+        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "news-qa-assistant"}]}
+
+    @v1.post("/chat/completions", tags=["OpenAI 兼容"],
+             summary="OpenAI 兼容的对话接口：回答最后一条用户消息，之前的用户消息作为上下文；回答带 [n] 标记与 citations")
+    def chat_completions(body: ChatRequest):
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        answer = answered(lambda: assistant.chat(messages))
+        created, ident = int(time.time()), f"chatcmpl-{uuid.uuid4().hex}"
+        text = chat_text(answer)
+        extra = {"citations": citation_dicts(answer), "answered": answer.answered, "warnings": answer.warnings}
+        if not body.stream:
+            return {
+                "id": ident, "object": "chat.completion", "created": created, "model": body.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                **extra,
+            }
+
+        def events() -> Iterator[str]:
+            def chunk(delta: dict, finish: str | None = None, **more) -> str:
+                body_ = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model,
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
+                return f"data: {json.dumps(body_, ensure_ascii=False)}\n\n"
+
+            yield chunk({"role": "assistant", "content": ""})
+            for i in range(0, len(text), STREAM_PIECE_CHARS):
+                yield chunk({"content": text[i : i + STREAM_PIECE_CHARS]})
+            yield chunk({}, "stop", **extra)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    app.include_router(v1)

@@ -1,0 +1,93 @@
+"""`assistant serve`: one FastAPI app on one port, the HTTP API (/v1, /docs, /healthz) and the Gradio web UI at "/",
+sharing the assistant, its write lock and its background embedder."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from ..errors import UIError
+from .api import Assistant
+from .http_api import TokenGuard, install
+from .ui import CSS, PIN_CHINESE, BackgroundEmbedder, LoginGuard, build_app, parse_auth
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stopped
+API_THREADS = 64  # worker threads for the API's blocking routes (FastAPI's default pool has 40)
+
+
+def _chinese_page(app) -> None:
+    """Serve Gradio's page as <html lang="zh-CN"> with the locale pinned before any of Gradio's scripts run."""
+    from starlette.responses import Response
+
+    @app.middleware("http")
+    async def chinese(request, call_next):
+        response = await call_next(request)
+        if request.method != "GET" or not response.headers.get("content-type", "").startswith("text/html"):
+            return response
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        page = body.decode("utf-8").replace('lang="en"', 'lang="zh-CN"', 1).replace("<head>", "<head>" + PIN_CHINESE, 1)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
+
+
+def api_tokens(settings) -> list[str]:
+    """The API's bearer tokens: ASSISTANT_API_TOKENS (comma-separated) and/or a file with one token a line."""
+    tokens = [t.strip() for t in (settings.api_tokens.get_secret_value() if settings.api_tokens else "").split(",")]
+    if settings.api_tokens_file is not None:
+        try:
+            tokens += [ln.strip() for ln in settings.api_tokens_file.read_text(encoding="utf-8").splitlines()]
+        except OSError as exc:
+            raise UIError(f"无法读取令牌文件 {settings.api_tokens_file}（{exc.strerror}）。") from None
+    return [t for t in tokens if t]
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the UI and the API; binding beyond loopback requires users for the UI (ASSISTANT_UI_AUTH or
+    ASSISTANT_UI_AUTH_FILE) and bearer tokens for the API (ASSISTANT_API_TOKENS or ASSISTANT_API_TOKENS_FILE)."""
+    settings = assistant.settings
+    users = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None, settings.ui_auth_file)
+    tokens = api_tokens(settings)
+    beyond_loopback = host not in LOOPBACK
+    if beyond_loopback and not users:
+        raise UIError(
+            f"在 {host} 上对外提供服务需要登录：请设置 ASSISTANT_UI_AUTH=用户名:密码（或 ASSISTANT_UI_AUTH_FILE）。"
+        )
+    import anyio.to_thread
+    import gradio as gr
+    import uvicorn
+    from fastapi_offline import FastAPIOffline
+
+    # Bind first, so a port in use or an address not of this machine is an OSError the command names.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+
+    write_lock = threading.Lock()  # ingest and delete one at a time (UI and API); questions read concurrently
+    embedder = BackgroundEmbedder(assistant, write_lock)
+    embedder.kick()  # vectors a slow embedder left pending follow in the background
+    blocks = build_app(assistant, write_lock, embedder)
+    blocks.queue(default_concurrency_limit=4)
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
+    app = FastAPIOffline(title="环保新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
+                  description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
+    _chinese_page(app)
+    install(app, assistant, write_lock, embedder.kick, TokenGuard(tokens, required=beyond_loopback))
+
+    @app.on_event("startup")
+    async def more_threads() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+
+    app = gr.mount_gradio_app(
+        app, blocks, path="", server_name=host, server_port=port, auth=LoginGuard(users).check if users else None,
+        show_error=False,
+        # Gradio's own cap protects the server (its message is in English); upload() refuses at the documented
+        # limit with a sentence in Chinese.
+        max_file_size=int(settings.ui_max_upload_mb * 2e6) + 1_000_000, css=CSS, footer_links=["api"],
+        theme=gr.themes.Default(font=["Noto Sans CJK SC", "WenQuanYi Zen Hei", "sans-serif"],
+                                font_mono=["Noto Sans Mono CJK SC", "monospace"]),
+    )
+    # Open pages keep streams open: without a bound, Ctrl-C (SIGTERM) would wait for every browser tab to close.
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,66 @@
+"""Uploaded files, from the web UI and the HTTP API alike: checked by type and size, saved under the index's uploads/
+folder, ingested one upload at a time, and reported in Chinese."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from ..ingest.loading import SUPPORTED_SUFFIXES
+from ..store.index import IngestReport
+
+COPY_CHUNK = 1 << 20  # bytes read at a time while saving an upload
+
+
+def human(n: int) -> str:
+    return f"{n / 1e6:g} MB" if n >= 1e6 else f"{n / 1e3:g} KB"
+
+
+def refusal(name: str, size: int, max_bytes: int) -> str | None:
+    """Why an upload is refused (one sentence), or None when it may be ingested."""
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。"
+    if size > max_bytes:
+        return f"已跳过 {name}：超过 {human(max_bytes)} 的上传上限。"
+    return None
+
+
+def save_stream(stream: BinaryIO, folder: Path, name: str, max_bytes: int) -> Path | None:
+    """Copy an upload's bytes to folder/name; None (and nothing left behind) when it exceeds max_bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / Path(name).name
+    partial = dest.with_name(f".{dest.name}.{threading.get_ident()}.part")
+    written = 0
+    with partial.open("wb") as out:
+        while chunk := stream.read(COPY_CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                break
+            out.write(chunk)
+    if written > max_bytes:
+        partial.unlink(missing_ok=True)
+        return None
+    partial.replace(dest)
+    return dest
+
+
+def save_file(src: Path, folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / Path(name).name
+    shutil.copyfile(src, dest)
+    return dest
+
+
+def report_lines(report: IngestReport) -> list[str]:
+    """What an ingest did, a sentence a line: counts first, then replaced, renamed and skipped files."""
+    lines = [f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
+             f"写入 {report.chunks_written} 个段落。"]
+    if report.replaced:
+        lines.append("已替换同名文档（同一上传文件名的新内容）：" + "、".join(report.replaced))
+    lines += [f"提示：{n}" for n in report.renamed_notes()]
+    lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
+    if report.vectors_pending:
+        lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")
+    return lines

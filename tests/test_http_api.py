@@ -1,0 +1,249 @@
+"""The HTTP API of `assistant serve`, through real HTTP: the `openai` client against /v1/chat/completions and /v1/models,
+httpx against the JSON routes, with ingestion and 50 concurrent questions at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import ROOT, SEEDS, load_gold, run_cli
+from .fake_openai import FakeOpenAI, passage_number
+from .test_ui import CANONICAL, GBK_ARTICLE, _log, _shot, _start, _stop, browser  # noqa: F401 (a fixture)
+
+SAMPLE_CORPUS = ROOT / "evals" / "crud_news_sample_corpus.jsonl"  # 476 news articles, about 1 MB
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """A served copy of the seeds index: (base url, index dir)."""
+    index_dir = tmp_path_factory.mktemp("api") / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    proc, url = _start(index_dir)
+    yield url.rstrip("/"), index_dir
+    _stop(proc)
+    assert "Traceback" not in _log(proc), f"the server logged a traceback:\n{_log(proc)}"
+
+
+def _openai(url: str, key: str = "unused"):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def _chat(url: str, key: str = "unused", stream: bool = False, question: str = CANONICAL):
+    """The canonical question through the openai client."""
+    return _openai(url, key).chat.completions.create(
+        model="news-qa-assistant", messages=[{"role": "user", "content": question}], stream=stream)
+
+
+def test_an_openai_client_lists_the_model_and_gets_a_cited_answer(api):
+    url, _ = api
+    client = _openai(url)
+    models = [m.id for m in client.models.list()]
+    assert models == ["news-qa-assistant"]
+    reply = _chat(url)
+    text = reply.choices[0].message.content
+    assert text.startswith("394.179万元 [1]") and "来源：\n[1] " in text
+    citations = reply.model_extra["citations"]
+    assert citations[0]["marker"] == 1 and "394.179万元" in citations[0]["text"]  # the figure is in the cited passage
+
+
+def test_a_follow_up_in_the_message_list_is_read_with_the_earlier_questions(api):
+    url, _ = api
+    reply = _openai(url).chat.completions.create(model="any-name", messages=[
+        {"role": "system", "content": "你是助手"},
+        {"role": "user", "content": CANONICAL},
+        {"role": "assistant", "content": "394.179万元 [1]"},
+        {"role": "user", "content": [{"type": "text", "text": "立案查处了多少件？"}]},
+    ])
+    assert reply.choices[0].message.content.startswith("24件") and reply.model == "any-name"
+
+
+def test_a_streamed_answer_arrives_in_chunks_with_its_citations_at_the_end(api):
+    url, _ = api
+    chunks = list(_chat(url, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(chunks) > 3 and text.startswith("394.179万元 [1]")
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["citations"]
+
+
+def test_ask_returns_the_same_object_as_ask_json(api):
+    url, index_dir = api
+    over_http = httpx.post(f"{url}/v1/ask", json={"question": "那阳城县呢？", "history": ["晋中市2025年PM2.5年均浓度是多少？"]},
+                           timeout=60).json()
+    cli = run_cli("ask", "那阳城县呢？", "--history", "晋中市2025年PM2.5年均浓度是多少？", "--json", "--index-dir",
+                  str(index_dir))
+    assert cli.returncode == 0, cli.stderr
+    local = json.loads(cli.stdout)
+    for volatile in ("latency_ms", "timings"):
+        over_http.pop(volatile, None), local.pop(volatile, None)
+    assert over_http == local and over_http["standalone_question"].startswith("阳城")
+
+
+def test_errors_are_one_json_sentence_with_the_right_status(api):
+    url, _ = api
+    empty = httpx.post(f"{url}/v1/ask", json={"question": "   "}, timeout=30)
+    assert empty.status_code == 400 and empty.json()["error"]["message"] == "问题不能为空。"
+    broken = httpx.post(f"{url}/v1/ask", content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
+    assert broken.status_code == 422 and "JSON" in broken.json()["error"]["message"]
+    missing = httpx.post(f"{url}/v1/ask", json={"history": []}, timeout=30)
+    assert missing.status_code == 422 and "question" in missing.json()["error"]["message"]
+    year = httpx.get(f"{url}/v1/facts", params={"year": "去年"}, timeout=30)
+    assert year.status_code == 422 and "year" in year.json()["error"]["message"]
+    gone = httpx.delete(f"{url}/v1/documents/no-such.txt", timeout=30)
+    assert gone.status_code == 404 and "no-such.txt" in gone.json()["error"]["message"]
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError, match="对话中没有用户问题"):
+        _openai(url).chat.completions.create(model="m", messages=[{"role": "user", "content": " "}])
+
+
+def test_upload_ask_list_and_delete_over_http(api, tmp_path):
+    url, _ = api
+    article = tmp_path / "襄汾秸秆.txt"
+    article.write_bytes(GBK_ARTICLE.encode("gbk"))
+    pdf = tmp_path / "scan.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    refused = httpx.post(f"{url}/v1/ingest", files=[("files", (pdf.name, pdf.read_bytes()))], timeout=60)
+    assert refused.status_code == 415 and "scan.pdf" in refused.json()["error"]["message"]
+
+    done = httpx.post(f"{url}/v1/ingest", files=[("files", (article.name, article.read_bytes())),
+                                                ("files", (pdf.name, pdf.read_bytes()))], timeout=120)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["report"]["added"] == 1 and any("scan.pdf" in m for m in body["messages"])
+    listed = {d["doc_id"]: d for d in httpx.get(f"{url}/v1/documents", timeout=30).json()["documents"]}
+    assert "襄汾秸秆.txt" in listed and listed["襄汾秸秆.txt"]["article_titles"] == ["临汾市襄汾县扎实推进秸秆综合利用"]
+    answer = httpx.post(f"{url}/v1/ask", json={"question": "襄汾县秸秆综合利用率是多少？"}, timeout=60).json()
+    assert answer["answer"] == "93.5%" and answer["citations"][0]["doc_id"] == "襄汾秸秆.txt"
+    facts = httpx.get(f"{url}/v1/facts", params={"subject": "襄汾", "year": 2025}, timeout=30).json()["facts"]
+    assert {"93.5%", "42.6万亩"} <= {f["display"] for f in facts}
+
+    assert httpx.delete(f"{url}/v1/documents/襄汾秸秆.txt", timeout=60).json() == {"deleted": "襄汾秸秆.txt"}
+    after = httpx.post(f"{url}/v1/ask", json={"question": "襄汾县秸秆综合利用率是多少？"}, timeout=60).json()
+    assert not after["answered"] and "93.5%" not in after["answer"]
+    status = httpx.get(f"{url}/v1/status", timeout=30).json()
+    assert status["documents"] == 2 and status["backend"] == "extractive"
+
+
+def test_the_openapi_page_renders_offline_in_a_browser(api, browser):
+    url, _ = api
+    spec = httpx.get(f"{url}/openapi.json", timeout=30).json()
+    assert {"/v1/ask", "/v1/chat/completions", "/v1/models", "/v1/ingest", "/healthz"} <= set(spec["paths"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        failed = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(f"{url}/docs")
+        page.get_by_text("/v1/chat/completions", exact=True).first.wait_for(timeout=60_000)
+        _shot(page, "api-docs")
+        assert not failed, f"the docs page could not load: {failed}"
+    finally:
+        context.close()
+
+
+def test_a_token_guards_the_api_but_not_the_health_check(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    proc, url = _start(index_dir, env={"ASSISTANT_API_TOKENS": "team-token-1,team-token-2"})
+    url = url.rstrip("/")
+    try:
+        assert httpx.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
+        refused = httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=30)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.get(f"{url}/v1/status", headers={"Authorization": "Bearer guess"}, timeout=30)
+        assert wrong.status_code == 401 and "令牌" in wrong.json()["error"]["message"]
+        from openai import AuthenticationError
+
+        with pytest.raises(AuthenticationError):
+            _openai(url, "guess").models.list()
+        reply = _chat(url, "team-token-2")
+        assert reply.choices[0].message.content.startswith("394.179万元")
+    finally:
+        _stop(proc)
+    assert "team-token" not in _log(proc) and "Traceback" not in _log(proc)
+
+
+def test_an_llm_answer_through_the_api_is_checked_before_any_of_it_is_sent(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+
+    def wrong_figure(payload):
+        return f"沁水县2024年处罚金额共计999万元[{passage_number(payload, '394.179万元')}]。"
+
+    def right(payload):
+        return f"沁水县2024年处罚金额共计394.179万元[{passage_number(payload, '394.179万元')}]。"
+
+    with FakeOpenAI(script=[{"content": wrong_figure}, {"content": right}]) as llm:
+        proc, url = _start(index_dir, env={"ASSISTANT_LLM_BASE_URL": llm.base_url, "ASSISTANT_LLM_API_KEY": "sk-api"})
+        try:
+            text = "".join(c.choices[0].delta.content or "" for c in _chat(url.rstrip("/"), stream=True) if c.choices)
+            answer_line = text.splitlines()[0]
+            assert answer_line == "394.179万元 [1]" and "999万元" not in answer_line  # the extractive fallback
+            assert "不在引用段落中" in text  # and the reader is told why
+            reply = _chat(url.rstrip("/"))
+            assert reply.choices[0].message.content.startswith("沁水县2024年处罚金额共计394.179万元[1]")
+        finally:
+            _stop(proc)
+    assert "sk-api" not in _log(proc) and "Traceback" not in _log(proc)
+
+
+def test_fifty_questions_during_an_ingestion_all_answer_and_never_see_half_a_document(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    proc, url = _start(index_dir)
+    url = url.rstrip("/")
+    try:
+        with httpx.Client(timeout=120) as http:
+            gold = [g for g in load_gold() if g.get("answerable", True)][:25]
+            before = {g["question"]: http.post(f"{url}/v1/ask", json={"question": g["question"]}).json()["answer"]
+                      for g in gold}
+            corpus = tmp_path / "news.jsonl"
+            shutil.copyfile(SAMPLE_CORPUS, corpus)
+            result: dict = {}
+
+            def ingest():
+                with httpx.Client(timeout=600) as c:
+                    result["response"] = c.post(f"{url}/v1/ingest", files=[("files", (corpus.name, corpus.read_bytes()))])
+
+            writer = threading.Thread(target=ingest)
+            writer.start()
+            seen: dict[str, int] = {}
+
+            def watch():
+                while writer.is_alive():
+                    for d in http.get(f"{url}/v1/documents").json()["documents"]:
+                        seen.setdefault(d["doc_id"], d["chunks"])
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+
+            def ask(question: str) -> tuple[str, httpx.Response]:
+                with httpx.Client(timeout=120) as c:
+                    return question, c.post(f"{url}/v1/ask", json={"question": question})
+
+            questions = [g["question"] for g in gold] * 2
+            with ThreadPoolExecutor(max_workers=50) as pool:
+                replies = list(pool.map(ask, questions))
+            during = writer.is_alive()
+            writer.join()
+            watcher.join()
+            assert result["response"].status_code == 200, result["response"].text
+            assert during, "the ingestion ended before the questions did: the test proved nothing"
+            after = {q: http.post(f"{url}/v1/ask", json={"question": q}).json()["answer"] for q in before}
+            final = {d["doc_id"]: d["chunks"] for d in http.get(f"{url}/v1/documents").json()["documents"]}
+    finally:
+        _stop(proc)
+    assert [r.status_code for _, r in replies] == [200] * len(questions)
+    wrong = [(q, r.json()["answer"]) for q, r in replies if r.json()["answer"] not in (before[q], after[q])]
+    assert not wrong, f"answers that were neither the one before nor the one after the ingestion: {wrong}"
+    partial = {d: n for d, n in seen.items() if final.get(d) != n}
+    assert not partial, f"documents seen with fewer passages than they have: {partial}"
+    assert len(final) > 400 and "Traceback" not in _log(proc)
