@@ -54,11 +54,14 @@ class HashingEmbedder:
         return feats
 
     def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dim, dtype=np.float32)
-        for feat, weight in self._features(text).items():
-            h = zlib.crc32(feat.encode("utf-8"))
-            sign = 1.0 if (h >> 31) & 1 else -1.0
-            vec[h % self.dim] += sign * (1.0 + math.log(weight)) if weight > 1 else sign * weight
+        feats = self._features(text)
+        if not feats:
+            return np.zeros(self.dim, dtype=np.float32)
+        h = np.fromiter((zlib.crc32(f.encode("utf-8")) for f in feats), dtype=np.uint32, count=len(feats))
+        weight = np.fromiter(feats.values(), dtype=np.float64, count=len(feats))
+        weight = np.where(weight > 1, 1.0 + np.log(np.maximum(weight, 1.0)), weight)  # sublinear in the count
+        signed = np.where(h >> 31, weight, -weight)  # the hash's top bit signs the feature
+        vec = np.bincount(h % self.dim, weights=signed, minlength=self.dim).astype(np.float32)
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm else vec
 
