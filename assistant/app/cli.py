@@ -241,6 +241,18 @@ def documents(
             typer.echo(f"    · {shown(heading)}")
 
 
+@command()
+def delete(
+    doc_id: str = typer.Argument(..., help="文档编号（assistant documents 列出的第一列）", metavar="文档"),
+    index_dir: Optional[Path] = IndexDirOption,
+) -> None:
+    """删除一篇文档（其段落、向量与数据一并删除）。"""
+    assistant = _assistant(index_dir)
+    if not assistant.delete(doc_id):
+        raise AssistantError(f"没有找到文档 {shown(doc_id)}（用 assistant documents 查看已导入的文档）。", 2)
+    typer.echo(f"已删除 {shown(doc_id)}。")
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

@@ -26,6 +26,7 @@ from .records import ArticleText, DocumentInfo, Passage, full_heading
 from ..ingest.loading import SourceDocument, Skipped, discover, read_file
 from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
+from .shared import SharedCatalog, SharedDocument, connect
 from .vectorstore import VectorStore, forget_clients, make_vector_store
 from ..text.zh import char_bigrams, to_simplified, tokenize
 
@@ -67,11 +68,13 @@ FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing i
 # Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
 PARSER_VERSION = "3"
+COMMIT_CHUNKS = 512  # passages written per catalog transaction (each lands whole; readers see it at once)
 EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
 WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
 # Present from a writer's first vector write until its hold on the write lock ends: found by a later process, it
 # means a writer died mid-write and the vector store may be torn (chromadb then crashes or fails on every read).
 VECTORS_DIRTY = "vectors.dirty"
+SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
 
@@ -88,6 +91,7 @@ class IngestReport:
     vectors_pending: int = 0  # passages left for the background embedder
     bytes_read: int = 0
     seconds: float = 0.0
+    answerable_seconds: float = 0.0  # until every document was in the catalog and BM25: answerable, vectors aside
     warnings: list[str] = field(default_factory=list)
 
     def renamed_notes(self) -> list[str]:
@@ -106,6 +110,7 @@ class IngestReport:
             "renamed": [{"source": src, "doc_id": new, "instead_of": old} for src, new, old in self.renamed],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
+            "answerable_seconds": round(self.answerable_seconds, 3),
         }
 
 
@@ -117,6 +122,86 @@ class _Prepared:
     chunks: list[Chunk]
     tokens: list[list[str]]
     facts: list[Fact]
+
+
+def prepare(doc: SourceDocument, settings: Settings, extractor: FactExtractor) -> _Prepared:
+    """What a document becomes before it is written: its articles, chunks, their BM25 tokens and its facts. A pure
+    function of the document and the settings, so it runs in any process."""
+    default_title = doc.title or Path(doc.doc_id).stem
+    parsed = parse_document(doc.text, default_title)
+    meta = dict(doc.metadata)
+    if doc.line:
+        meta["line"] = doc.line
+    chunks = chunk_document(
+        parsed, doc.doc_id, doc.source, budget=settings.chunk_tokens, overlap=settings.chunk_overlap_sentences,
+        metadata=meta,
+    )
+    tokens = [tokenize(c.index_text) for c in chunks]
+    # Facts are read in simplified characters (subjects and metrics match questions in either script).
+    facts = extractor.extract(parsed.folded(), [c.folded() for c in chunks], doc.doc_id, doc.source)
+    return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens, facts)
+
+
+def _record(p: _Prepared, now: float) -> dict:
+    """A prepared document as the catalog's rows (the local tables and the shared store hold the same)."""
+    d = p.doc
+    return {
+        "document": [d.doc_id, d.source, d.title, _parsed_hash(d), p.text, json.dumps(d.metadata, ensure_ascii=False),
+                     len(p.articles), len(p.chunks), now],
+        "articles": [[i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle] for i, a in enumerate(p.articles)],
+        "chunks": [[c.chunk_id, c.ordinal, c.article, c.title, c.text, c.start, c.end, c.source, " ".join(t),
+                    json.dumps(c.metadata, ensure_ascii=False), c.subtitle] for c, t in zip(p.chunks, p.tokens)],
+        "facts": [[*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit] for f in p.facts],
+    }
+
+
+# --- preparing documents in worker processes ----------------------------------------------
+# Ingestion is CPU-bound (segmentation, fact rules): documents are prepared by one worker process per
+# core while this process writes what they return, in order. A single-threaded process (the CLI, a script) forks its
+# workers, which start at once and need no `if __name__ == "__main__"` guard; a server spawns them, since its other
+# threads may hold locks at the moment of a fork.
+
+PARALLEL_MIN_BYTES = 1_000_000  # below this much text, starting workers (about a second) costs more than it saves
+WORKER_TASK_BYTES = 200_000  # text sent to a worker at a time: large enough to amortize the hand-over
+WORKER_WINDOW = 4  # tasks in flight per worker, so a worker never waits and memory stays bounded
+_WORKER: dict = {}
+
+
+def _start_worker(settings: Settings) -> None:
+    _WORKER.update(settings=settings, extractor=make_extractor(settings))
+
+
+def _prepare_in_worker(docs: list[SourceDocument]) -> list[_Prepared]:
+    return [prepare(d, _WORKER["settings"], _WORKER["extractor"]) for d in docs]
+
+
+def _ingest_workers(settings: Settings) -> int:
+    return settings.ingest_workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+def _in_order(pool, groups: Iterable[list[SourceDocument]], window: int):
+    """Each group's prepared documents, in the order given, with at most `window` groups in flight."""
+    from collections import deque
+
+    flying: deque = deque()
+    for group in groups:
+        flying.append(pool.submit(_prepare_in_worker, group))
+        if len(flying) >= window:
+            yield from flying.popleft().result()
+    while flying:
+        yield from flying.popleft().result()
+
+
+def _grouped(docs: Iterable[SourceDocument], task_bytes: int):
+    group, size = [], 0
+    for d in docs:
+        group.append(d)
+        size += len(d.text)
+        if size >= task_bytes:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 _OPENING = threading.Lock()
@@ -154,9 +239,9 @@ class _MarkedWrites:
     def __init__(self, store: VectorStore, mark: Callable[[], None]):
         self._store, self._mark = store, mark
 
-    def upsert(self, ids, vectors, metadatas) -> None:
+    def upsert(self, ids, vectors, metadatas, documents=None) -> None:
         self._mark()
-        self._store.upsert(ids, vectors, metadatas)
+        self._store.upsert(ids, vectors, metadatas, documents)
 
     def delete(self, ids) -> None:
         self._mark()
@@ -196,6 +281,11 @@ class Index:
         self._loading = {"bm25": threading.Lock(), "articles": threading.Lock()}
         self.fact_extractor: FactExtractor = make_extractor(settings)
         self._writer = threading.local()  # this thread's hold on the write lock: writes nest
+        # Server mode: the Chroma server's catalog is the truth, this catalog a copy kept by sync().
+        self.shared: SharedCatalog | None = None
+        if settings.chroma_host:
+            self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
+        self._synced_at = float("-inf")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -259,16 +349,20 @@ class Index:
     def open(cls, settings: Settings, index_dir: Path | None = None, create: bool = False) -> "Index":
         index_dir = Path(index_dir or settings.index_dir)
         if not (index_dir / "catalog.sqlite3").exists():
-            if not create:
+            if not create and not settings.chroma_host:  # in server mode, a new process copies the shared catalog
                 raise IndexMissing(str(index_dir))
             index_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings, index_dir, make_embedder(settings))
+        index = cls(settings, index_dir, make_embedder(settings))
+        index.sync(force=True)
+        return index
 
     @property
     def vectors(self) -> VectorStore:
         if self._vectors is None:
             torn = False
             with _OPENING:  # Chroma's client must not be created by two threads at once
+                if self._vectors is None and self.shared is not None:  # the server keeps its own store whole
+                    self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
                 if self._vectors is None:
                     if (self.dir / VECTORS_DIRTY).exists():
                         torn = self._clear_if_torn()
@@ -331,10 +425,14 @@ class Index:
     # --- consistency ---------------------------------------------------------------------
 
     def reconcile(self) -> dict:
-        """Make the vector store and BM25 match the catalog: drop orphans, embed what is missing."""
+        """Make the vector store and BM25 match the catalog: drop orphans, embed what is missing. (On a shared server,
+        vectors that no catalog record names may be another process's, written a moment ago: they are left.)"""
+        self.sync(force=True)
         catalog_ids = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+        if not catalog_ids and self.shared is None and not (self.dir / "chroma").exists():
+            return {"orphans_removed": 0, "vectors_added": 0}  # a new index: nothing to repair
         stored = self.vectors.ids()
-        orphans = sorted(stored - catalog_ids)
+        orphans = sorted(stored - catalog_ids) if self.shared is None else []
         missing = sorted(catalog_ids - stored)
         if orphans:
             self.vectors.delete(orphans)
@@ -367,6 +465,7 @@ class Index:
                 self.vectors.upsert(
                     [r["chunk_id"] for r in rows], vectors,
                     [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
+                    documents=[r["text"] for r in rows] if self.shared is not None else None,
                 )
             done += len(rows)
             if progress:
@@ -378,6 +477,8 @@ class Index:
         it, else rebuilt from the catalog (and saved). While one thread loads it, other readers answer from the one
         they have (it is consistent with an earlier committed catalog); the writer always waits for the new one."""
         attr = "_bm25" if kind == "bm25" else "_article_bm25"
+        if not getattr(self._writer, "depth", 0):
+            self.sync()
         current: BM25Index | None = getattr(self, attr)
         gen = self.generation
         if current is not None and current.generation == gen:
@@ -423,26 +524,11 @@ class Index:
     # --- ingestion -----------------------------------------------------------------------
 
     def _prepare(self, doc: SourceDocument) -> _Prepared:
-        default_title = doc.title or Path(doc.doc_id).stem
-        parsed = parse_document(doc.text, default_title)
-        meta = dict(doc.metadata)
-        if doc.line:
-            meta["line"] = doc.line
-        chunks = chunk_document(
-            parsed,
-            doc.doc_id,
-            doc.source,
-            budget=self.settings.chunk_tokens,
-            overlap=self.settings.chunk_overlap_sentences,
-            metadata=meta,
-        )
-        tokens = [tokenize(c.index_text) for c in chunks]
-        # Facts are read in simplified characters (subjects and metrics match questions in either script).
-        facts = self.fact_extractor.extract(parsed.folded(), [c.folded() for c in chunks], doc.doc_id, doc.source)
-        return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens, facts)
+        return prepare(doc, self.settings, self.fact_extractor)
 
     def _commit(self, batch: list[_Prepared], report: IngestReport) -> None:
-        """Write a batch of documents: vectors first, then the catalog in one transaction, then cleanup."""
+        """Write a batch of documents to the catalog in one transaction, then drop the vectors of passages that are
+        gone. The new passages' vectors follow (embed_pending): until then, BM25 alone finds them."""
         if not batch:
             return
         old: dict[str, set[str]] = {}
@@ -451,51 +537,78 @@ class Index:
                 r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (p.doc.doc_id,))
             }
         fresh = [c for p in batch for c in p.chunks if c.chunk_id not in old[p.doc.doc_id]]
-        if fresh and self.embedder.inline:  # otherwise they wait for embed_pending (assistant embed / serve)
-            vectors = self.embedder.embed_documents([to_simplified(c.index_text) for c in fresh])
-            self.vectors.upsert(
-                [c.chunk_id for c in fresh],
-                vectors,
-                [{"doc_id": c.doc_id, "source": c.source, "title": c.title} for c in fresh],
-            )
         now = time.time()
+        records = [_record(p, now) for p in batch]
+        if self.shared is not None:  # the server first: it is the truth every process syncs from
+            self.shared.publish([SharedDocument(r["document"][0], r["document"][3], r) for r in records])
         with self.db:  # one transaction: every document of the batch lands whole, or none does
-            for p in batch:
-                d = p.doc
-                self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d.doc_id,))
-                self.db.execute("DELETE FROM articles WHERE doc_id=?", (d.doc_id,))
-                self._write_facts(d.doc_id, p.facts)
-                self.db.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        d.doc_id, d.source, d.title, _parsed_hash(d), p.text,
-                        json.dumps(d.metadata, ensure_ascii=False), len(p.articles), len(p.chunks), now,
-                    ),
-                )
-                self.db.executemany(
-                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (d.doc_id, i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle)
-                        for i, a in enumerate(p.articles)
-                    ],
-                )
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            c.chunk_id, c.doc_id, c.ordinal, c.article, c.title, c.text, c.start, c.end,
-                            c.source, " ".join(t), json.dumps(c.metadata, ensure_ascii=False), c.subtitle,
-                        )
-                        for c, t in zip(p.chunks, p.tokens)
-                    ],
-                )
+            for r in records:
+                self._write_record(r)
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),)
             )
         stale = sorted(set().union(*old.values()) - {c.chunk_id for p in batch for c in p.chunks})
         if stale:
             self.vectors.delete(stale)
+        self._published()
         report.chunks_written += len(fresh)
+
+    def _write_record(self, r: dict) -> None:
+        """Replace one document's rows with a record (inside the caller's transaction)."""
+        doc_id = r["document"][0]
+        for table in ("chunks", "articles", "facts"):
+            self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
+        self.db.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)", r["document"])
+        self.db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)", [(doc_id, *a) for a in r["articles"]])
+        self.db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            [(c[0], doc_id, *c[1:]) for c in r["chunks"]])
+        self.db.executemany(
+            f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})",  # noqa: E501
+            r["facts"],
+        )
+
+    # --- server mode: the shared catalog -------------------------------------------------
+
+    def _published(self) -> None:
+        """After this process changed the shared store: bump its generation, and note that this catalog has it."""
+        if self.shared is None:
+            return
+        generation = self.shared.bump()
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('shared_generation', ?)", (str(generation),))
+
+    def sync(self, force: bool = False) -> bool:
+        """In server mode, bring this process's catalog up to the shared one (at most once per SYNC_INTERVAL_S
+        unless forced): documents added, changed or removed by any process since. True if anything changed.
+        Skipped while this index is being written here (the writer is up to date by construction)."""
+        if self.shared is None:
+            return False
+        now = time.monotonic()
+        if not force and now - self._synced_at < SYNC_INTERVAL_S:
+            return False
+        self._synced_at = now
+        remote = self.shared.generation()
+        if str(remote) == self._meta("shared_generation"):
+            return False
+        try:
+            with self.writing():
+                theirs = self.shared.hashes()
+                ours = {r[0]: r[1] for r in self.db.execute("SELECT doc_id, content_hash FROM documents")}
+                gone = [d for d in ours if d not in theirs]
+                records = self.shared.fetch(sorted(d for d, h in theirs.items() if ours.get(d) != h))
+                with self.db:
+                    for doc_id in gone:
+                        for table in ("documents", "chunks", "articles", "facts"):
+                            self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
+                    for shared in records:
+                        self._write_record(shared.record)
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('shared_generation', ?)", (str(remote),))
+                    if gone or records:
+                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
+                return bool(gone or records)
+        except IndexBusy:
+            return False
+
 
     def ingest(
         self,
@@ -514,42 +627,53 @@ class Index:
         self.reconcile()  # repair whatever an interrupted earlier run left behind
         report.skipped.extend(skipped)
         known = {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT doc_id, content_hash, source FROM documents")}
+        seen_in_run: set[str] = set()
+
+        def changed() -> Iterable[SourceDocument]:
+            """The documents to (re)write, in reading order; unchanged and unreadable ones are reported here."""
+            for n, path in enumerate(files, start=1):
+                try:
+                    report.bytes_read += path.stat().st_size
+                except OSError:
+                    pass
+                for item in read_file(path, max_bytes=int(self.settings.max_file_mb * 1e6)):
+                    if isinstance(item, Skipped):
+                        report.skipped.append(item)
+                        continue
+                    digest = _parsed_hash(item)  # of its content: the same whatever id it ends up with
+                    item = self._own_id(item, digest, known, report)
+                    if known.get(item.doc_id, ("",))[0] == digest and item.doc_id not in seen_in_run:
+                        report.unchanged.append(item.doc_id)
+                        continue
+                    (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
+                    known[item.doc_id] = (digest, item.source)
+                    seen_in_run.add(item.doc_id)
+                    yield item
+                if progress:
+                    progress(n, len(files), str(path))
+
         batch: list[_Prepared] = []
         batch_chunks = 0
-        seen_in_run: set[str] = set()
-        for n, path in enumerate(files, start=1):
-            try:
-                report.bytes_read += path.stat().st_size
-            except OSError:
-                pass
-            for item in read_file(path, max_bytes=int(self.settings.max_file_mb * 1e6)):
-                if isinstance(item, Skipped):
-                    report.skipped.append(item)
-                    continue
-                digest = _parsed_hash(item)  # of its content: the same whatever id it ends up with
-                item = self._own_id(item, digest, known, report)
-                if known.get(item.doc_id, ("",))[0] == digest and item.doc_id not in seen_in_run:
-                    report.unchanged.append(item.doc_id)
-                    continue
-                prepared = self._prepare(item)
+        with self._preparing(files) as prepared_docs:
+            for prepared in prepared_docs(changed()):
+                item = prepared.doc
                 if not prepared.chunks:
+                    (report.replaced if item.doc_id in report.replaced else report.added).remove(item.doc_id)
                     report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
-                (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
-                known[item.doc_id] = (digest, item.source)
-                seen_in_run.add(item.doc_id)
                 # A later line with the same id wins; drop the earlier one still waiting in the batch.
                 batch = [b for b in batch if b.doc.doc_id != item.doc_id]
                 batch.append(prepared)
                 batch_chunks += len(prepared.chunks)
-                if batch_chunks >= 512:
+                if batch_chunks >= COMMIT_CHUNKS:
                     self._commit(batch, report)
                     batch, batch_chunks = [], 0
-            if progress:
-                progress(n, len(files), str(path))
         self._commit(batch, report)
         self._ensure_bm25()
         self._ensure_article_bm25()
+        report.answerable_seconds = time.perf_counter() - started
+        if self.embedder.inline:  # a fast embedder's vectors now, in this run; a slow one's in the background
+            self.embed_pending(batch_size=COMMIT_CHUNKS)
         if not self._meta("facts_version"):
             with self.db:
                 self.db.execute(
@@ -561,6 +685,26 @@ class Index:
             report.vectors_pending = len(self.pending_vectors())
         report.seconds = time.perf_counter() - started
         return report
+
+    @contextmanager
+    def _preparing(self, files: list[Path]):
+        """A function from documents to prepared documents, in order: in worker processes for a large ingest with the
+        rule-based fact extractor (an LLM extractor reports warnings from this process), else here."""
+        try:
+            total = sum(f.stat().st_size for f in files)
+        except OSError:
+            total = 0
+        workers = _ingest_workers(self.settings)
+        if workers < 2 or total < PARALLEL_MIN_BYTES or self.settings.facts_extractor != "rules":
+            yield lambda docs: (self._prepare(d) for d in docs)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
+                                 initargs=(self.settings,)) as pool:
+            yield lambda docs: _in_order(pool, _grouped(docs, WORKER_TASK_BYTES), workers * WORKER_WINDOW)
 
     @staticmethod
     def _own_id(item: SourceDocument, digest: str, known: dict[str, tuple[str, str]],
@@ -587,7 +731,10 @@ class Index:
             return self._delete_document(doc_id)
 
     def _delete_document(self, doc_id: str) -> bool:
+        self.sync(force=True)
         ids = [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
+        if self.shared is not None:  # the record first: a reader that still sees it finds all its passages
+            self.shared.remove([doc_id])
         with self.db:
             cur = self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
@@ -596,6 +743,7 @@ class Index:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
         if ids:
             self.vectors.delete(ids)
+        self._published()
         self._ensure_bm25()
         self._ensure_article_bm25()
         return cur.rowcount > 0
@@ -603,6 +751,7 @@ class Index:
     # --- reading -------------------------------------------------------------------------
 
     def status(self) -> dict:
+        self.sync()
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
         chunks, vectors = q("SELECT COUNT(*) FROM chunks"), self.vectors.count()
         return {
@@ -614,6 +763,7 @@ class Index:
             "vectors_pending": max(0, chunks - vectors),
             "embedding": self.embedder.fingerprint,
             "vector_store": self.settings.vector_store,
+            **({"chroma_server": f"{self.settings.chroma_host}:{self.settings.chroma_port}"} if self.shared else {}),
             "index_dir": str(self.dir),
         }
 
@@ -660,6 +810,7 @@ class Index:
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list[Fact]:
         """Stored facts, filtered by subject and metric (substrings) and year."""
+        self.sync()
         sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE 1=1"
         args: list = []
         if subject:
@@ -675,9 +826,11 @@ class Index:
         return [Fact(**dict(zip(FACT_COLUMNS, r))) for r in self.db.execute(sql, args)]
 
     def is_empty(self) -> bool:
+        self.sync()
         return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
 
     def documents(self) -> list[DocumentInfo]:
+        self.sync()
         titles: dict[str, list[str]] = {}
         listed = self.db.execute(
             "SELECT a.doc_id, a.title, a.subtitle, substr(d.text, a.body_start + 1, ?) FROM articles a "

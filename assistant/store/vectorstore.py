@@ -13,7 +13,7 @@ from ..settings import Settings
 class VectorStore(Protocol):
     """Chunk vectors keyed by chunk id; scores are cosine similarities (higher is closer)."""
 
-    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict]) -> None: ...
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents: list[str] | None = None) -> None: ...
 
     def delete(self, ids: list[str]) -> None: ...
 
@@ -54,7 +54,8 @@ class ChromaVectorStore:
     def forget_count(self) -> None:
         self._count = None
 
-    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict]) -> None:
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents: list[str] | None = None) -> None:
+        """`documents`: the passages' texts, kept beside their vectors (server mode: the server holds them all)."""
         self._count = None
         batch = 4000  # below Chroma's max batch size
         for i in range(0, len(ids), batch):
@@ -62,6 +63,7 @@ class ChromaVectorStore:
                 ids=ids[i : i + batch],
                 embeddings=vectors[i : i + batch].tolist(),
                 metadatas=metadatas[i : i + batch],
+                **({"documents": documents[i : i + batch]} if documents is not None else {}),
             )
 
     def delete(self, ids: list[str]) -> None:
@@ -110,7 +112,12 @@ def forget_clients(path: Path) -> None:
 
 
 def make_vector_store(settings: Settings, index_dir: Path, collection_name: str) -> VectorStore:
-    """The vector store chosen by settings.vector_store."""
+    """The vector store chosen by settings: a Chroma server when ASSISTANT_CHROMA_HOST names one, else Chroma
+    embedded in index_dir/chroma."""
+    if settings.chroma_host:
+        from .shared import connect
+
+        return ChromaVectorStore(connect(settings.chroma_host, settings.chroma_port), collection_name)
     if settings.vector_store == "chroma":
         return ChromaVectorStore.persistent(index_dir / "chroma", collection_name)
     raise ValueError(f"unknown vector store: {settings.vector_store}")

@@ -1,0 +1,95 @@
+"""The shared catalog in Chroma server mode: every document, whole (its text, articles, passages with their BM25
+tokens, and facts), in a Chroma collection, with a generation number that every write bumps.
+
+One Chroma server holds the truth for every assistant process that names it (ASSISTANT_CHROMA_HOST/PORT):
+- `catalog_v1`: one record a document; the record's document is a JSON object with everything the local SQLite
+  catalog holds of it, its metadata the content hash (so a reader compares without fetching texts);
+- `chunks_<embedding>`: one record a passage, with its vector, its text and its metadata (as in embedded mode);
+- `state_v1`: one record whose metadata holds the generation.
+
+A writer puts a document's passages and vectors first, then its catalog record, then bumps the generation; it removes
+a document's record before its passages. So a reader that sees a record finds all of its passages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+CATALOG = "catalog_v1"
+STATE = "state_v1"
+STATE_ID = "state"
+PLACEHOLDER = [1.0]  # Chroma stores a vector with every record: the catalog's records need none, so all get this one
+PAGE = 500  # records fetched from the server at a time
+
+
+@dataclass
+class SharedDocument:
+    """Everything the local catalog holds of one document, as the server keeps it."""
+
+    doc_id: str
+    content_hash: str
+    record: dict  # documents row, articles, chunks (with tokens), facts: see Index._shared_record
+
+    def to_json(self) -> str:
+        return json.dumps(self.record, ensure_ascii=False)
+
+
+def connect(host: str, port: int):
+    """A client of the Chroma server (`chroma run`); raises the client's error when nothing answers there."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+
+
+class SharedCatalog:
+    """The catalog and generation collections of one Chroma server."""
+
+    def __init__(self, client):
+        self.client = client
+        self.catalog = client.get_or_create_collection(CATALOG, embedding_function=None)
+        self.state = client.get_or_create_collection(STATE, embedding_function=None)
+
+    def generation(self) -> int:
+        got = self.state.get(ids=[STATE_ID], include=["metadatas"])
+        return int(got["metadatas"][0]["generation"]) if got["ids"] else 0
+
+    def bump(self) -> int:
+        """Advance the generation (readers reload when it moves). Writers are one at a time per index; across
+        processes on one server the last write wins the number, and any change of it is what readers look for."""
+        generation = self.generation() + 1
+        self.state.upsert(ids=[STATE_ID], embeddings=[PLACEHOLDER],
+                          metadatas=[{"generation": generation, "changed_at": time.time()}])
+        return generation
+
+    def hashes(self) -> dict[str, str]:
+        """Every document's id and content hash (no texts)."""
+        out: dict[str, str] = {}
+        offset = 0
+        while True:
+            got = self.catalog.get(include=["metadatas"], limit=PAGE * 10, offset=offset)
+            out.update({i: m["content_hash"] for i, m in zip(got["ids"], got["metadatas"])})
+            if len(got["ids"]) < PAGE * 10:
+                return out
+            offset += len(got["ids"])
+
+    def fetch(self, doc_ids: list[str]) -> list[SharedDocument]:
+        out = []
+        for i in range(0, len(doc_ids), PAGE):
+            got = self.catalog.get(ids=doc_ids[i : i + PAGE], include=["documents", "metadatas"])
+            out += [SharedDocument(d, m["content_hash"], json.loads(text))
+                    for d, m, text in zip(got["ids"], got["metadatas"], got["documents"])]
+        return out
+
+    def publish(self, docs: list[SharedDocument]) -> None:
+        for i in range(0, len(docs), PAGE):
+            part = docs[i : i + PAGE]
+            self.catalog.upsert(ids=[d.doc_id for d in part], embeddings=[PLACEHOLDER] * len(part),
+                                documents=[d.to_json() for d in part],
+                                metadatas=[{"content_hash": d.content_hash} for d in part])
+
+    def remove(self, doc_ids: list[str]) -> None:
+        for i in range(0, len(doc_ids), PAGE):
+            self.catalog.delete(ids=doc_ids[i : i + PAGE])

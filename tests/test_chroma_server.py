@@ -1,0 +1,94 @@
+"""Server mode against a real `chroma run` (the chromadb package's server): processes that share one Chroma server answer
+alike, and a served process sees another's ingestion and deletion within seconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import SEEDS, run_cli
+from .test_ui import CANONICAL, GBK_ARTICLE, _free_port, _log, _start, _stop
+
+CHROMA = Path(sys.executable).parent / "chroma"
+QUESTIONS = [CANONICAL, "晋中市2025年PM2.5年均浓度是多少？", "阳城县2030年处罚金额多少？"]
+SEEN_WITHIN_S = 15  # how long a reader may take to see another process's write (it checks once a second)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server on a free loopback port: {"ASSISTANT_CHROMA_HOST": ..., "ASSISTANT_CHROMA_PORT": ...}."""
+    assert CHROMA.exists(), "the chroma command comes with the chromadb package"
+    port = _free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"chroma run did not start: {(data / 'server.log').read_text()}")
+            time.sleep(0.3)
+    yield {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port)}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _ask_json(question: str, index_dir: Path, env: dict) -> dict:
+    done = run_cli("ask", question, "--json", "--index-dir", str(index_dir), env=env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    answer.pop("latency_ms"), answer.pop("timings", None)
+    return answer
+
+
+def test_a_second_process_with_nothing_local_answers_from_the_server_the_same_way(chroma_server, tmp_path):
+    writer, reader = tmp_path / "writer", tmp_path / "reader"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(writer), env=chroma_server).returncode == 0
+    for question in QUESTIONS:
+        assert _ask_json(question, reader, chroma_server) == _ask_json(question, writer, chroma_server)
+    status = json.loads(run_cli("status", "--json", "--index-dir", str(reader), env=chroma_server).stdout)
+    assert status["documents"] == 2 and status["vectors"] == status["chunks"] == 75
+    assert status["chroma_server"] == f"127.0.0.1:{chroma_server['ASSISTANT_CHROMA_PORT']}"
+    assert not (reader / "chroma").exists()  # every vector is on the server
+
+
+def test_a_served_process_sees_another_process_ingest_and_delete_within_seconds(chroma_server, tmp_path):
+    writer = tmp_path / "writer"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(writer), env=chroma_server).returncode == 0
+    proc, url = _start(tmp_path / "served", env=chroma_server)
+    question = {"question": "襄汾县秸秆综合利用率是多少？"}
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            assert http.post("/v1/ask", json={"question": CANONICAL}).json()["answer"] == "394.179万元"
+            assert not http.post("/v1/ask", json=question).json()["answered"]
+
+            article = tmp_path / "new" / "襄汾秸秆.txt"
+            article.parent.mkdir()
+            article.write_bytes(GBK_ARTICLE.encode("gbk"))
+            assert run_cli("ingest", str(article.parent), "--index-dir", str(writer), env=chroma_server).returncode == 0
+            written = time.monotonic()
+            while not (answer := http.post("/v1/ask", json=question).json())["answered"]:
+                assert time.monotonic() - written < SEEN_WITHIN_S, "the served process never saw the new article"
+                time.sleep(0.3)
+            assert answer["answer"] == "93.5%" and answer["citations"][0]["doc_id"] == "襄汾秸秆.txt"
+
+            assert run_cli("delete", "襄汾秸秆.txt", "--index-dir", str(writer), env=chroma_server).returncode == 0
+            deleted = time.monotonic()
+            while http.post("/v1/ask", json=question).json()["answered"]:
+                assert time.monotonic() - deleted < SEEN_WITHIN_S, "the served process still answers from a deleted one"
+                time.sleep(0.3)
+            assert "襄汾秸秆.txt" not in {d["doc_id"] for d in http.get("/v1/documents").json()["documents"]}
+    finally:
+        _stop(proc)
+    assert "Traceback" not in _log(proc)
