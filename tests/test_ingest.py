@@ -1,6 +1,9 @@
 """Ingestion into the real Chroma + BM25 index: idempotent, replacing, atomic across stores."""
 
 import json
+from pathlib import Path
+
+import pytest
 
 from assistant import Assistant
 from assistant.store.index import Index
@@ -125,3 +128,55 @@ def test_an_index_from_before_subtitles_is_upgraded_by_the_next_ingest(tmp_path)
     assert not any(h.startswith("为深入贯彻") for h in headings)
     status = old.status()
     assert status["vectors"] == status["chunks"]
+
+
+def _catalog(index_dir) -> dict:
+    import sqlite3
+
+    db = sqlite3.connect(str(index_dir / "catalog.sqlite3"))
+    try:
+        return {
+            "chunks": db.execute("SELECT chunk_id, doc_id, text, tokens, metadata FROM chunks ORDER BY chunk_id").fetchall(),
+            "facts": db.execute("SELECT doc_id, chunk_id, subject, year, metric, value, unit, span FROM facts "
+                                "ORDER BY doc_id, chunk_id, span, metric").fetchall(),
+            "articles": db.execute("SELECT * FROM articles ORDER BY doc_id, idx").fetchall(),
+        }
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["forked", "spawned"])
+def test_documents_prepared_in_worker_processes_are_written_as_one_process_writes_them(tmp_path, monkeypatch, busy):
+    """A large ingest prepares documents in worker processes (forked, or spawned when the process has other threads,
+    as a server does): the catalog, facts and answers are those of a one-process ingest."""
+    import threading
+
+    from assistant.store import index as index_module
+
+    corpus = Path(__file__).resolve().parents[1] / "evals" / "crud_news_sample_corpus.jsonl"
+    one = Assistant(settings=Settings(index_dir=tmp_path / "one", ingest_workers=1))
+    one.ingest(corpus)
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_BYTES", 0)
+    started = []
+    real_pool = index_module._in_order
+
+    def watched(pool, groups, window):
+        started.append(type(pool._mp_context).__name__)
+        return real_pool(pool, groups, window)
+
+    monkeypatch.setattr(index_module, "_in_order", watched)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait) if busy else None
+    if other:
+        other.start()
+    try:
+        two = Assistant(settings=Settings(index_dir=tmp_path / "two", ingest_workers=2))
+        report = two.ingest(corpus)
+    finally:
+        stop.set()
+    assert started == ["SpawnContext" if busy else "ForkContext"], threading.enumerate()
+    assert len(report.added) == 476 and report.answerable_seconds <= report.seconds
+    assert _catalog(tmp_path / "two") == _catalog(tmp_path / "one")
+    question = "上海市体育局联合美团、大众点评发放的体育消费券是如何进行发放的？"
+    assert two.ask(question).to_dict()["citations"] == one.ask(question).to_dict()["citations"]
+    assert two.status()["vectors"] == two.status()["chunks"]

@@ -25,7 +25,11 @@ class BM25Index:
     @classmethod
     def build(cls, ids: list[str], token_lists: list[list[str]], generation: int) -> "BM25Index":
         import bm25s
+        import tqdm
 
+        # bm25s's progress bars (hidden) would start tqdm's monitor thread, and ingestion forks its worker processes
+        # only while this process has no thread but its main one.
+        tqdm.tqdm.monitor_interval = 0
         retriever = bm25s.BM25()
         if ids:
             retriever.index([toks or [""] for toks in token_lists], show_progress=False)
