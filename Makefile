@@ -9,7 +9,7 @@ INDEX  ?= index
 QUESTION ?= 沁水县2024年处罚金额多少？
 
 CMRC   ?= ../shared/data/cmrc2018
-.PHONY: install run ask system-deps test bench chaos cmrc lock clean
+.PHONY: install run ask system-deps test bench bench-scale chaos cmrc lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# Costs at scale: synthetic corpora of 1k, 10k and 100k passages plus crud_news_dev (evals/reports/bench_scale.*).
+bench-scale: install
+	$(BIN)/python scripts/bench_scale.py
 
 # Fault injection: kill -9 ingestion at many moments, writers side by side, readers under load (evals/reports/chaos.md).
 chaos: install

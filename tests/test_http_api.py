@@ -247,3 +247,21 @@ def test_fifty_questions_during_an_ingestion_all_answer_and_never_see_half_a_doc
     partial = {d: n for d, n in seen.items() if final.get(d) != n}
     assert not partial, f"documents seen with fewer passages than they have: {partial}"
     assert len(final) > 400 and "Traceback" not in _log(proc)
+
+
+def test_beyond_loopback_the_api_refuses_every_request_until_tokens_are_set():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from assistant.app.http_api import ApiError, TokenGuard
+
+    def request(header: str | None) -> Request:
+        headers = [(b"authorization", header.encode())] if header else []
+        return Request({"type": "http", "method": "GET", "path": "/v1/status", "headers": headers})
+
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(TokenGuard([], required=True)(request("Bearer anything")))
+    assert refused.value.status == 401 and "ASSISTANT_API_TOKENS" in refused.value.message
+    assert asyncio.run(TokenGuard([], required=False)(request(None))) is None  # loopback, no tokens: open
+    assert asyncio.run(TokenGuard(["t0k3n"], required=True)(request("Bearer t0k3n"))) is None
