@@ -66,3 +66,7 @@ class IndexBusy(AssistantError):
     """Another process (or thread) is writing to the same index: one writer at a time."""
 
     exit_code = 3
+
+
+class StoreUnavailable(AssistantError, RuntimeError):
+    """The Chroma server named by ASSISTANT_CHROMA_HOST/PORT does not answer."""

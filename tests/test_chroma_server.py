@@ -92,3 +92,10 @@ def test_a_served_process_sees_another_process_ingest_and_delete_within_seconds(
     finally:
         _stop(proc)
     assert "Traceback" not in _log(proc)
+
+
+def test_a_chroma_server_that_does_not_answer_is_named_in_one_sentence(tmp_path):
+    env = {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(_free_port())}
+    done = run_cli("ask", CANONICAL, "--index-dir", str(tmp_path / "index"), env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("错误：无法连接 Chroma 服务器 127.0.0.1:") and len(done.stderr.strip().splitlines()) == 1

@@ -17,6 +17,8 @@ import json
 import time
 from dataclasses import dataclass
 
+from ..errors import StoreUnavailable
+
 CATALOG = "catalog_v1"
 STATE = "state_v1"
 STATE_ID = "state"
@@ -37,11 +39,18 @@ class SharedDocument:
 
 
 def connect(host: str, port: int):
-    """A client of the Chroma server (`chroma run`); raises the client's error when nothing answers there."""
+    """A client of the Chroma server (`chroma run`); StoreUnavailable, in one sentence, when nothing answers there."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    return chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+    try:
+        return chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+    except Exception as exc:  # noqa: BLE001 - chromadb raises ValueError, httpx errors...: all mean "not there"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise StoreUnavailable(
+            f"无法连接 Chroma 服务器 {host}:{port}（{first}）：请确认 chroma run 已在该地址启动，"
+            "或取消 ASSISTANT_CHROMA_HOST 以使用本地向量库。"
+        ) from None
 
 
 class SharedCatalog:
