@@ -5,6 +5,7 @@ import json
 import pytest
 
 from assistant import Assistant
+from assistant.settings import Settings
 from assistant.ingest.articles import parse_document
 from assistant.ingest.chunking import chunk_document
 from assistant.ingest.facts import RuleFactExtractor, parse_drafts
@@ -168,3 +169,21 @@ def test_a_malformed_llm_reply_never_stops_ingestion(tmp_path):
 def test_invalid_drafts_are_rejected_with_a_reason(reply, error):
     drafts, problem = parse_drafts(reply, "2024年，沁水县处罚金额共计394.179万元。")
     assert drafts == [] and error in problem
+
+
+def test_a_place_prefix_selects_the_facts_of_that_place_as_the_substring_filter_does(seeds_index):
+    from assistant.store.index import Index
+    from assistant.text.zh import short_place
+
+    index = Index.open(Settings(index_dir=seeds_index))
+    try:
+        found = 0
+        for place in ("沁水", "阳城", "晋中", "高平", "忻州"):
+            for year in (2024, 2025, None):
+                by_prefix = index.facts(subject_prefix=place, year=year)
+                by_substring = [f for f in index.facts(subject=place, year=year) if short_place(f.subject) == place]
+                assert [f for f in by_prefix if short_place(f.subject) == place] == by_substring
+                found += len(by_substring)
+        assert found > 20
+    finally:
+        index.close()

@@ -173,7 +173,7 @@ class QuestionAnswerer:
         self.extractor = extractor
         self.crosslingual = crosslingual  # reads English questions; None without a multilingual embedding
         self.retrieve = retrieve
-        self.facts = facts  # (subject=None) -> list[Fact]
+        self.facts = facts  # (subject=None, subject_prefix=None, year=None) -> list[Fact]
         self.passages_for = passages_for  # (chunk ids) -> list[Passage]
         self.knobs = knobs
 
@@ -242,7 +242,8 @@ class QuestionAnswerer:
         years = {int(y) for y in frame.years}
         scored = []
         for place in dict.fromkeys(wanted):
-            for fact in self.facts(subject=place):
+            # short_place(subject) == place: the subject starts with the place (沁水 -> 沁水县)
+            for fact in self.facts(subject_prefix=place, year=next(iter(years)) if len(years) == 1 else None):
                 if short_place(fact.subject) != place or (years and fact.year not in years):
                     continue
                 family = UNIT_FAMILY.get(fact.base_unit, fact.base_unit)
