@@ -260,8 +260,13 @@ def test_beyond_loopback_the_api_refuses_every_request_until_tokens_are_set():
         headers = [(b"authorization", header.encode())] if header else []
         return Request({"type": "http", "method": "GET", "path": "/v1/status", "headers": headers})
 
+    def run(guard: TokenGuard, header: str | None):
+        # Its own thread and loop: Playwright's sync API may keep a loop running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, guard(request(header))).result()
+
     with pytest.raises(ApiError) as refused:
-        asyncio.run(TokenGuard([], required=True)(request("Bearer anything")))
+        run(TokenGuard([], required=True), "Bearer anything")
     assert refused.value.status == 401 and "ASSISTANT_API_TOKENS" in refused.value.message
-    assert asyncio.run(TokenGuard([], required=False)(request(None))) is None  # loopback, no tokens: open
-    assert asyncio.run(TokenGuard(["t0k3n"], required=True)(request("Bearer t0k3n"))) is None
+    assert run(TokenGuard([], required=False), None) is None  # loopback, no tokens: open
+    assert run(TokenGuard(["t0k3n"], required=True), "Bearer t0k3n") is None
