@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
@@ -64,6 +65,7 @@ class FactExtractor(Protocol):
 # --- places -----------------------------------------------------------------------------
 
 _BUREAU = re.compile(f"([{CJK}]{{2,4}}?)(?:市|省)生态环境局([{CJK}]{{2,4}}?)分局")
+_ALL_CJK = re.compile(f"[{CJK}]+")
 _SELF = re.compile(r"全县|全市|全区|该县|该市|该区|该局|县域|市域")
 # Words ending in 区/市/县 that are not places.
 _GENERIC = re.compile(
@@ -73,8 +75,21 @@ _GENERIC = re.compile(
 )
 
 
+# Places are read clause by clause: jieba cuts at every punctuation mark anyway (the words are the same as the whole
+# text's), only clauses holding 县/市/区 (every place word ends in one) are segmented, and a clause read once (the
+# sentence before each of its figures) is not read again.
+_CLAUSE = re.compile(r"[^，、；：。！？,;:\n]+")
+_PLACE_END = re.compile("[县市区]")
+
+
 def _place_words(text: str) -> list[tuple[int, str]]:
     """(offset, place) for words naming a county, city or district ("晋中市", "阳城县"), in order."""
+    return [(m.start() + at, w) for m in _CLAUSE.finditer(text) if _PLACE_END.search(m.group())
+            for at, w in _clause_places(m.group())]
+
+
+@lru_cache(maxsize=8192)
+def _clause_places(text: str) -> tuple[tuple[int, str], ...]:
     out, pos = [], 0
     ws = words(text)
     for i, w in enumerate(ws):
@@ -85,9 +100,9 @@ def _place_words(text: str) -> list[tuple[int, str]]:
         # jieba sometimes splits the suffix off: "运城" + "市".
         if i + 1 < len(ws) and ws[i + 1] in ("县", "市", "区") and text.startswith(ws[i + 1], pos) and 2 <= len(w) <= 4:
             w = w + ws[i + 1]
-        if len(w) >= 3 and w[-1] in "县市区" and not _GENERIC.search(w) and re.fullmatch(f"[{CJK}]+", w):
+        if len(w) >= 3 and w[-1] in "县市区" and not _GENERIC.search(w) and _ALL_CJK.fullmatch(w):
             out.append((at, w))
-    return out
+    return tuple(out)
 
 
 def _place_counts(text: str, weight: int = 1) -> Counter:

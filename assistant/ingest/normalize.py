@@ -40,7 +40,7 @@ def byline_names(byline: str) -> list[str]:
 
 def _width(line: str) -> float:
     """Display width in CJK characters: ASCII counts half."""
-    return sum(0.5 if ord(ch) < 128 else 1.0 for ch in line)
+    return len(line) - 0.5 * len(line.encode("ascii", "ignore"))
 
 
 def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:

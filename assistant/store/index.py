@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..ingest.articles import parse_document
+from ..ingest.articles import ParsedDocument, parse_document
 from ..ingest.chunking import Chunk, chunk_document, scoped_text
 from .embedding import Embedder, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
@@ -116,17 +116,17 @@ class IngestReport:
 
 @dataclass
 class _Prepared:
+    """A document ready to write: its catalog rows (built where it was prepared, a worker process for a large
+    ingest, so the writing process only writes them) and its passages' ids."""
+
     doc: SourceDocument
-    text: str
-    articles: list
-    chunks: list[Chunk]
-    tokens: list[list[str]]
-    facts: list[Fact]
+    record: dict
+    chunk_ids: list[str]
 
 
 def prepare(doc: SourceDocument, settings: Settings, extractor: FactExtractor) -> _Prepared:
-    """What a document becomes before it is written: its articles, chunks, their BM25 tokens and its facts. A pure
-    function of the document and the settings, so it runs in any process."""
+    """What a document becomes before it is written: its articles, chunks, their BM25 tokens and its facts, as
+    catalog rows. A pure function of the document and the settings, so it runs in any process."""
     default_title = doc.title or Path(doc.doc_id).stem
     parsed = parse_document(doc.text, default_title)
     meta = dict(doc.metadata)
@@ -139,19 +139,20 @@ def prepare(doc: SourceDocument, settings: Settings, extractor: FactExtractor) -
     tokens = [tokenize(c.index_text) for c in chunks]
     # Facts are read in simplified characters (subjects and metrics match questions in either script).
     facts = extractor.extract(parsed.folded(), [c.folded() for c in chunks], doc.doc_id, doc.source)
-    return _Prepared(doc, parsed.text, parsed.articles, chunks, tokens, facts)
+    return _Prepared(doc, _record(doc, parsed, chunks, tokens, facts), [c.chunk_id for c in chunks])
 
 
-def _record(p: _Prepared, now: float) -> dict:
-    """A prepared document as the catalog's rows (the local tables and the shared store hold the same)."""
-    d = p.doc
+def _record(d: SourceDocument, parsed: ParsedDocument, chunks: list[Chunk], tokens: list[list[str]], facts: list[Fact]) -> dict:
+    """A prepared document as the catalog's rows (the local tables and the shared store hold the same). Its
+    ingestion time (document row, last column) is set when it is written."""
     return {
-        "document": [d.doc_id, d.source, d.title, _parsed_hash(d), p.text, json.dumps(d.metadata, ensure_ascii=False),
-                     len(p.articles), len(p.chunks), now],
-        "articles": [[i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle] for i, a in enumerate(p.articles)],
+        "document": [d.doc_id, d.source, d.title, _parsed_hash(d), parsed.text,
+                     json.dumps(d.metadata, ensure_ascii=False), len(parsed.articles), len(chunks), 0.0],
+        "articles": [[i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle]
+                     for i, a in enumerate(parsed.articles)],
         "chunks": [[c.chunk_id, c.ordinal, c.article, c.title, c.text, c.start, c.end, c.source, " ".join(t),
-                    json.dumps(c.metadata, ensure_ascii=False), c.subtitle] for c, t in zip(p.chunks, p.tokens)],
-        "facts": [[*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit] for f in p.facts],
+                    json.dumps(c.metadata, ensure_ascii=False), c.subtitle] for c, t in zip(chunks, tokens)],
+        "facts": [[*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit] for f in facts],
     }
 
 
@@ -202,6 +203,40 @@ def _grouped(docs: Iterable[SourceDocument], task_bytes: int):
             group, size = [], 0
     if group:
         yield group
+
+
+# --- the two BM25 indexes, derived from the catalog ---------------------------------------------
+
+BM25_DIRS = {"bm25": "bm25", "articles": "bm25_articles"}  # each kind's folder (a link to its saved version)
+
+
+def _passage_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
+    """BM25 over the passages' jieba tokens (as prepared at ingestion)."""
+    rows = db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
+    return BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
+
+
+def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
+    """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
+    as a whole, robust to how jieba happens to cut the question's words."""
+    rows = db.execute(
+        "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
+        "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
+    ).fetchall()
+    return BM25Index.build(
+        [article_key(r[0], r[1]) for r in rows], [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows], gen
+    )
+
+
+def _save_bm25(index_dir: str, kind: str, gen: int) -> None:
+    """In a worker process, for the writer that holds the index's lock: build one BM25 from the committed catalog
+    (generation `gen`) and save it where the writer loads it."""
+    db = sqlite3.connect(f"file:{index_dir}/catalog.sqlite3?mode=ro", uri=True)
+    try:
+        build = _passage_bm25 if kind == "bm25" else _article_bm25
+        build(db, gen).save(Path(index_dir) / BM25_DIRS[kind])
+    finally:
+        db.close()
 
 
 _OPENING = threading.Lock()
@@ -490,7 +525,7 @@ class Index:
             gen = self.generation
             current = getattr(self, attr)
             if current is None or current.generation != gen:
-                path = self.dir / ("bm25" if kind == "bm25" else "bm25_articles")
+                path = self.dir / BM25_DIRS[kind]
                 loaded = BM25Index.load(path)
                 if loaded is None or loaded.generation != gen:
                     loaded = build(gen)
@@ -501,25 +536,23 @@ class Index:
             lock.release()
 
     def _ensure_bm25(self) -> BM25Index:
-        def build(gen: int) -> BM25Index:
-            rows = self.db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
-            return BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
-
-        return self._fresh("bm25", build)
+        return self._fresh("bm25", lambda gen: _passage_bm25(self.db, gen))
 
     def _ensure_article_bm25(self) -> BM25Index:
-        """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
-        as a whole, robust to how jieba happens to cut the question's words."""
-        def build(gen: int) -> BM25Index:
-            rows = self.db.execute(
-                "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
-                "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
-            ).fetchall()
-            return BM25Index.build(
-                [article_key(r[0], r[1]) for r in rows], [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows], gen
-            )
+        return self._fresh("articles", lambda gen: _article_bm25(self.db, gen))
 
-        return self._fresh("articles", build)
+    def _build_bm25(self, pool) -> None:
+        """Both BM25 indexes of the catalog as committed. With worker processes at hand, one of them builds and saves
+        the article index while this process builds the passage index (together they are a third of a large
+        ingest's time)."""
+        pending = pool.submit(_save_bm25, str(self.dir), "articles", self.generation) if pool is not None else None
+        self._ensure_bm25()
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception:  # noqa: BLE001 - a worker that failed leaves the build to this process
+                log.warning("building the article BM25 in a worker failed; building it here", exc_info=True)
+        self._ensure_article_bm25()  # loads what the worker saved
 
     # --- ingestion -----------------------------------------------------------------------
 
@@ -536,9 +569,11 @@ class Index:
             old[p.doc.doc_id] = {
                 r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (p.doc.doc_id,))
             }
-        fresh = [c for p in batch for c in p.chunks if c.chunk_id not in old[p.doc.doc_id]]
+        fresh = [c for p in batch for c in p.chunk_ids if c not in old[p.doc.doc_id]]
         now = time.time()
-        records = [_record(p, now) for p in batch]
+        records = [p.record for p in batch]
+        for r in records:
+            r["document"][-1] = now
         if self.shared is not None:  # the server first: it is the truth every process syncs from
             self.shared.publish([SharedDocument(r["document"][0], r["document"][3], r) for r in records])
         with self.db:  # one transaction: every document of the batch lands whole, or none does
@@ -547,7 +582,7 @@ class Index:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),)
             )
-        stale = sorted(set().union(*old.values()) - {c.chunk_id for p in batch for c in p.chunks})
+        stale = sorted(set().union(*old.values()) - {c for p in batch for c in p.chunk_ids})
         if stale:
             self.vectors.delete(stale)
         self._published()
@@ -654,23 +689,22 @@ class Index:
 
         batch: list[_Prepared] = []
         batch_chunks = 0
-        with self._preparing(files) as prepared_docs:
+        with self._preparing(files) as (prepared_docs, pool):
             for prepared in prepared_docs(changed()):
                 item = prepared.doc
-                if not prepared.chunks:
+                if not prepared.chunk_ids:
                     (report.replaced if item.doc_id in report.replaced else report.added).remove(item.doc_id)
                     report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
                     continue
                 # A later line with the same id wins; drop the earlier one still waiting in the batch.
                 batch = [b for b in batch if b.doc.doc_id != item.doc_id]
                 batch.append(prepared)
-                batch_chunks += len(prepared.chunks)
+                batch_chunks += len(prepared.chunk_ids)
                 if batch_chunks >= COMMIT_CHUNKS:
                     self._commit(batch, report)
                     batch, batch_chunks = [], 0
-        self._commit(batch, report)
-        self._ensure_bm25()
-        self._ensure_article_bm25()
+            self._commit(batch, report)
+            self._build_bm25(pool)
         report.answerable_seconds = time.perf_counter() - started
         if self.embedder.inline:  # a fast embedder's vectors now, in this run; a slow one's in the background
             self.embed_pending(batch_size=COMMIT_CHUNKS)
@@ -688,15 +722,16 @@ class Index:
 
     @contextmanager
     def _preparing(self, files: list[Path]):
-        """A function from documents to prepared documents, in order: in worker processes for a large ingest with the
-        rule-based fact extractor (an LLM extractor reports warnings from this process), else here."""
+        """A function from documents to prepared documents, in order, and the worker pool: in worker processes for a
+        large ingest with the rule-based fact extractor (an LLM extractor reports warnings from this process), else
+        here (the pool is None)."""
         try:
             total = sum(f.stat().st_size for f in files)
         except OSError:
             total = 0
         workers = _ingest_workers(self.settings)
         if workers < 2 or total < PARALLEL_MIN_BYTES or self.settings.facts_extractor != "rules":
-            yield lambda docs: (self._prepare(d) for d in docs)
+            yield (lambda docs: (self._prepare(d) for d in docs)), None
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -704,7 +739,7 @@ class Index:
         method = "fork" if threading.active_count() == 1 else "spawn"
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
                                  initargs=(self.settings,)) as pool:
-            yield lambda docs: _in_order(pool, _grouped(docs, WORKER_TASK_BYTES), workers * WORKER_WINDOW)
+            yield (lambda docs: _in_order(pool, _grouped(docs, WORKER_TASK_BYTES), workers * WORKER_WINDOW)), pool
 
     @staticmethod
     def _own_id(item: SourceDocument, digest: str, known: dict[str, tuple[str, str]],
