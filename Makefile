@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
+# The package's own bytecode, written ahead (where PYTHONDONTWRITEBYTECODE is set, every start compiled it anew).
 install: $(STAMP)
+	$(BIN)/python -m compileall -q assistant
 
 HOST   ?= 127.0.0.1
 PORT   ?= 7860

@@ -253,18 +253,36 @@ def char_bigrams(text: str, cjk_only: bool = False) -> list[str]:
 
 @lru_cache(maxsize=1)
 def word_idf() -> tuple[dict[str, int], float]:
-    """jieba's bundled dictionary frequencies and their log total, read from its dict.txt (half a second; jieba's own
-    start-up, which also builds a prefix dictionary we do not need, takes three times as long)."""
-    import math
+    """jieba's bundled dictionary frequencies and their log total. Read from its dict.txt once per machine (0.4 s,
+    a sixth of a cold question; jieba's own start-up, which also builds a prefix dictionary we do not need, takes
+    three times as long), then from a pickled copy in the user's cache folder (0.1 s)."""
+    import importlib.util
+    import os
+    import pickle
 
-    import jieba
-
+    source = Path(list(importlib.util.find_spec("jieba").submodule_search_locations)[0]) / "dict.txt"
+    stat = source.stat()
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "news-qa-assistant"
+    cached = cache_dir / f"word_idf-{stat.st_size}-{stat.st_mtime_ns}.pickle"
+    try:
+        with open(cached, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass
     freq: dict[str, int] = {}
-    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
+    with open(source, encoding="utf-8") as f:
         for line in f:
             word, count = line.split(" ", 2)[:2]
             freq[word] = int(count)
-    return freq, math.log(sum(freq.values()))
+    table = (freq, math.log(sum(freq.values())))
+    try:  # written whole or not at all; a read-only home just reads dict.txt each time
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        part = cached.with_suffix(f".{os.getpid()}.part")
+        part.write_bytes(pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(part, cached)
+    except OSError:
+        pass
+    return table
 
 
 @lru_cache(maxsize=1 << 17)
