@@ -71,3 +71,32 @@ def test_chinese_numerals_round_trip(number):
         return out
 
     assert cn_to_number(chinese(number)) == number
+
+
+@RUN
+@given(NEWSY)
+def test_bigram_codes_are_the_bigrams_article_search_reads(text):
+    # Whole articles are indexed through integer codes: decoded, they must be exactly char_bigrams, or a question's
+    # bigrams would miss what the article holds.
+    from assistant.text.zh import bigram_of_code, char_bigram_codes, char_bigrams
+
+    assert [bigram_of_code(int(c)) for c in char_bigram_codes(text)] == char_bigrams(text)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.lists(st.lists(st.sampled_from(["沁水", "县", "处罚", "金额", "2024", "万元", "阳城", ""]), max_size=12),
+                min_size=1, max_size=20))
+def test_bm25_built_with_numpy_scores_as_bm25s_own_build(rows):
+    # The index is built from token codes with numpy (bm25s's build is a Python loop over every token); a question
+    # must score every passage exactly as bm25s's own index does.
+    import bm25s
+    import numpy as np
+
+    from assistant.store.lexical import BM25Index
+
+    rows = [[t for t in row if t] for row in rows]
+    ours = BM25Index.build([str(i) for i in range(len(rows))], rows, generation=1).retriever
+    theirs = bm25s.BM25()
+    theirs.index([row or [""] for row in rows], show_progress=False)
+    for query in (["沁水", "处罚"], ["金额"], ["阳城", "2024", "万元"], ["没有"]):
+        assert np.array_equal(ours.get_scores(query), theirs.get_scores(query))

@@ -28,7 +28,7 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from .shared import SharedCatalog, SharedDocument, connect
 from .vectorstore import VectorStore, forget_clients, make_vector_store
-from ..text.zh import char_bigrams, to_simplified, tokenize
+from ..text.zh import bigram_of_code, char_bigram_codes, char_bigrams, to_simplified, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +223,9 @@ def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
         "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
         "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
     ).fetchall()
-    return BM25Index.build(
-        [article_key(r[0], r[1]) for r in rows], [char_bigrams(scoped_text(r[2], r[3], r[4])) for r in rows], gen
+    return BM25Index.build_from_codes(
+        [article_key(r[0], r[1]) for r in rows], [char_bigram_codes(scoped_text(r[2], r[3], r[4])) for r in rows],
+        bigram_of_code, gen,
     )
 
 
