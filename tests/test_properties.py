@@ -94,6 +94,10 @@ def test_bm25_built_with_numpy_scores_as_bm25s_own_build(rows):
 
     from assistant.store.lexical import BM25Index
 
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0  # bm25s's hidden progress bars must not leave tqdm's thread behind (ingestion
+    # forks its workers only from a process with one thread)
     rows = [[t for t in row if t] for row in rows]
     ours = BM25Index.build([str(i) for i in range(len(rows))], rows, generation=1).retriever
     theirs = bm25s.BM25()
