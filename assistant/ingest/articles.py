@@ -126,9 +126,10 @@ def _float_edges(segments: list[_Segment]) -> list[tuple[int, Block]]:
 def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]) -> None:
     """Give each displaced headline or caption to the article it shares the rarest character pairs with."""
     bodies = [i for i, s in enumerate(segments) if s.has_body]
-    if not bodies:
+    if not bodies or not floating:
         return
-    grams = {i: set(char_bigrams(segments[i].body_text(), cjk_only=True)) for i in bodies}
+    # With one article, every headline and caption is its own (no need to compare their character pairs).
+    grams = {i: set(char_bigrams(segments[i].body_text(), cjk_only=True)) for i in bodies} if len(bodies) > 1 else {}
     df: dict[str, int] = {}
     for g in grams.values():
         for gram in g:
@@ -144,7 +145,7 @@ def _assign_floating(segments: list[_Segment], floating: list[tuple[int, Block]]
             overlap = sum(math.log((n + 1) / (df[g] + 0.5)) for g in wanted if g in grams[i])
             return overlap, -abs(i - pos) - (0.5 if i < pos else 0.0)  # nearest, then the following one
 
-        best = max(bodies, key=score)
+        best = max(bodies, key=score) if len(bodies) > 1 else bodies[0]
         target = segments[best]
         if block.kind == CAPTION:
             target.captions.append(text)
