@@ -99,7 +99,7 @@ def test_bm25_built_with_numpy_scores_as_bm25s_own_build(rows):
     tqdm.tqdm.monitor_interval = 0  # bm25s's hidden progress bars must not leave tqdm's thread behind (ingestion
     # forks its workers only from a process with one thread)
     rows = [[t for t in row if t] for row in rows]
-    ours = BM25Index.build([str(i) for i in range(len(rows))], rows, generation=1).retriever
+    ours = BM25Index.build([(str(i), row) for i, row in enumerate(rows)], generation=1).retriever
     theirs = bm25s.BM25()
     theirs.index([row or [""] for row in rows], show_progress=False)
     for query in (["沁水", "处罚"], ["金额"], ["阳城", "2024", "万元"], ["没有"]):

@@ -212,21 +212,21 @@ BM25_DIRS = {"bm25": "bm25", "articles": "bm25_articles"}  # each kind's folder 
 
 def _passage_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
     """BM25 over the passages' jieba tokens (as prepared at ingestion)."""
-    rows = db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal").fetchall()
-    return BM25Index.build([r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows], gen)
+    rows = db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal")
+    return BM25Index.build(((chunk_id, tokens.split(" ") if tokens else []) for chunk_id, tokens in rows), gen)
 
 
 def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
     """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
     as a whole, robust to how jieba happens to cut the question's words."""
-    rows = db.execute(
+    keys, codes = [], []
+    for doc_id, idx, title, subtitle, body in db.execute(
         "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
         "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
-    ).fetchall()
-    return BM25Index.build_from_codes(
-        [article_key(r[0], r[1]) for r in rows], [char_bigram_codes(scoped_text(r[2], r[3], r[4])) for r in rows],
-        bigram_of_code, gen,
-    )
+    ):  # one article's text at a time: only the codes are kept
+        keys.append(article_key(doc_id, idx))
+        codes.append(char_bigram_codes(scoped_text(title, subtitle, body)))
+    return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen)
 
 
 def _save_bm25(index_dir: str, kind: str, gen: int) -> None:

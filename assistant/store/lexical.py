@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -24,11 +24,14 @@ class BM25Index:
         self._positions = {cid: i for i, cid in enumerate(ids)}  # row of each id, for scores_for
 
     @classmethod
-    def build(cls, ids: list[str], token_lists: list[list[str]], generation: int) -> "BM25Index":
-        """The BM25 of rows of tokens (a row with none holds the empty token)."""
+    def build(cls, rows: Iterable[tuple[str, list[str]]], generation: int) -> "BM25Index":
+        """The BM25 of (id, tokens) rows (a row with none holds the empty token). Rows are read one at a time and
+        only their token codes kept: at 100k passages the token strings themselves would take a gigabyte."""
         vocab: dict[str, int] = {}
-        codes = [np.fromiter((vocab.setdefault(t, len(vocab)) for t in toks or [""]), dtype=np.int64)
-                 for toks in token_lists]
+        ids, codes = [], []
+        for row_id, tokens in rows:
+            ids.append(row_id)
+            codes.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens or [""]), dtype=np.int64))
         return cls.build_from_codes(ids, codes, list(vocab).__getitem__, generation)
 
     @classmethod
