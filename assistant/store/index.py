@@ -229,13 +229,16 @@ def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
     return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen)
 
 
-def _save_bm25(index_dir: str, kind: str, gen: int) -> None:
+def _save_bm25(index_dir: str, kind: str, gen: int, writer_pid: int) -> None:
     """In a worker process, for the writer that holds the index's lock: build one BM25 from the committed catalog
-    (generation `gen`) and save it where the writer loads it."""
+    (generation `gen`) and save it where the writer loads it. A worker whose writer died meanwhile (kill -9) saves
+    nothing: the lock is no longer held for it."""
     db = sqlite3.connect(f"file:{index_dir}/catalog.sqlite3?mode=ro", uri=True)
     try:
         build = _passage_bm25 if kind == "bm25" else _article_bm25
-        build(db, gen).save(Path(index_dir) / BM25_DIRS[kind])
+        index = build(db, gen)
+        if os.getppid() == writer_pid:
+            index.save(Path(index_dir) / BM25_DIRS[kind])
     finally:
         db.close()
 
@@ -546,7 +549,8 @@ class Index:
         """Both BM25 indexes of the catalog as committed. With worker processes at hand, one of them builds and saves
         the article index while this process builds the passage index (together they are a third of a large
         ingest's time)."""
-        pending = pool.submit(_save_bm25, str(self.dir), "articles", self.generation) if pool is not None else None
+        pending = (pool.submit(_save_bm25, str(self.dir), "articles", self.generation, os.getpid())
+                   if pool is not None else None)
         self._ensure_bm25()
         if pending is not None:
             try:
