@@ -180,3 +180,63 @@ def test_documents_prepared_in_worker_processes_are_written_as_one_process_write
     question = "上海市体育局联合美团、大众点评发放的体育消费券是如何进行发放的？"
     assert two.ask(question).to_dict()["citations"] == one.ask(question).to_dict()["citations"]
     assert two.status()["vectors"] == two.status()["chunks"]
+
+
+def test_an_ingest_killed_while_its_workers_prepare_leaves_the_index_free_for_the_next(tmp_path):
+    """kill -9 of a large ingest while its forked workers run: the user's next ingest is not told that another one is
+    writing (a worker's copy of the locked file would hold the lock), no worker is left behind, and the re-run
+    holds every document."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = Path(__file__).resolve().parents[1] / "evals" / "crud_news_sample_corpus.jsonl"
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    halves = [folder / "a.jsonl", folder / "b.jsonl"]
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    halves[0].write_text("\n".join(lines[:200]) + "\n", encoding="utf-8")
+    halves[1].write_text("\n".join(lines[200:]) + "\n", encoding="utf-8")
+    index_dir, pids = tmp_path / "index", tmp_path / "workers"
+    # The writer kills itself once its workers have started and the first file is read: mid-ingest.
+    script = f"""
+import os, signal
+from pathlib import Path
+from assistant.settings import Settings
+from assistant.store import index as m
+m.PARALLEL_MIN_BYTES = 0
+real = m._in_order
+def watched(pool, groups, window):
+    for item in real(pool, groups, window):
+        Path({str(pids)!r}).write_text(" ".join(str(p) for p in pool._processes))
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield item
+m._in_order = watched
+idx = m.Index.open(Settings(index_dir={str(index_dir)!r}, ingest_workers=2), create=True)
+idx.ingest([Path({str(folder)!r})])
+"""
+    log = tmp_path / "writer.log"  # not a pipe: a worker left behind would hold it open and hang the test
+    with open(log, "w") as out:
+        killed = subprocess.run([sys.executable, "-c", script], stdout=out, stderr=out, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, log.read_text()[-2000:]
+    workers = [int(p) for p in pids.read_text().split()]
+    assert len(workers) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for pid in left:  # a failing run must not leave them behind
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+    again = Assistant(settings=Settings(index_dir=index_dir))
+    report = again.ingest(folder)  # would raise IndexBusy if a worker still held the lock
+    assert again.status()["documents"] == len(lines) and report.seconds > 0

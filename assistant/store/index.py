@@ -168,8 +168,27 @@ WORKER_WINDOW = 4  # tasks in flight per worker, so a worker never waits and mem
 _WORKER: dict = {}
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, writer_pid: int, inherited_lock: int | None) -> None:
+    """A worker's start. A forked worker closes its copy of the writer's locked file: an flock belongs to every copy,
+    so a worker outliving a writer killed with -9 would keep the index locked. And every worker dies with its
+    writer (Linux), rather than wait forever for work that will not come."""
+    if inherited_lock is not None:
+        os.close(inherited_lock)
+    _die_with_parent(writer_pid)
     _WORKER.update(settings=settings, extractor=make_extractor(settings))
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1  # noqa: N806 - <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a worker then ends when its writer's pipe closes, if ever
+        pass
+    if os.getppid() != parent_pid:  # the writer died before the signal was asked for
+        os._exit(0)
 
 
 def _prepare_in_worker(docs: list[SourceDocument]) -> list[_Prepared]:
@@ -362,10 +381,11 @@ class Index:
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             self._writer.depth = 1
+            self._writer.fd = fd
             try:
                 yield
             finally:
-                self._writer.depth = 0
+                self._writer.depth, self._writer.fd = 0, None
                 if getattr(self._writer, "dirty", False):  # every vector write of this hold has returned
                     (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
                     self._writer.dirty = False
@@ -742,8 +762,9 @@ class Index:
         from concurrent.futures import ProcessPoolExecutor
 
         method = "fork" if threading.active_count() == 1 else "spawn"
+        lock = getattr(self._writer, "fd", None) if method == "fork" else None  # a spawned worker has no copy
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
-                                 initargs=(self.settings,)) as pool:
+                                 initargs=(self.settings, os.getpid(), lock)) as pool:
             yield (lambda docs: _in_order(pool, _grouped(docs, WORKER_TASK_BYTES), workers * WORKER_WINDOW)), pool
 
     @staticmethod
