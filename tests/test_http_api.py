@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,15 +20,27 @@ from .test_ui import CANONICAL, GBK_ARTICLE, _log, _shot, _start, _stop, browser
 SAMPLE_CORPUS = ROOT / "evals" / "crud_news_sample_corpus.jsonl"  # 476 news articles, about 1 MB
 
 
+@contextmanager
+def served_seeds(folder: Path, env: dict | None = None, secret: str | None = None):
+    """The seeds ingested into a new index under `folder` and served: (base url, index dir). When the server stops,
+    its log must hold no traceback (nor the secret, when one is given)."""
+    index_dir = folder / "index"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    proc, url = _start(index_dir, env=env)
+    try:
+        yield url.rstrip("/"), index_dir
+    finally:
+        _stop(proc)
+    log = _log(proc)
+    assert "Traceback" not in log, f"the server logged a traceback:\n{log}"
+    assert secret is None or secret not in log
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """A served copy of the seeds index: (base url, index dir)."""
-    index_dir = tmp_path_factory.mktemp("api") / "index"
-    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
-    proc, url = _start(index_dir)
-    yield url.rstrip("/"), index_dir
-    _stop(proc)
-    assert "Traceback" not in _log(proc), f"the server logged a traceback:\n{_log(proc)}"
+    with served_seeds(tmp_path_factory.mktemp("api")) as served:
+        yield served
 
 
 def _openai(url: str, key: str = "unused"):
@@ -150,11 +163,7 @@ def test_the_openapi_page_renders_offline_in_a_browser(api, browser):
 
 
 def test_a_token_guards_the_api_but_not_the_health_check(tmp_path):
-    index_dir = tmp_path / "index"
-    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
-    proc, url = _start(index_dir, env={"ASSISTANT_API_TOKENS": "team-token-1,team-token-2"})
-    url = url.rstrip("/")
-    try:
+    with served_seeds(tmp_path, env={"ASSISTANT_API_TOKENS": "team-token-1,team-token-2"}, secret="team-token") as (url, _):
         assert httpx.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
         refused = httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=30)
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
@@ -166,41 +175,28 @@ def test_a_token_guards_the_api_but_not_the_health_check(tmp_path):
             _openai(url, "guess").models.list()
         reply = _chat(url, "team-token-2")
         assert reply.choices[0].message.content.startswith("394.179万元")
-    finally:
-        _stop(proc)
-    assert "team-token" not in _log(proc) and "Traceback" not in _log(proc)
 
 
 def test_an_llm_answer_through_the_api_is_checked_before_any_of_it_is_sent(tmp_path):
-    index_dir = tmp_path / "index"
-    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
-
     def wrong_figure(payload):
         return f"沁水县2024年处罚金额共计999万元[{passage_number(payload, '394.179万元')}]。"
 
     def right(payload):
         return f"沁水县2024年处罚金额共计394.179万元[{passage_number(payload, '394.179万元')}]。"
 
-    with FakeOpenAI(script=[{"content": wrong_figure}, {"content": right}]) as llm:
-        proc, url = _start(index_dir, env={"ASSISTANT_LLM_BASE_URL": llm.base_url, "ASSISTANT_LLM_API_KEY": "sk-api"})
-        try:
-            text = "".join(c.choices[0].delta.content or "" for c in _chat(url.rstrip("/"), stream=True) if c.choices)
-            answer_line = text.splitlines()[0]
-            assert answer_line == "394.179万元 [1]" and "999万元" not in answer_line  # the extractive fallback
-            assert "不在引用段落中" in text  # and the reader is told why
-            reply = _chat(url.rstrip("/"))
-            assert reply.choices[0].message.content.startswith("沁水县2024年处罚金额共计394.179万元[1]")
-        finally:
-            _stop(proc)
-    assert "sk-api" not in _log(proc) and "Traceback" not in _log(proc)
+    with FakeOpenAI(script=[{"content": wrong_figure}, {"content": right}]) as llm, served_seeds(
+            tmp_path, env={"ASSISTANT_LLM_BASE_URL": llm.base_url, "ASSISTANT_LLM_API_KEY": "sk-api"}, secret="sk-api",
+    ) as (url, _):
+        text = "".join(c.choices[0].delta.content or "" for c in _chat(url, stream=True) if c.choices)
+        answer_line = text.splitlines()[0]
+        assert answer_line == "394.179万元 [1]" and "999万元" not in answer_line  # the extractive fallback
+        assert "不在引用段落中" in text  # and the reader is told why
+        reply = _chat(url)
+        assert reply.choices[0].message.content.startswith("沁水县2024年处罚金额共计394.179万元[1]")
 
 
 def test_fifty_questions_during_an_ingestion_all_answer_and_never_see_half_a_document(tmp_path):
-    index_dir = tmp_path / "index"
-    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
-    proc, url = _start(index_dir)
-    url = url.rstrip("/")
-    try:
+    with served_seeds(tmp_path) as (url, _):
         with httpx.Client(timeout=120) as http:
             gold = [g for g in load_gold() if g.get("answerable", True)][:25]
             before = {g["question"]: http.post(f"{url}/v1/ask", json={"question": g["question"]}).json()["answer"]
@@ -239,14 +235,12 @@ def test_fifty_questions_during_an_ingestion_all_answer_and_never_see_half_a_doc
             assert during, "the ingestion ended before the questions did: the test proved nothing"
             after = {q: http.post(f"{url}/v1/ask", json={"question": q}).json()["answer"] for q in before}
             final = {d["doc_id"]: d["chunks"] for d in http.get(f"{url}/v1/documents").json()["documents"]}
-    finally:
-        _stop(proc)
     assert [r.status_code for _, r in replies] == [200] * len(questions)
     wrong = [(q, r.json()["answer"]) for q, r in replies if r.json()["answer"] not in (before[q], after[q])]
     assert not wrong, f"answers that were neither the one before nor the one after the ingestion: {wrong}"
     partial = {d: n for d, n in seen.items() if final.get(d) != n}
     assert not partial, f"documents seen with fewer passages than they have: {partial}"
-    assert len(final) > 400 and "Traceback" not in _log(proc)
+    assert len(final) > 400
 
 
 def test_beyond_loopback_the_api_refuses_every_request_until_tokens_are_set():

@@ -17,7 +17,7 @@ from ..ingest.normalize import byline_names
 from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import (
-    CJK, DATE_RE, STOPWORDS, YEAR_RE, clause_spans, fold_width, figure_matches, main_year, pos_words, sentence_spans, short_place,
+    CJK, DATE_RE, STOPWORDS, YEAR_RE, clause_spans, fold_width, figure_matches, most_named, pos_words, sentence_spans, short_place,
     strip_spaces, years_in,
 )
 from .frame import LOCATIVE, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame
@@ -273,7 +273,8 @@ def _year_marks(article_text: str) -> tuple[list[int], list[str], str | None]:
     """Where the article names each year (end offsets, in order), the years, and its main year: read once per
     article, not once per sentence (a reader tries dozens of sentences of the same article)."""
     found = list(YEAR_RE.finditer(fold_width(article_text)))
-    return [m.end() for m in found], [m.group(1) for m in found], main_year(article_text)
+    years = [m.group(1) for m in found]
+    return [m.end() for m in found], years, most_named(years)
 
 
 def effective_years(article_text: str, sent_start: int, sentence: str) -> set[str]:

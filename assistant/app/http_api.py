@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
 from .api import Answer, Assistant
-from .uploads import refusal, report_lines, save_stream
+from .uploads import refusal, report_lines, save_stream, too_large
 
 log = logging.getLogger(__name__)
 
@@ -219,20 +219,19 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
 
     @v1.post("/ingest", tags=["文档"], summary="上传并导入文档（.txt、.md、.jsonl）")
     def ingest(files: list[UploadFile] = File(description="一个或多个文件")) -> dict:
-        refused, saved, statuses = [], [], []
+        refused, saved = [], []
         for f in files:
             name = Path(f.filename or "upload.txt").name
             why = refusal(name, f.size or 0, max_bytes)
             path = None if why else save_stream(f.file, uploads, name, max_bytes)
-            if why is None and path is None:
-                why = refusal(name, max_bytes + 1, max_bytes)
+            if why is None and path is None:  # the size it declared was less than it sent
+                why = too_large(name, max_bytes)
             if why:
                 refused.append(why)
-                statuses.append(415 if "只支持" in why else 413)
             else:
                 saved.append(path)
         if not saved:
-            raise ApiError(max(statuses), "nothing_ingested", " ".join(refused))
+            raise ApiError(max(r.status for r in refused), "nothing_ingested", " ".join(r.message for r in refused))
 
         def run():
             with write_lock:
@@ -241,7 +240,7 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
         report = answered(run)
         if report.vectors_pending:
             kick_embedder()
-        return {"report": report.to_dict(), "messages": report_lines(report) + refused}
+        return {"report": report.to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
 
     @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按地区、指标、年份筛选）")
     def facts(subject: str | None = Query(None, description="地区，如 沁水"),

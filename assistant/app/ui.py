@@ -395,7 +395,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
             name = Path(getattr(f, "orig_name", None) or src.name).name
             refused = refusal(name, src.stat().st_size, max_bytes)
             if refused:
-                lines.append(refused)
+                lines.append(refused.message)
                 continue
             saved.append(save_file(src, uploads, name))
         if saved:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from ..store.index import IngestReport
@@ -18,12 +18,23 @@ def human(n: int) -> str:
     return f"{n / 1e6:g} MB" if n >= 1e6 else f"{n / 1e3:g} KB"
 
 
-def refusal(name: str, size: int, max_bytes: int) -> str | None:
-    """Why an upload is refused (one sentence), or None when it may be ingested."""
+class Refusal(NamedTuple):
+    """Why an upload is refused (one sentence), and the HTTP status the API answers it with."""
+
+    message: str
+    status: int
+
+
+def too_large(name: str, max_bytes: int) -> Refusal:
+    return Refusal(f"已跳过 {name}：超过 {human(max_bytes)} 的上传上限。", 413)
+
+
+def refusal(name: str, size: int, max_bytes: int) -> Refusal | None:
+    """Why an upload is refused, or None when it may be ingested."""
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        return f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。"
+        return Refusal(f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。", 415)
     if size > max_bytes:
-        return f"已跳过 {name}：超过 {human(max_bytes)} 的上传上限。"
+        return too_large(name, max_bytes)
     return None
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .articles import ParsedDocument, full_heading
 from .chunking import Chunk
-from ..text.zh import CJK, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, main_year, sentence_spans, short_place, strip_spaces, words, years_in
+from ..text.zh import CJK, CLAUSE_PUNCT, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, most_named, sentence_spans, short_place, strip_spaces, words, years_in
 
 
 class Fact(BaseModel):
@@ -78,7 +78,7 @@ _GENERIC = re.compile(
 # Places are read clause by clause: jieba cuts at every punctuation mark anyway (the words are the same as the whole
 # text's), only clauses holding 县/市/区 (every place word ends in one) are segmented, and a clause read once (the
 # sentence before each of its figures) is not read again.
-_CLAUSE = re.compile(r"[^，、；：。！？,;:\n]+")
+_CLAUSE = re.compile(f"[^{re.escape(CLAUSE_PUNCT)}\n]+")
 _PLACE_END = re.compile("[县市区]")
 
 
@@ -296,8 +296,9 @@ class RuleFactExtractor:
         for a_idx, article in enumerate(doc.articles):
             body = doc.text[article.start : article.end]
             place = primary_place(article.title, body)
-            years = [int(y) for y in years_in(body)]
-            main = main_year(body)
+            named = years_in(body)
+            years = [int(y) for y in named]
+            main = most_named(named)
             scope = _ArticleScope(
                 place=place,
                 year=int(main) if main else None,

@@ -3,7 +3,6 @@ wheel (offline, no download), or any OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections import Counter
 from typing import Protocol

@@ -62,6 +62,13 @@ FACT_COLUMNS = (
     "doc_id", "chunk_id", "subject", "year", "metric", "value", "value_max", "unit", "qualifier", "span", "title", "source",
     "context",
 )
+INSERT_FACT = (f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) "
+               f"VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})")
+DOCUMENT_TABLES = ("documents", "chunks", "articles", "facts")  # every table with rows of a document
+
+
+def _fact_row(f: Fact) -> list:
+    return [*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit]
 
 
 FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing indexes re-extract
@@ -152,7 +159,7 @@ def _record(d: SourceDocument, parsed: ParsedDocument, chunks: list[Chunk], toke
                      for i, a in enumerate(parsed.articles)],
         "chunks": [[c.chunk_id, c.ordinal, c.article, c.title, c.text, c.start, c.end, c.source, " ".join(t),
                     json.dumps(c.metadata, ensure_ascii=False), c.subtitle] for c, t in zip(chunks, tokens)],
-        "facts": [[*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit] for f in facts],
+        "facts": [_fact_row(f) for f in facts],
     }
 
 
@@ -226,9 +233,6 @@ def _grouped(docs: Iterable[SourceDocument], task_bytes: int):
 
 # --- the two BM25 indexes, derived from the catalog ---------------------------------------------
 
-BM25_DIRS = {"bm25": "bm25", "articles": "bm25_articles"}  # each kind's folder (a link to its saved version)
-
-
 def _passage_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
     """BM25 over the passages' jieba tokens (as prepared at ingestion)."""
     rows = db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal")
@@ -248,16 +252,23 @@ def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
     return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen)
 
 
+# Each kind of BM25: its folder in the index (a link to its saved version) and how it is built from the catalog.
+BM25_KINDS: dict[str, tuple[str, Callable[[sqlite3.Connection, int], BM25Index]]] = {
+    "bm25": ("bm25", _passage_bm25),
+    "articles": ("bm25_articles", _article_bm25),
+}
+
+
 def _save_bm25(index_dir: str, kind: str, gen: int, writer_pid: int) -> None:
     """In a worker process, for the writer that holds the index's lock: build one BM25 from the committed catalog
     (generation `gen`) and save it where the writer loads it. A worker whose writer died meanwhile (kill -9) saves
     nothing: the lock is no longer held for it."""
     db = sqlite3.connect(f"file:{index_dir}/catalog.sqlite3?mode=ro", uri=True)
     try:
-        build = _passage_bm25 if kind == "bm25" else _article_bm25
+        folder, build = BM25_KINDS[kind]
         index = build(db, gen)
         if os.getppid() == writer_pid:
-            index.save(Path(index_dir) / BM25_DIRS[kind])
+            index.save(Path(index_dir) / folder)
     finally:
         db.close()
 
@@ -332,11 +343,10 @@ class Index:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN subtitle TEXT NOT NULL DEFAULT ''")
         self.db.executescript(SCHEMA)
         self._vectors: VectorStore | None = None
-        self._bm25: BM25Index | None = None
-        self._article_bm25: BM25Index | None = None
+        self._bm25s: dict[str, BM25Index | None] = dict.fromkeys(BM25_KINDS)  # by kind, as last loaded
         self._dense_generation = -1
         # One thread at a time loads a newer BM25; meanwhile other readers keep answering from the one they have.
-        self._loading = {"bm25": threading.Lock(), "articles": threading.Lock()}
+        self._loading = {kind: threading.Lock() for kind in BM25_KINDS}
         self.fact_extractor: FactExtractor = make_extractor(settings)
         self._writer = threading.local()  # this thread's hold on the write lock: writes nest
         # Server mode: the Chroma server's catalog is the truth, this catalog a copy kept by sync().
@@ -496,8 +506,7 @@ class Index:
         if orphans:
             self.vectors.delete(orphans)
         added = self.embed_pending() if self.embedder.inline else 0  # a slow embedder's vectors follow later
-        self._ensure_bm25()
-        self._ensure_article_bm25()
+        self._build_bm25(None)
         self.refresh_facts()
         return {"orphans_removed": len(orphans), "vectors_added": added}
 
@@ -531,39 +540,38 @@ class Index:
                 progress(done, len(missing))
         return done
 
-    def _fresh(self, kind: str, build: Callable[[int], BM25Index]) -> BM25Index:
-        """The BM25 of `kind` ("bm25" or "articles") for the catalog's generation: loaded from disk when a writer saved
+    def _fresh(self, kind: str) -> BM25Index:
+        """The BM25 of `kind` (a key of BM25_KINDS) for the catalog's generation: loaded from disk when a writer saved
         it, else rebuilt from the catalog (and saved). While one thread loads it, other readers answer from the one
         they have (it is consistent with an earlier committed catalog); the writer always waits for the new one."""
-        attr = "_bm25" if kind == "bm25" else "_article_bm25"
-        if not getattr(self._writer, "depth", 0):
+        writing = bool(getattr(self._writer, "depth", 0))
+        if not writing:
             self.sync()
-        current: BM25Index | None = getattr(self, attr)
-        gen = self.generation
-        if current is not None and current.generation == gen:
+        current = self._bm25s[kind]
+        if current is not None and current.generation == self.generation:
             return current
         lock = self._loading[kind]
-        if not lock.acquire(blocking=current is None or bool(getattr(self._writer, "depth", 0))):
+        if not lock.acquire(blocking=current is None or writing):
             return current
         try:
             gen = self.generation
-            current = getattr(self, attr)
+            current = self._bm25s[kind]
             if current is None or current.generation != gen:
-                path = self.dir / BM25_DIRS[kind]
-                loaded = BM25Index.load(path)
-                if loaded is None or loaded.generation != gen:
-                    loaded = build(gen)
-                    self._save_if_free(loaded, path)
-                setattr(self, attr, loaded)
-            return getattr(self, attr)
+                folder, build = BM25_KINDS[kind]
+                current = BM25Index.load(self.dir / folder)
+                if current is None or current.generation != gen:
+                    current = build(self.db, gen)
+                    self._save_if_free(current, self.dir / folder)
+                self._bm25s[kind] = current
+            return current
         finally:
             lock.release()
 
     def _ensure_bm25(self) -> BM25Index:
-        return self._fresh("bm25", lambda gen: _passage_bm25(self.db, gen))
+        return self._fresh("bm25")
 
     def _ensure_article_bm25(self) -> BM25Index:
-        return self._fresh("articles", lambda gen: _article_bm25(self.db, gen))
+        return self._fresh("articles")
 
     def _build_bm25(self, pool) -> None:
         """Both BM25 indexes of the catalog as committed. With worker processes at hand, one of them builds and saves
@@ -604,9 +612,7 @@ class Index:
         with self.db:  # one transaction: every document of the batch lands whole, or none does
             for r in records:
                 self._write_record(r)
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),)
-            )
+            self._set_meta("generation", self.generation + 1)
         stale = sorted(set().union(*old.values()) - {c for p in batch for c in p.chunk_ids})
         if stale:
             self.vectors.delete(stale)
@@ -616,16 +622,23 @@ class Index:
     def _write_record(self, r: dict) -> None:
         """Replace one document's rows with a record (inside the caller's transaction)."""
         doc_id = r["document"][0]
-        for table in ("chunks", "articles", "facts"):
-            self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
+        self._delete_rows(doc_id, ("chunks", "articles", "facts"))
         self.db.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)", r["document"])
         self.db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)", [(doc_id, *a) for a in r["articles"]])
         self.db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                             [(c[0], doc_id, *c[1:]) for c in r["chunks"]])
-        self.db.executemany(
-            f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})",  # noqa: E501
-            r["facts"],
-        )
+        self.db.executemany(INSERT_FACT, r["facts"])
+
+    def _delete_rows(self, doc_id: str, tables: tuple[str, ...] = DOCUMENT_TABLES) -> int:
+        """Delete a document's rows from these tables (inside the caller's transaction); how many documents rows."""
+        deleted = 0
+        for table in tables:
+            cur = self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
+            deleted += cur.rowcount if table == "documents" else 0
+        return deleted
+
+    def _set_meta(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
     # --- server mode: the shared catalog -------------------------------------------------
 
@@ -635,7 +648,7 @@ class Index:
             return
         generation = self.shared.bump()
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('shared_generation', ?)", (str(generation),))
+            self._set_meta("shared_generation", generation)
 
     def sync(self, force: bool = False) -> bool:
         """In server mode, bring this process's catalog up to the shared one (at most once per SYNC_INTERVAL_S
@@ -658,13 +671,12 @@ class Index:
                 records = self.shared.fetch(sorted(d for d, h in theirs.items() if ours.get(d) != h))
                 with self.db:
                     for doc_id in gone:
-                        for table in ("documents", "chunks", "articles", "facts"):
-                            self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
+                        self._delete_rows(doc_id)
                     for shared in records:
                         self._write_record(shared.record)
-                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('shared_generation', ?)", (str(remote),))
+                    self._set_meta("shared_generation", remote)
                     if gone or records:
-                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
+                        self._set_meta("generation", self.generation + 1)
                 return bool(gone or records)
         except IndexBusy:
             return False
@@ -735,10 +747,7 @@ class Index:
             self.embed_pending(batch_size=COMMIT_CHUNKS)
         if not self._meta("facts_version"):
             with self.db:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('facts_version', ?)",
-                    (f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}",),
-                )
+                self._set_meta("facts_version", f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}")
         report.warnings.extend(getattr(self.fact_extractor, "warnings", []))
         if not self.embedder.inline:
             report.vectors_pending = len(self.pending_vectors())
@@ -797,17 +806,13 @@ class Index:
         if self.shared is not None:  # the record first: a reader that still sees it finds all its passages
             self.shared.remove([doc_id])
         with self.db:
-            cur = self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-            self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-            self.db.execute("DELETE FROM articles WHERE doc_id=?", (doc_id,))
-            self.db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(self.generation + 1),))
+            deleted = self._delete_rows(doc_id)
+            self._set_meta("generation", self.generation + 1)
         if ids:
             self.vectors.delete(ids)
         self._published()
-        self._ensure_bm25()
-        self._ensure_article_bm25()
-        return cur.rowcount > 0
+        self._build_bm25(None)
+        return deleted > 0
 
     # --- reading -------------------------------------------------------------------------
 
@@ -830,11 +835,8 @@ class Index:
 
     def _write_facts(self, doc_id: str, facts: list[Fact]) -> None:
         """Replace a document's facts (inside the caller's transaction)."""
-        self.db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
-        self.db.executemany(
-            f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})",  # noqa: E501
-            [(*(getattr(f, c) for c in FACT_COLUMNS), f.base_value, f.base_unit) for f in facts],
-        )
+        self._delete_rows(doc_id, ("facts",))
+        self.db.executemany(INSERT_FACT, [_fact_row(f) for f in facts])
 
     def refresh_facts(self) -> int:
         """Re-extract every document's facts from the catalog (after the extractor changed); returns the count."""
@@ -866,7 +868,7 @@ class Index:
                 facts = self.fact_extractor.extract(parsed, [c.folded() for c in chunks], doc_id, source)
                 self._write_facts(doc_id, facts)
                 total += len(facts)
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('facts_version', ?)", (version,))
+            self._set_meta("facts_version", version)
         return total
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,

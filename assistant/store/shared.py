@@ -7,8 +7,9 @@ One Chroma server holds the truth for every assistant process that names it (ASS
 - `chunks_<embedding>`: one record a passage, with its vector, its text and its metadata (as in embedded mode);
 - `state_v1`: one record whose metadata holds the generation.
 
-A writer puts a document's passages and vectors first, then its catalog record, then bumps the generation; it removes
-a document's record before its passages. So a reader that sees a record finds all of its passages.
+A writer publishes a batch's catalog records first (so every process can answer from them with BM25 at once), then
+bumps the generation; the passages' vectors follow, as after any ingestion. It removes a document's record before
+its passages, so a reader never finds a record whose passages are gone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class SharedDocument:
 
     doc_id: str
     content_hash: str
-    record: dict  # documents row, articles, chunks (with tokens), facts: see Index._shared_record
+    record: dict  # documents row, articles, chunks (with tokens), facts: see store.index._record
 
     def to_json(self) -> str:
         return json.dumps(self.record, ensure_ascii=False)

@@ -134,7 +134,13 @@ _JOINED = re.compile(r"[A-Za-z0-9.+#&_]*[-%][A-Za-z0-9.+#&_%-]*")
 _JOINT = re.compile(r"([-%])")
 
 
-def _jieba_cuts(tokens: list[str]) -> list[str]:
+def _cut(text: str, for_search: bool = False) -> list[str]:
+    """rjieba's words (search mode: also the shorter words inside longer ones), cut at "-" and "%" as jieba cuts."""
+    import rjieba
+
+    tokens = rjieba.cut_for_search(text) if for_search else rjieba.cut(text)
+    if "-" not in text and "%" not in text:  # only those join tokens jieba cuts
+        return tokens
     out: list[str] = []
     for tok in tokens:
         if len(tok) > 1 and _JOINED.fullmatch(tok):
@@ -174,15 +180,11 @@ def tokenize(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str) -> tuple[str, ...]:
     # Ingestion tokenizes each chunk twice (BM25 and the hashing embedder): the cache makes that once.
-    import rjieba
-
-    text = to_simplified(fold_width(text))
-    cut = rjieba.cut_for_search(text)
     if len(_TOKEN_FORMS) > TOKEN_FORMS_MAX:
         _TOKEN_FORMS.clear()
     forms = _TOKEN_FORMS
     tokens = []
-    for tok in _jieba_cuts(cut) if "-" in text or "%" in text else cut:  # only those join tokens jieba cuts
+    for tok in _cut(to_simplified(fold_width(text)), for_search=True):
         form = forms.get(tok)
         if form is None:
             form = forms[tok] = _token_form(tok)
@@ -207,11 +209,8 @@ _GRADE_SUFFIX = tuple("级类型号等档")
 
 def words(text: str) -> list[str]:
     """Plain (non-overlapping) jieba words, punctuation kept out; "B"+"级" stays one word ("B级")."""
-    import rjieba
-
     out: list[str] = []
-    cut = rjieba.cut(text)
-    for w in _jieba_cuts(cut) if "-" in text or "%" in text else cut:
+    for w in _cut(text):
         if not w.strip() or _PUNCT_TOKEN.match(w):
             continue
         if out and w in _GRADE_SUFFIX and re.fullmatch(r"[A-Za-z0-9Ⅰ-Ⅻ]{1,3}", out[-1]):
@@ -546,9 +545,9 @@ def years_in(text: str) -> list[str]:
     return YEAR_RE.findall(fold_width(text))
 
 
-def main_year(text: str) -> str | None:
-    """The year an article is about: the one it names most often (the first named, on a tie)."""
-    years = years_in(text)
+def most_named(years: list[str]) -> str | None:
+    """The year named most often in this list (the first named, on a tie): of an article's years (years_in), the year
+    it is about."""
     return max(dict.fromkeys(years), key=years.count) if years else None
 
 
