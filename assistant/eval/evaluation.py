@@ -149,6 +149,48 @@ def is_correct(item: GoldItem, answered: bool, answer: str) -> bool:
     return check(answer_matches(answer, g) for g in item.answers)
 
 
+# --- correct, wrong or declined ----------------------------------------------------------------
+
+# A question counts as "short" (a factoid with a checkable answer) when its shortest gold is at most this long.
+SHORT_GOLD_CHARS = 12
+# An answer is concise when it is at most CONCISE_FACTOR times its gold's length plus CONCISE_SLACK characters: a
+# sentence that happens to contain the gold is not the exact answer.
+CONCISE_FACTOR = 2.0
+CONCISE_SLACK = 4
+# A concise answer inside the gold counts when it is at least this share of it and states the same numbers.
+PARTIAL_SHARE = 0.5
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def is_short(item: GoldItem) -> bool:
+    return item.answerable and bool(item.answers) and min(len(normalize_answer(a)) for a in item.answers) <= SHORT_GOLD_CHARS
+
+
+def verdict(item: GoldItem, answered: bool, answer: str) -> str:
+    """"correct", "wrong" or "declined": a stated answer is correct when it is concise and holds the gold (or the same
+    figure), or is most of the gold with the same numbers; anything else stated is wrong."""
+    if not item.answerable:
+        return "correct" if not answered else "wrong"
+    if not answered:
+        return "declined"
+    p = normalize_answer(answer)
+    for gold in item.answers:
+        g = normalize_answer(gold)
+        if not g or not p:
+            continue
+        if len(p) <= CONCISE_FACTOR * len(g) + CONCISE_SLACK and answer_matches(answer, gold):
+            return "correct"
+        if p in g and len(p) >= PARTIAL_SHARE * len(g) and _NUMBERS.findall(p) == _NUMBERS.findall(g):
+            return "correct"
+    return "wrong"
+
+
+def evidence_holds(item: GoldItem, shown: str) -> bool:
+    """Whether the text shown with a decline (the sentence most likely to hold the answer) holds a gold answer."""
+    body = normalize_answer(shown)
+    return bool(body) and any(normalize_answer(g) and normalize_answer(g) in body for g in item.answers)
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -181,6 +223,9 @@ def evaluate_item(assistant, item: GoldItem, k: int = 5) -> dict:
         "answerable": item.answerable,
         **answer.to_dict(),
         "correct": is_correct(item, answer.answered, answer.answer),
+        "short": is_short(item),
+        "verdict": verdict(item, answer.answered, answer.answer),
+        "decline_evidence": evidence_holds(item, answer.evidence) if item.answerable and not answer.answered else None,
         "em": em,
         "f1": f1,
         "retrieval_rank": ranks[0] if ranks else None,
@@ -209,9 +254,18 @@ def summarize(rows: list[dict]) -> dict:
         declined = [r for r in rs if not r["answered"]]
         supported = [r["citation_supported"] for r in answerable if r["citation_supported"] is not None]
         lat = [r["latency_ms"] for r in rs]
+        short = [r for r in rs if r.get("short")]
+        short_declined = [r for r in short if r.get("verdict") == "declined"]
         return {
             "n": len(rs),
             "accuracy": _mean([float(r["correct"]) for r in rs]),
+            # Short-gold questions judged three ways (a confident wrong answer is the worst outcome).
+            "short_n": len(short),
+            "short_correct": _mean([float(r.get("verdict") == "correct") for r in short]),
+            "short_wrong": _mean([float(r.get("verdict") == "wrong") for r in short]),
+            "short_declined": _mean([float(r.get("verdict") == "declined") for r in short]),
+            # Of the short questions declined, how often the sentence shown with the decline holds the gold.
+            "decline_evidence": _mean([float(bool(r.get("decline_evidence"))) for r in short_declined]),
             "em": _mean([r["em"] for r in answerable]),
             "f1": _mean([r["f1"] for r in answerable]),
             "decline_precision": (

@@ -9,6 +9,11 @@ from .evaluation import EvalRun
 
 _METRICS = [
     ("accuracy", "准确率"),
+    ("short_n", "短答案题数"),
+    ("short_correct", "短答案·正确"),
+    ("short_wrong", "短答案·错误"),
+    ("short_declined", "短答案·拒答"),
+    ("decline_evidence", "拒答时原文含答案"),
     ("em", "EM"),
     ("f1", "F1"),
     ("decline_precision", "拒答精确率"),
