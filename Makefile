@@ -9,7 +9,7 @@ INDEX  ?= index
 QUESTION ?= 沁水县2024年处罚金额多少？
 
 CMRC   ?= ../shared/data/cmrc2018
-.PHONY: install run ask system-deps test bench bench-scale chaos cmrc lock clean
+.PHONY: install run ask system-deps test bench bench-scale chaos cmrc fit-reader reader-eval lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,20 @@ cmrc: install
 	$(BIN)/assistant ingest $(CMRC)/cmrc_dev_corpus.jsonl --index-dir index/cmrc
 	$(BIN)/assistant eval $(CMRC)/cmrc_dev_open.jsonl --index-dir index/cmrc --baseline \
 		--results evals/reports/cmrc_results.jsonl --report evals/reports/cmrc.md
+
+# Refit the learned reader (ASSISTANT_READER=learned) on ../shared/data/reading_train: writes
+# assistant/answer/reader_model.json and evals/reports/fit_reader.md (about 2 minutes, indexes under index/reading_train).
+fit-reader: install
+	$(BIN)/python scripts/fit_reader.py
+
+# Correct, wrong and declined (short-gold questions) on crud_news_dev and a 600-question CMRC dev sample, per reader.
+CRUD   ?= ../shared/data/crud_news_dev
+reader-eval: install
+	test -f index/crud/catalog.sqlite3 || $(BIN)/assistant ingest $(CRUD)/corpus.jsonl --index-dir index/crud
+	test -f index/cmrc/catalog.sqlite3 || $(BIN)/assistant ingest $(CMRC)/cmrc_dev_corpus.jsonl --index-dir index/cmrc
+	for r in rules learned; do ASSISTANT_READER=$$r $(BIN)/python scripts/reader_eval.py \
+		crud=index/crud:$(CRUD)/questions.jsonl cmrc=index/cmrc:$(CMRC)/cmrc_dev_open.jsonl:600 \
+		--out evals/reports/reader_$$r.json; done
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: install

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
     # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.
     answerer: Literal["auto", "extractive", "llm"] = "auto"
+    # How the offline reader ranks candidate spans: "rules", the hand-set weights of knobs.py; "learned", the span
+    # scorer and confidence fitted on reading_train (make fit-reader), which declines below reader_min_confidence.
+    reader: Literal["rules", "learned"] = "rules"
+    # The learned reader states a short answer only at this calibrated confidence or above; below it, it declines and
+    # shows the sentence most likely to hold the answer. None: the threshold fitted with the model (make fit-reader).
+    reader_min_confidence: float | None = Field(None, ge=0.0, le=1.0)
     llm_base_url: str | None = Field(None, validation_alias=_with_fallback("llm_base_url", "OPENAI_BASE_URL"))
     llm_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("llm_api_key", "OPENAI_API_KEY"))
     llm_model: str = "gpt-4o-mini"

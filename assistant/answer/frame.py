@@ -13,7 +13,9 @@ from ..text.zh import (
 )
 
 _REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
-_DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号|日期|哪个月|几月份?")
+# Questions whose answer is a clause or sentence that states it, not a short span.
+_METHOD_Q = re.compile(r"如何|怎样|怎么(?!样)|采取了?哪些|哪些措施|什么措施|什么办法|目的是什么|目的是|意义是什么|作用是什么|是什么样的?")
+_DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号(?!线)|日期|哪个月|几月份?")
 _YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
 _PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
 _AUTHOR_Q = re.compile(r"作者|记者|撰稿|谁写|署名|采写|报道.{0,3}谁")
@@ -36,6 +38,7 @@ UNIT_FAMILY = {
     "个": "个", "项": "项", "处": "处", "辆": "辆", "台": "台", "座": "座", "条": "条", "套": "套",
     "名": "人", "人": "人", "位": "人", "人次": "人次", "次": "次", "天": "天", "日": "天", "小时": "小时",
     "所": "所", "批": "批", "类": "类", "只": "只", "棵": "棵", "株": "棵", "场": "场", "期": "期", "块": "块",
+    "号线": "号线", "艘": "艘", "架": "架",
 }
 _UNIT_HINTS = [
     (re.compile(r"钱|金额|资金|投资|罚款|经费|费用|元"), ("元",)),
@@ -45,8 +48,15 @@ _UNIT_HINTS = [
     (re.compile(r"重量|吨"), ("吨",)),
     (re.compile(r"长度|距离|多长|多远"), ("公里", "米", "千米")),
 ]
+# "增长了多少", "同比下降多少": a change asked without a unit is a rate (12%, 3个百分点, 2倍), never an amount.
+_GROWTH_Q = re.compile(r"(?:增长|增幅|涨幅|上涨|上升|下降|降幅|下跌|跌幅|下滑|提高|提升|回升|减少|增加)了?(?:多少|几)(?![^，。？]*(?:元|人|吨|件|个|家|辆))"
+                       r"|(?:同比|环比)[^，。？]{0,6}(?:多少|几)")
+RATE_UNITS = ("%", "百分点", "倍", "成")
 _ADMIN = re.compile(f"[{CJK}]{{2,6}}?[{ADMIN_SUFFIXES}]$")
 LOCATIVE = "内里中上下旁边处"
+# The question word itself, where the answer would stand in a statement ("检查了[多少]家次企业").
+_WH_WORD = re.compile(r"多少|几|哪一?[个位家座条种年天]?|谁|什么|何[时地处人]?|怎样|怎么|如何")
+_QUESTION_PUNCT = re.compile(r"[？?！!。，,、；;：:“”\"'《》（）()\s]")
 _WH_START = re.compile(r"^(?:多少|几|哪|谁|什么|何)")
 ROLE_PATTERN = "(?:" + "|".join(ROLE_WORDS) + ")"
 
@@ -57,7 +67,7 @@ class QuestionFrame:
 
     question: str  # the question as asked (normalized, standalone, punctuation kept): what retrieval reads
     text: str  # the same without trailing punctuation: what span checks compare against
-    kind: str  # figure | date | year | person | author | place | which | other
+    kind: str  # figure | date | year | person | author | place | which | reason | method | other
     places: list[str] = field(default_factory=list)  # must appear in the answer's article
     years: list[str] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)  # content words -> weight
@@ -68,6 +78,8 @@ class QuestionFrame:
     left: list[str] = field(default_factory=list)  # content words just before the question word
     right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
     role: str | None = None  # "副局长" in "副局长叫什么名字"
+    wh_left: str = ""  # the question's text before its question word ("沁水分局2024年一共检查了")
+    wh_right: str = ""  # ... and after it ("家次企业和单位")
     language: str = "zh"  # "en": asked in English (or another Latin-script language) about the Chinese articles
     latin_names: list[str] = field(default_factory=list)  # English: names written in pinyin ("qinshui"), to be found
     sounds_like: dict[str, list[str]] = field(default_factory=dict)  # English: each name's places that read so (沁水)
@@ -81,6 +93,8 @@ def analyze(question: str) -> QuestionFrame:
     kind = "other"
     if _REASON_Q.search(q):
         kind = "reason"
+    elif (mq := _METHOD_Q.search(q)) and not _FIGURE_Q.search(q) and not re.search(r"什么(?!样)|哪", q[: mq.start()]):
+        kind = "method"  # "如何发放", not "什么论坛可以了解到…如何…"
     elif _AUTHOR_Q.search(q) and _PERSON_Q.search(q):
         kind = "author"
     elif _DATE_Q.search(q):
@@ -116,13 +130,17 @@ def analyze(question: str) -> QuestionFrame:
             places.append(short_place(w))
 
     unit_family = None
-    m = re.search(r"(?:多少|几)(个百分点|百分点|家次|人次|户次|[件起宗家户个项处辆台座条套名人位次天日所批类只棵株场期块])", q)
+    m = re.search(r"(?:多少|几)(个百分点|百分点|家次|人次|户次|号线|[件起宗家户个项处辆台座条套名人位次天日所批类只棵株场期块艘架])", q)
     if m:
         unit_family = UNIT_FAMILY.get(m.group(1), m.group(1))
+    if kind == "other" and unit_family:
+        kind = "figure"  # "几号线", "多少艘": a count in the unit asked for
     hints: tuple[str, ...] = ()
     for pattern, units in _UNIT_HINTS:
         if pattern.search(q):
             hints += units
+    if unit_family is None and _GROWTH_Q.search(q):
+        hints = RATE_UNITS  # "同比增长了多少" asks for a rate, never an amount
 
     head, head_text = None, ""
     if kind == "which":
@@ -164,9 +182,12 @@ def analyze(question: str) -> QuestionFrame:
         terms[wl] = max(terms.get(wl, 0.0), rarity(wl))
     left, right = _anchors(ws, terms)
     role_m = re.search(ROLE_PATTERN + r"(?=是谁|叫什么|姓名|名字|是哪位|为谁)", q)
+    wh = _WH_WORD.search(q)
     return QuestionFrame(
         question, q, kind, places, years, terms, unit_family, hints, head, head_text, left, right,
         role_m.group(0) if role_m else None,
+        wh_left=_QUESTION_PUNCT.sub("", q[: wh.start()]) if wh else "",
+        wh_right=_QUESTION_PUNCT.sub("", q[wh.end() :]) if wh else "",
     )
 
 

@@ -22,13 +22,20 @@ class Knobs:
     # ...and, counting its neighbours, title and article at the weights below, this share to answer from.
     # Below it the answerer declines: the main decline-precision/recall trade-off on the seeds.
     min_coverage: float = 0.55
+    # The learned reader reads more widely (its calibrated confidence decides whether to state an answer): sentences
+    # holding this share of the question's words itself, this share counting context, and of those the
+    # learned_sentences best covered.
+    learned_min_sentence_hits: float = 0.1
+    learned_min_coverage: float = 0.35
+    learned_sentences: int = 8
     # Where a question word counts when it is not in the sentence itself: next to it, in the title, elsewhere
     # in the article (the sentence itself counts 1).
     neighbour_weight: float = 0.7
     title_weight: float = 0.5
     article_weight: float = 0.35
 
-    # --- how candidate spans are ranked --------------------------------------------------
+    # --- how candidate spans are ranked by the hand-set rules (ASSISTANT_READER=rules, the default) ----------
+    # The learned reader (ASSISTANT_READER=learned, reader_model.py) replaces these weights with fitted ones.
     # score = sentence_weight * sentence coverage + the span's clause coverage - rank_penalty * passage rank ...
     sentence_weight: float = 2.0
     rank_penalty: float = 0.02

@@ -16,6 +16,7 @@ from ..answer.extractive import DECLINE_PREFIX, ExtractiveAnswerer
 from ..answer.frame import QuestionFrame, analyze
 from ..answer.generative import LLMPrompt, condense_prompt, interpret, qa_prompt
 from ..answer.knobs import KNOBS
+from ..answer.reader_model import load_model
 from ..answer.script import folded_article, folded_passage, restore_script
 from ..errors import IndexMissing, LLMError, QuestionError
 from ..retrieve.retrieval import Mode, Passage, Retriever
@@ -41,6 +42,7 @@ class Answer:
     markers: list[int] = field(default_factory=list)  # for LLM answers: the [n] of each citation
     timings: dict = field(default_factory=dict)
     kind: str = "other"  # what the question asks for (figure, date, person...), from its frame
+    confidence: float | None = None  # the offline reader's calibrated confidence in its span (None: not read so)
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +60,7 @@ class Answer:
             ],
             "backend": self.backend,
             "warnings": self.warnings,
+            "confidence": None if self.confidence is None else round(self.confidence, 3),
             "latency_ms": round(self.latency_ms, 1),
             **({"timings": {k: round(v, 1) for k, v in self.timings.items() if v is not None}} if self.timings else {}),
         }
@@ -225,7 +228,8 @@ class Assistant:
 
         embedder = index.embedder
         answerer = QuestionAnswerer(
-            ExtractiveAnswerer(article),
+            ExtractiveAnswerer(article, model=load_model() if self.settings.reader == "learned" else None,
+                               min_confidence=self.settings.reader_min_confidence),
             lambda q: read(self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages))),
             facts=index.facts,
             passages_for=lambda ids: read(index.passages(ids)),
@@ -246,6 +250,7 @@ class Assistant:
             standalone=result.answered_as or t.frame.question,
             timings=t.timings,
             kind=t.frame.kind,
+            confidence=result.confidence,
         )
 
     def _llm_prompt(self, frame: QuestionFrame, timings: dict) -> LLMPrompt:
