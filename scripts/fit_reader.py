@@ -104,7 +104,8 @@ def collect(name: str, cache: Path, limit: int | None) -> list[dict]:
         spans = [c.span for c in cands if c.features is not None]
         text = "".join(strip_spaces(p.text) for p in passages)
         reachable = any(strip_spaces(to_simplified(g)) in text for g in item.answers)
-        out.append({"set": name, "id": item.id, "kind": frame.kind, "x": rows, "y": labels, "spans": spans,
+        sents = [f"{c.passage.chunk_id}:{c.sentence_at}" for c in cands]
+        out.append({"set": name, "id": item.id, "kind": frame.kind, "x": rows, "y": labels, "spans": spans, "sents": sents,
                     "reachable": reachable, "rule": rule, "question": item.question, "gold": item.answers})
     assistant.close()
     return out

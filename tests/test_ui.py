@@ -498,3 +498,30 @@ def test_markup_in_ones_own_question_is_shown_as_text_and_never_runs(page):
     page.wait_for_timeout(500)
     assert not dialogs and page.locator("#chatbot img[src='x']").count() == 0
     assert "<img src=x" in page.locator("#chatbot [data-testid='user']").first.inner_text()
+
+
+def test_a_low_confidence_answer_is_declined_with_its_evidence_shown_and_cited(browser, tmp_path):
+    """The learned reader below its threshold (here every answer is): the chat says it found no exact answer, quotes
+    the sentence most likely to hold it, and that sentence is shaded in the cited passage."""
+    index_dir = tmp_path / "index"
+    done = run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir))
+    assert done.returncode == 0, done.stderr
+    proc, url = _start(index_dir, env={"ASSISTANT_READER": "learned", "ASSISTANT_READER_MIN_CONFIDENCE": "1"})
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        answer = _ask(page, "沁水分局2024年一共检查了多少家次企业和单位？", 1)
+        text = answer.inner_text()
+        assert text.startswith("未找到确切答案。最相关的原文：「") and "918家次" in text
+        citation = answer.locator("details.citation").first
+        citation.locator("summary").click()
+        assert "918家次" in citation.locator(".passage .evidence").inner_text()
+        _shot(page, "chat-decline-with-evidence")
+        badges = [b.inner_text() for b in page.locator(_ERROR_BADGES).all() if b.is_visible()]
+        assert not badges, badges
+    finally:
+        context.close()
+        _stop(proc)
+    assert "Traceback" not in _log(proc), _log(proc)

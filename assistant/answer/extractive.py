@@ -19,7 +19,7 @@ from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
 from ..text.zh import (
     CJK, CLAUSE_PUNCT, DATE_RE, STOPWORDS, YEAR_RE, clause_spans, fold_width, figure_matches, most_named, pos_words, sentence_spans, short_place,
-    strip_spaces, years_in,
+    strip_spaces, tidy_spacing, years_in,
 )
 from .frame import LOCATIVE, RATE_UNITS, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame, unit_fits
 from .knobs import KNOBS, Knobs
@@ -60,7 +60,7 @@ class Candidate:
     sentence_at: int = 0  # where the sentence starts in its article's text (its year is read from there)
     source: str = "typed"  # typed | gap | whole | byline: how the span was found
     features: dict[str, float] | None = None  # reader_model.FEATURES by name (absent ones are 0)
-    confidence: float = 0.0  # calibrated probability that the span is the answer
+    confidence: float | None = None  # calibrated probability that the span is the answer (learned reader only)
 
 
 @dataclass
@@ -279,6 +279,7 @@ def _anchor_alignment(marks: list[tuple[int, int, str]], a: int, b: int, frame: 
     return best
 
 
+_BEFORE = re.compile(r"(?:之|以)?前")
 _BECAUSE = re.compile(r"(?:因为|由于|因)([^，。；！？]{2,40})")
 _LONG_DATE = re.compile(
     r"(?:公元前|公元)?\d{1,4}年代?(?:\d{1,2}月(?:\d{1,2}日)?)?(?:至\d{1,2}[月日]?\d{0,2}日?)?(?:春季|夏季|秋季|冬季|春|夏|秋|冬|初|底|末|中)?"
@@ -521,7 +522,8 @@ class ExtractiveAnswerer:
             # 为什么/如何/采取了哪些措施: the answer is the clause of the best-covered sentence that states it.
             return Extraction(True, _stating_clause(evidence.sentence, frame), [evidence.passage],
                               sentence=evidence.sentence.strip())
-        if self.model is not None and (best.source == "whole" or best.confidence < self.min_confidence):
+        unsure = best.confidence is not None and best.confidence < self.min_confidence  # None: a byline, or the rules
+        if self.model is not None and (best.source == "whole" or unsure):
             return self._not_found(best)
         cited = [best.passage] + [p for p in passages if p.chunk_id != best.passage.chunk_id and best.span in strip_spaces(p.text)][:1]
         return Extraction(True, best.span, cited, sentence=best.sentence.strip(), confidence=best.confidence)
@@ -529,7 +531,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _not_found(best: Candidate) -> Extraction:
         """Decline, but show the sentence most likely to hold the answer, cited."""
-        quote = strip_spaces(best.sentence).rstrip("。；;")
+        quote = " ".join(tidy_spacing(best.sentence.strip()).split()).rstrip("。；;")  # "2023-08-06 15:32" keeps its space
         return Extraction(False, f"{NOT_FOUND}「{quote}」[1]", [best.passage], sentence=best.sentence.strip(),
                           reason="low confidence", confidence=best.confidence)
 
@@ -676,14 +678,13 @@ class ExtractiveAnswerer:
             k = self.knobs
             for rank, c in enumerate(cands):
                 c.score = c.coverage * k.author_coverage_weight - rank * k.author_rank_penalty
-                c.confidence = 1.0
             best = max(cands, key=lambda c: c.score)
             return (best if best.coverage >= k.min_coverage or not frame.terms else None), in_place, in_year, evidence
         model = self.model
         if model is None:  # the hand-set rules
             for c in cands:
                 c.score = self._rule_score(frame, c.features)
-                c.confidence = 1.0
+                c.confidence = None  # the rules rank, they do not say how sure they are
             best = max(cands, key=lambda c: c.score)
             return best, in_place, in_year, evidence
         scores = [model.score(frame.kind, c.features) for c in cands]
@@ -741,6 +742,8 @@ class ExtractiveAnswerer:
         if frame.kind == "figure":
             return _figure_spans(sentence)
         if frame.kind == "date":
+            if frame.deadline:  # a deadline is a date written with 前 ("务必于5月底前全部办结"), not the day of a meeting
+                return [(a, m.end(), u) for a, b, u in _date_spans(sentence) if (m := _BEFORE.match(sentence, b))]
             return _date_spans(sentence)
         if frame.kind == "rank":
             return [(m.start(), m.end(), "") for m in re.finditer(r"第[一二三四五六七八九十\d]+(?:名|位)?", sentence)]

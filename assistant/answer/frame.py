@@ -16,6 +16,7 @@ _REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因�
 # Questions whose answer is a clause or sentence that states it, not a short span.
 _METHOD_Q = re.compile(r"如何|怎样|怎么(?!样)|采取了?哪些|哪些措施|什么措施|什么办法|目的是什么|目的是|意义是什么|作用是什么|是什么样的?")
 _DATE_Q = re.compile(r"哪天|哪一天|几月几[日号]|何时|什么时候|什么时间|哪日|几号(?!线)|日期|哪个月|几月份?")
+_DEADLINE_Q = re.compile(r"(?:什么时候|何时|哪天|哪一天|什么时间|几月几[日号]|哪个月|几月份?)(?:之|以)前")
 _YEAR_Q = re.compile(r"哪一?年|哪个年份|什么年份|何年")
 _PERSON_Q = re.compile(r"谁|哪位|叫什么名字|叫什么|姓名|名字")
 _AUTHOR_Q = re.compile(r"作者|记者|撰稿|谁写|署名|采写|报道.{0,3}谁")
@@ -78,6 +79,7 @@ class QuestionFrame:
     left: list[str] = field(default_factory=list)  # content words just before the question word
     right: list[str] = field(default_factory=list)  # content words just after it (and its unit/head)
     role: str | None = None  # "副局长" in "副局长叫什么名字"
+    deadline: bool = False  # "在什么时候之前办结": the date asked is a deadline, written "5月底前"
     wh_left: str = ""  # the question's text before its question word ("沁水分局2024年一共检查了")
     wh_right: str = ""  # ... and after it ("家次企业和单位")
     language: str = "zh"  # "en": asked in English (or another Latin-script language) about the Chinese articles
@@ -186,6 +188,7 @@ def analyze(question: str) -> QuestionFrame:
     return QuestionFrame(
         question, q, kind, places, years, terms, unit_family, hints, head, head_text, left, right,
         role_m.group(0) if role_m else None,
+        deadline=kind == "date" and bool(_DEADLINE_Q.search(q)),
         wh_left=_QUESTION_PUNCT.sub("", q[: wh.start()]) if wh else "",
         wh_right=_QUESTION_PUNCT.sub("", q[wh.end() :]) if wh else "",
     )

@@ -123,7 +123,8 @@ def highlight(text: str, evidence: str, answer: str) -> str:
 
 
 def render_answer(answer: Answer) -> str:
-    """The chat message for an answer: the text, its warnings, then the numbered citations, each openable."""
+    """The chat message for an answer: the text, its warnings, then the numbered citations, each openable. A decline
+    marks nothing as the answer: its evidence sentence is shaded only."""
     parts = [html.escape(answer.answer)]
     for w in answer.warnings:
         parts.append(f'<div class="warning">⚠ {html.escape(w)}</div>')
@@ -135,7 +136,7 @@ def render_answer(answer: Answer) -> str:
             items.append(
                 f'<details class="citation"><summary>[{n}] {html.escape(c.heading)}'
                 f" · {html.escape(source)}</summary>"
-                f'<div class="passage">{highlight(c.text, answer.evidence, answer.answer)}</div>'
+                f'<div class="passage">{highlight(c.text, answer.evidence, answer.answer if answer.answered else "")}</div>'
                 f'<div class="meta">文章：{html.escape(full_heading(c.title, c.subtitle))}　来源文件：{html.escape(c.source)}</div>'
                 "</details>"
             )

@@ -357,11 +357,17 @@ def run_eval(
 
 
 def check_floors(metrics: dict, gold_path: str | Path, floors_path: str | Path) -> list[str]:
-    """Metrics below the floors kept for this gold file (by file name) in a JSON config; [] when all pass."""
+    """Metrics below the floors (or, for keys "max_<metric>", above the ceilings) kept for this gold file (by file
+    name) in a JSON config; [] when all pass."""
     config = json.loads(Path(floors_path).read_text(encoding="utf-8"))
     floors = {k: v for k, v in config.get(Path(gold_path).name, {}).items() if not k.startswith("_")}
     failures = []
     for metric, floor in floors.items():
+        if metric.startswith("max_"):  # a ceiling: wrong answers may not rise above it
+            value = metrics.get(metric[4:])
+            if value is None or value > floor:
+                failures.append(f"{metric[4:]} = {value if value is None else round(value, 4)} > {floor}")
+            continue
         value = metrics.get(metric)
         if value is None or value < floor:
             failures.append(f"{metric} = {value if value is None else round(value, 4)} < {floor}")
