@@ -76,10 +76,10 @@ class Settings(BaseSettings):
     # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
     # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.
     answerer: Literal["auto", "extractive", "llm"] = "auto"
-    # How the offline reader ranks candidate spans: "rules", the hand-set weights of knobs.py, which state every span
-    # they find; "learned", the span scorer and confidence fitted on reading_train (make fit-reader), which declines
-    # below reader_min_confidence and shows the evidence.
-    reader: Literal["rules", "learned"] = "rules"
+    # How the offline reader ranks candidate spans: "learned", the span scorer and confidence fitted on reading_train
+    # (make fit-reader), which declines below reader_min_confidence and shows the evidence; "rules", the hand-set
+    # weights of knobs.py, which state every span they find.
+    reader: Literal["rules", "learned"] = "learned"
     # The learned reader states a short answer only at this calibrated confidence or above; below it, it declines and
     # shows the sentence most likely to hold the answer. None: the threshold fitted with the model (make fit-reader).
     reader_min_confidence: float | None = Field(None, ge=0.0, le=1.0)

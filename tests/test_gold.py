@@ -1,8 +1,8 @@
 """End to end on the seeds with the team's hand-checked gold questions (evals/seeds_gold.jsonl).
 
 Every item must keep the invariants (a figure only from a cited passage, a decline cites nothing unless it names
-the other year the articles have); the
-single-fact kinds must each be answered correctly. Declines, multi-part questions, comparisons and
+the other year the articles have or quotes its evidence); the single-fact kinds must each be answered correctly, or
+declined with the sentence that holds the answer quoted and cited: never answered wrong. Declines, multi-part questions, comparisons and
 follow-ups are held by the aggregate floors in evals/floors.json (tests/test_eval.py).
 """
 
@@ -48,7 +48,12 @@ def test_gold_question(seeds_assistant, item):
             assert number in cited, "never a figure that is not in a cited passage"
     if item.get("type") not in SINGLE_FACT:
         return
-    assert answer.answered, answer.answer
+    if not answer.answered:
+        # A single fact is answered right, or declined with the sentence that holds it quoted and cited: never wrong.
+        assert answer.answer.startswith("未找到确切答案"), answer.answer
+        quote = strip_spaces(answer.answer.partition("「")[2].rpartition("」")[0])
+        assert any(strip_spaces(a) in quote for a in item["answers"]), f"{quote!r} does not hold {item['answers']!r}"
+        return
     got = strip_spaces(answer.answer)
     check = all if item.get("require_all") else any
     assert check(strip_spaces(a) in got for a in item["answers"]), f"{got!r} vs {item['answers']!r}"

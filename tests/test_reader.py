@@ -1,5 +1,5 @@
-"""The offline reader's answer types, its learned scorer and confidence (ASSISTANT_READER=learned), the decline that
-shows its evidence, and the eval's three-way judge."""
+"""The offline reader's answer types, its learned scorer and confidence (the default; ASSISTANT_READER=rules for the
+hand-set weights), the decline that shows its evidence, and the eval's three-way judge."""
 
 import json
 
@@ -138,3 +138,9 @@ def test_a_deadline_is_a_date_written_with_before():
 def test_the_hand_set_rules_state_no_confidence(learned):
     answer = learned(reader="rules").ask("沁水分局2024年一共检查了多少家次企业和单位？")
     assert answer.answered and answer.confidence is None and answer.to_dict()["confidence"] is None
+
+
+def test_a_comparison_is_judged_by_its_verdict_not_its_reasons():
+    item = GoldItem("x", "高平和晋中，哪个地方的举报件更多？", ["晋中"])
+    assert verdict(item, True, "晋中（高平31件，晋中374件）") == "correct"
+    assert verdict(item, True, "高平（高平31件，晋中374件）") == "wrong"

@@ -110,8 +110,12 @@ def calibration_inputs(kind: str, scores: list[float], spans: list[str], best: i
     rival = max((s for s, r in zip(scores, related) if not r), default=top - MARGIN_WITHOUT_RIVAL)
     family = sum(w for w, r in zip(weights, related) if r)
     g = group_of(kind)
-    return [top, top - rival, 1.0 / total, family / total, math.log1p(len(scores)), agree,
-            *(x.get(f, 0.0) for f in CALIBRATION_FEATURES), *(1.0 if name == g else 0.0 for name in GROUPS)]
+    row = [top, top - rival, 1.0 / total, family / total, math.log1p(len(scores)), agree,
+           *(x.get(f, 0.0) for f in CALIBRATION_FEATURES)]
+    out = list(row)
+    for name in GROUPS:  # each kind of question reads them with weights of its own besides the shared ones
+        out.extend(row if name == g else [0.0] * len(row))
+    return out + [1.0 if name == g else 0.0 for name in GROUPS]
 
 
 def _sigmoid(z: float) -> float:

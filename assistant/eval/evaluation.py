@@ -160,6 +160,7 @@ CONCISE_SLACK = 4
 # A concise answer inside the gold counts when it is at least this share of it and states the same numbers.
 PARTIAL_SHARE = 0.5
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+_ASIDE = re.compile(r"（[^（）]*）|\([^()]*\)")
 
 
 def is_short(item: GoldItem) -> bool:
@@ -174,11 +175,13 @@ def verdict(item: GoldItem, answered: bool, answer: str) -> str:
     if not answered:
         return "declined"
     p = normalize_answer(answer)
+    # What the answer says before its asides: "晋中（高平31件，晋中374件）" answers 晋中, its figures are the reason.
+    main = normalize_answer(_ASIDE.sub("", answer)) or p
     for gold in item.answers:
         g = normalize_answer(gold)
         if not g or not p:
             continue
-        if len(p) <= CONCISE_FACTOR * len(g) + CONCISE_SLACK and answer_matches(answer, gold):
+        if len(main) <= CONCISE_FACTOR * len(g) + CONCISE_SLACK and answer_matches(_ASIDE.sub("", answer) or answer, gold):
             return "correct"
         if p in g and len(p) >= PARTIAL_SHARE * len(g) and _NUMBERS.findall(p) == _NUMBERS.findall(g):
             return "correct"
