@@ -1,8 +1,11 @@
 """Offline extractive answers: find the figure, name, date or place a question asks for in retrieved passages.
 
 Each candidate span must lie in a cited passage, in an article that mentions every place and year the
-question names, in a sentence that covers most of what the question asks about; otherwise the answerer
-declines ("资料中未提及……") rather than guess.
+question names, in a sentence that covers enough of what the question asks about. The learned reader
+(reader_model.py) scores the candidates and states the best only when its calibrated confidence clears the
+threshold; below it, it declines and quotes the sentence most likely to hold the answer ("未找到确切答案。最相关的原文：
+「…」"), and with no sentence at all it says "资料中未提及……". The hand-set rules (ASSISTANT_READER=rules) rank by
+knobs.py and state what they find.
 """
 
 from __future__ import annotations
@@ -518,7 +521,7 @@ class ExtractiveAnswerer:
             if evidence is not None:
                 return self._not_found(evidence)
             return Extraction(False, f"{DECLINE_PREFIX}该问题的答案。", [], reason="no supported span")
-        if frame.kind in NON_FACTOID and evidence is not None:
+        if frame.kind in NON_FACTOID and evidence is not None and evidence.coverage >= self.knobs.min_coverage:
             # 为什么/如何/采取了哪些措施: the answer is the clause of the best-covered sentence that states it.
             return Extraction(True, _stating_clause(evidence.sentence, frame), [evidence.passage],
                               sentence=evidence.sentence.strip())
