@@ -6,7 +6,8 @@ question is read the way `Assistant.ask` reads it: its frame, the passages retri
 paragraphs, and the reader's candidate spans with their features. A candidate is labelled right when the eval's
 judge (assistant.eval.evaluation.verdict) would call it correct.
 
-1. The span scorer is a logistic regression over reader_model.design() of each candidate (L2, Newton's method).
+1. The span scorer is a conditional logit over reader_model.design() of each candidate: a softmax over each
+   question's candidates, fitted to the right ones (L2, Newton's method).
 2. The confidence is a second logistic regression over reader_model.calibration_inputs() of each question's chosen
    span, fitted on out-of-fold scores (two folds by question), so it learns how often a chosen span is right.
 3. The threshold is the lowest confidence at which the answers stated are right at least TARGET_PRECISION of the
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -33,11 +33,9 @@ sys.path.insert(0, str(ROOT))
 from assistant import Assistant  # noqa: E402
 from assistant.answer.composite import understand  # noqa: E402
 from assistant.answer.extractive import NON_FACTOID, ExtractiveAnswerer  # noqa: E402
-from assistant.answer.knobs import KNOBS  # noqa: E402
 from assistant.answer.reader_model import (  # noqa: E402
-    FEATURES, GROUPS, MODEL_FILE, ReaderModel, agrees, calibration_inputs, design, group_of,
+    FEATURES, GROUPS, MODEL_FILE, agrees, calibration_inputs, design, group_of,
 )
-from assistant.answer.script import folded_article, folded_passage  # noqa: E402
 from assistant.eval.evaluation import GoldItem, verdict  # noqa: E402
 from assistant.text.zh import strip_spaces, to_simplified  # noqa: E402
 
@@ -55,9 +53,6 @@ L2 = 1e-3
 NEWTON_STEPS = 30
 FOLDS = 2
 FOLD_SEED = 0
-# How the span scorer is fitted: "listwise" (a softmax over each question's candidates) or "pointwise" (each span
-# right or not, on its own).
-SCORER = os.environ.get("FIT_READER_SCORER", "listwise")
 
 
 def _index(name: str, cache: Path) -> Path:
@@ -79,29 +74,20 @@ def collect(name: str, cache: Path, limit: int | None) -> list[dict]:
     items = _items(DATA / f"{SETS[name]}_open.jsonl")
     if limit:
         items = items[:limit]
-    articles: dict = {}
-
-    def article(p):
-        key = (p.doc_id, p.article)
-        if key not in articles:
-            articles[key] = folded_article(assistant._article(p))
-        return articles[key]
-
-    placeholder = ReaderModel((0.0,) * len(design("other", [0.0] * len(FEATURES))), (), 0.5, {})
-    reader = ExtractiveAnswerer(article, model=placeholder)
-    k = max(assistant.settings.top_k, KNOBS.reader_passages)
+    view = assistant.reader_view()
+    reader = ExtractiveAnswerer(view.article, learned=True)  # the learned reader's candidates, before any model
     out = []
     for item in items:
         frame = understand(item.question)
         if frame.language != "zh" or frame.kind in NON_FACTOID or frame.kind == "author":
             continue
-        passages = [folded_passage(p) for p in assistant._retrieve(frame.question, k)]
+        passages = view.retrieve(frame.question)
         cands, _, _, _ = reader.candidates(frame, passages)
-        cands = [c for c in cands if c.features is not None]
+        cands = [c for c in cands if c.features is not None]  # (a byline has none; author questions are skipped)
         rule = reader.rule_pick(frame, cands)
         rows = [[c.features.get(f, 0.0) for f in FEATURES] for c in cands]
-        labels = [verdict(item, True, c.span) == "correct" for c in cands if c.features is not None]
-        spans = [c.span for c in cands if c.features is not None]
+        labels = [verdict(item, True, c.span) == "correct" for c in cands]
+        spans = [c.span for c in cands]
         text = "".join(strip_spaces(p.text) for p in passages)
         reachable = any(strip_spaces(to_simplified(g)) in text for g in item.answers)
         sents = [f"{c.passage.chunk_id}:{c.sentence_at}" for c in cands]
@@ -173,16 +159,6 @@ def fit_listwise(records: list[dict], l2: float = L2) -> np.ndarray:
     return w
 
 
-def fit_scorer(records: list[dict]) -> np.ndarray:
-    return fit_listwise(records) if SCORER == "listwise" else fit_logistic(*_stack(records))
-
-
-def _stack(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    X = [design(r["kind"], x) for r in records for x in r["x"]]
-    y = [float(v) for r in records for v in r["y"]]
-    return np.array(X, dtype=float), np.array(y, dtype=float)
-
-
 def _chosen(record: dict, w: np.ndarray) -> tuple[list[float] | None, bool] | None:
     """The calibration inputs of the span the scorer picks for a question (None for a whole sentence, which is
     never stated), and whether it is right."""
@@ -224,7 +200,7 @@ def main() -> None:
     unanswerable = 0
     for fold in range(FOLDS):
         train = [r for i, r in enumerate(records) if fold_of[i] != fold]
-        w = fit_scorer(train)
+        w = fit_listwise(train)
         for i, r in enumerate(records):
             if fold_of[i] != fold:
                 continue
@@ -235,7 +211,7 @@ def main() -> None:
             calib_X.append(chosen[0])
             calib_y.append(float(chosen[1]))
             kinds.append(group_of(r["kind"]))
-    weights = fit_scorer(records)
+    weights = fit_listwise(records)
     cX, cy = np.array(calib_X), np.array(calib_y)
     calibration = fit_logistic(cX, cy)
     conf = 1.0 / (1.0 + np.exp(-(cX @ calibration)))

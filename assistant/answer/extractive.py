@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -47,6 +47,8 @@ _COPULA = re.compile(r"(?:是|为|叫|称|即|名为|叫做|称为)$")
 def _after_byline_role(sentence: str, start: int) -> bool:
     """The span follows 记者/通讯员/编辑: a byline inside the text ("（记者 李明）")."""
     return bool(_BYLINE_ROLE.search(sentence[max(0, start - 5) : start]))
+
+
 # What a question about money or a ratio is measured in; a figure counted in things cannot answer it.
 _NOT_COUNTED = {"元", "%"}
 
@@ -487,15 +489,53 @@ def kind_spans(kind: str, sentence: str) -> list[tuple[int, int, str]]:
     return []
 
 
+@dataclass
+class _Read:
+    """A sentence the reader reads for a question: where it is, how much of the question it covers (with its
+    neighbours and article, and alone), and the names of the article's byline."""
+    sentence: str
+    passage: Passage
+    rank: int  # the passage's rank in retrieval
+    sentence_at: int  # the sentence's offset in its article
+    coverage: float
+    hits: float
+    bylined: set[str]
+
+    @cached_property
+    def clauses(self) -> list[tuple[int, int]]:
+        return clause_spans(self.sentence, 0, len(self.sentence))
+
+    @cached_property
+    def word_edges(self) -> tuple[dict[int, str], dict[int, str]]:
+        """The part of speech of the word starting, and of the word ending, at each offset."""
+        tagged = _tagged_offsets(self.sentence)
+        return {a: flag for a, _, _, flag in tagged}, {b: flag for _, b, _, flag in tagged}
+
+
+def _unit_answers(frame: QuestionFrame, unit: str) -> bool:
+    """A figure in this unit can answer the question's measure (always true for other kinds of question)."""
+    if frame.kind != "figure":
+        return True
+    if frame.unit_family and UNIT_FAMILY.get(unit, unit) != frame.unit_family:
+        return False  # a count of 件 never answers 多少家
+    if frame.unit_hints == RATE_UNITS and unit not in RATE_UNITS + ("个百分点",):
+        return False  # "增长了多少" is answered by a rate, never by an amount
+    if frame.unit_hints and not frame.unit_family and unit in UNIT_FAMILY and set(frame.unit_hints) & _NOT_COUNTED:
+        return False  # a count of things (300天, 56件) is never a sum of money or a ratio
+    return True
+
+
 class ExtractiveAnswerer:
     """Chooses the best-supported span of the expected kind among retrieved passages, or declines."""
 
     def __init__(self, article_lookup: Callable[[Passage], ArticleText], knobs: Knobs = KNOBS,
-                 model: ReaderModel | None = None, min_confidence: float | None = None):
+                 model: ReaderModel | None = None, min_confidence: float | None = None, learned: bool | None = None):
         self.article_lookup = article_lookup  # the whole article a passage belongs to
         self.knobs = knobs
         self.model = model  # None: the hand-set rules rank spans, and every span found is stated
         self.min_confidence = (model.threshold if model else 0.0) if min_confidence is None else min_confidence
+        # The learned reader's candidates (wider reading, word runs, its features): with a model, or for fitting one.
+        self.learned = model is not None if learned is None else learned
 
     def answer(self, frame: QuestionFrame, passages: list[Passage], places: list[str] | None = None) -> Extraction:
         """Answer one self-contained question from these passages; `places` adds places the answer's article
@@ -560,8 +600,8 @@ class ExtractiveAnswerer:
         out: list[Candidate] = []
         in_place = in_year = 0
         evidence: Candidate | None = None
-        reads: list[tuple] = []  # the sentences that may answer
-        learned = self.model is not None
+        reads: list[_Read] = []  # the sentences that may answer
+        learned = self.learned
         min_hits = k.learned_min_sentence_hits if learned else k.min_sentence_hits
         min_cov = k.learned_min_coverage if learned else k.min_coverage
         for rank, passage in enumerate(passages):
@@ -595,70 +635,22 @@ class ExtractiveAnswerer:
                     continue  # too little of the question is here to answer from this sentence
                 if strip_spaces(sentence) and (evidence is None or sent_cov > evidence.coverage):
                     evidence = Candidate(strip_spaces(sentence), passage, sentence, 0.0, sent_cov, offset + s_a)
-                reads.append((sent_cov, sent_hits, rank, passage, sentence, offset + s_a, bylined))
-        if self.model is not None:
-            reads.sort(key=lambda r: -r[0])
+                reads.append(_Read(sentence, passage, rank, offset + s_a, sent_cov, sent_hits, bylined))
+        if learned:
+            reads.sort(key=lambda r: -r.coverage)
             reads = reads[: k.learned_sentences]  # the best-covered sentences only: the model reads each word run
-        for sent_cov, sent_hits, rank, passage, sentence, sentence_at, bylined in reads:
-            clauses = clause_spans(sentence, 0, len(sentence))
+        for read in reads:
+            sentence = read.sentence
             marks = _term_marks(sentence, frame.terms)
             edges = _edge_marks(sentence, frame.wh_left, frame.wh_right)
-            if learned:
-                tagged = _tagged_offsets(sentence)
-                ends = {b: flag for _, b, _, flag in tagged}
-                starts = {a: flag for a, _, _, flag in tagged}
             for a, b, unit, source in self._spans(frame, sentence, marks):
                 span = strip_spaces(sentence[a:b])
-                if not span:
+                if not span or not _unit_answers(frame, unit):
                     continue
-                if frame.kind == "figure" and frame.unit_family and UNIT_FAMILY.get(unit, unit) != frame.unit_family:
-                    continue  # a count of 件 never answers 多少家
-                if frame.kind == "figure" and frame.unit_hints == RATE_UNITS and unit not in RATE_UNITS + ("个百分点",):
-                    continue  # "增长了多少" is answered by a rate, never by an amount
-                if (frame.kind == "figure" and frame.unit_hints and not frame.unit_family and unit in UNIT_FAMILY
-                        and set(frame.unit_hints) & _NOT_COUNTED):
-                    continue  # a count of things (300天, 56件) is never a sum of money or a ratio
-                clause = next((sentence[c:d] for c, d in clauses if c <= a < d), sentence)
                 source, _, flags = source.partition(":")
-                x = dict(
-                    sent_cov=sent_cov, sent_hits=sent_hits, clause_cov=_term_hits(clause, frame.terms) / total,
-                    rank=rank, rank_inv=1.0 / (1 + rank), typed=float(source == "typed"), gap=float(source == "gap"),
-                    whole=float(source == "whole"), ngram=float(source == "ngram"), length=math.log1p(len(span)) / 3,
-                    quoted=float(a > 0 and sentence[a - 1] in "《“「" and b < len(sentence) and sentence[b] in "》”」"),
-                    after_copula=float(bool(_COPULA.search(sentence, max(0, a - 2), a))),
-                    in_question=sum(ch in frame.text for ch in span) / len(span),
-                    byline=float(frame.kind != "author" and (span in bylined or _after_byline_role(sentence, a))),
-                )
-                if learned:
-                    x.update(_boundary_features(sentence, a, b, starts, ends))
-                lm, rm = _edge_match(edges, a, b)
-                x["left_match"], x["right_match"] = lm / EDGE_MATCH_CHARS, rm / EDGE_MATCH_CHARS
-                x["numeric"] = float(bool(_NUMERAL.search(span)))
-                if flags:
-                    tags = flags.split()
-                    x["noun_end"] = float(tags[-1].startswith(("n", "j")))
-                    x["person_name"] = float(any(t in ("nr", "nrt", "nrfg") for t in tags))
-                    x["place_name"] = float("ns" in tags)
-                    x["org_name"] = float("nt" in tags)
-                    x["proper"] = float(any(t in ("nz", "eng") for t in tags))
-                    x["verb_in"] = float(any(t.startswith("v") and t != "vn" for t in tags))
-                    x["words"] = len(tags) / NGRAM_WORDS
-                if frame.kind == "figure":
-                    x["unitless"] = float(not unit)
-                    x["unit_fit"] = float(bool(unit) and unit_fits(frame, unit))
-                    x["unit_hint"] = float(any(h in unit for h in frame.unit_hints))
-                if frame.head and sentence[a:b].rstrip(LOCATIVE).endswith(frame.head):
-                    x["head"] = 1.0  # the span is the kind of thing asked for ("…集团" for 什么集团)
-                if frame.terms:
-                    x["distance"] = min(_nearest_term_distance(marks, a, b), DISTANCE_CAP) / DISTANCE_CAP
-                    x["anchor"] = _anchor_alignment(marks, a, b, frame, k.anchor_window)
-                    low = sentence.lower()
-                    x["adj_left"] = float(any(low[max(0, a - len(w) - 2) : a].find(w) >= 0 for w in frame.left[:1]))
-                    x["adj_right"] = float(any(low[b : b + len(w) + 2].find(w) >= 0 for w in frame.right[:1]))
-                    # The same words on the other side: "B级企业[30家]" for "多少家B级企业", "[30家]企业" for "企业有多少家".
-                    x["right_before"] = float(any(low[max(0, a - len(w) - 1) : a].find(w) >= 0 for w in frame.right[:2]))
-                    x["left_after"] = float(any(low[b : b + len(w) + 1].find(w) >= 0 for w in frame.left[:2]))
-                out.append(Candidate(span, passage, sentence, 0.0, sent_cov, sentence_at, source=source, features=x))
+                x = self._features(frame, read, marks, edges, a, b, span, unit, source, flags)
+                out.append(Candidate(span, read.passage, sentence, 0.0, read.coverage, read.sentence_at, source=source,
+                                     features=x))
         if out:
             best_cov = max(c.coverage for c in out)
             counts: dict[str, int] = {}
@@ -670,6 +662,54 @@ class ExtractiveAnswerer:
                     c.features["sent_best"] = float(c.coverage >= best_cov)
                     c.features["support"] = math.log1p(counts[c.span] - 1)
         return out, in_place, in_year, evidence
+
+    def _features(self, frame: QuestionFrame, read: _Read, marks: list[tuple[int, int, str]],
+                  edges: tuple[dict[int, int], dict[int, int]], a: int, b: int, span: str, unit: str, source: str,
+                  flags: str) -> dict[str, float]:
+        """The features of the span sentence[a:b] (see reader_model.FEATURES), but those that compare it with the
+        other candidates (cov_gap, sent_best, support)."""
+        sentence = read.sentence
+        total = sum(frame.terms.values()) or 1.0
+        clause = next((sentence[c:d] for c, d in read.clauses if c <= a < d), sentence)
+        x = dict(
+            sent_cov=read.coverage, sent_hits=read.hits, clause_cov=_term_hits(clause, frame.terms) / total,
+            rank=read.rank, rank_inv=1.0 / (1 + read.rank), typed=float(source == "typed"), gap=float(source == "gap"),
+            whole=float(source == "whole"), ngram=float(source == "ngram"), length=math.log1p(len(span)) / 3,
+            quoted=float(a > 0 and sentence[a - 1] in "《“「" and b < len(sentence) and sentence[b] in "》”」"),
+            after_copula=float(bool(_COPULA.search(sentence, max(0, a - 2), a))),
+            in_question=sum(ch in frame.text for ch in span) / len(span),
+            byline=float(frame.kind != "author" and (span in read.bylined or _after_byline_role(sentence, a))),
+        )
+        if self.learned:
+            x.update(_boundary_features(sentence, a, b, *read.word_edges))
+        lm, rm = _edge_match(edges, a, b)
+        x["left_match"], x["right_match"] = lm / EDGE_MATCH_CHARS, rm / EDGE_MATCH_CHARS
+        x["numeric"] = float(bool(_NUMERAL.search(span)))
+        if flags:
+            tags = flags.split()
+            x["noun_end"] = float(tags[-1].startswith(("n", "j")))
+            x["person_name"] = float(any(t in ("nr", "nrt", "nrfg") for t in tags))
+            x["place_name"] = float("ns" in tags)
+            x["org_name"] = float("nt" in tags)
+            x["proper"] = float(any(t in ("nz", "eng") for t in tags))
+            x["verb_in"] = float(any(t.startswith("v") and t != "vn" for t in tags))
+            x["words"] = len(tags) / NGRAM_WORDS
+        if frame.kind == "figure":
+            x["unitless"] = float(not unit)
+            x["unit_fit"] = float(bool(unit) and unit_fits(frame, unit))
+            x["unit_hint"] = float(any(h in unit for h in frame.unit_hints))
+        if frame.head and sentence[a:b].rstrip(LOCATIVE).endswith(frame.head):
+            x["head"] = 1.0  # the span is the kind of thing asked for ("…集团" for 什么集团)
+        if frame.terms:
+            x["distance"] = min(_nearest_term_distance(marks, a, b), DISTANCE_CAP) / DISTANCE_CAP
+            x["anchor"] = _anchor_alignment(marks, a, b, frame, self.knobs.anchor_window)
+            low = sentence.lower()
+            x["adj_left"] = float(any(low[max(0, a - len(w) - 2) : a].find(w) >= 0 for w in frame.left[:1]))
+            x["adj_right"] = float(any(low[b : b + len(w) + 2].find(w) >= 0 for w in frame.right[:1]))
+            # The same words on the other side: "B级企业[30家]" for "多少家B级企业", "[30家]企业" for "企业有多少家".
+            x["right_before"] = float(any(low[max(0, a - len(w) - 1) : a].find(w) >= 0 for w in frame.right[:2]))
+            x["left_after"] = float(any(low[b : b + len(w) + 1].find(w) >= 0 for w in frame.left[:2]))
+        return x
 
     def _search(self, frame: QuestionFrame, passages: list[Passage]) -> tuple[Candidate | None, int, int, Candidate | None]:
         """The best candidate span (its score the model's, its confidence calibrated), how many passages came from
@@ -725,13 +765,13 @@ class ExtractiveAnswerer:
         the question leaves out) or "whole" (the sentence)."""
         typed = self._typed_spans(frame, sentence) or []
         out = [(a, b, u, "typed") for a, b, u in typed]
-        if self.model is None:  # the hand-set rules: the kind's own spans, else the gap, else the sentence
-            if out or frame.kind in ("figure", "date", "year", "rank") or (frame.kind in ("person", "author") and frame.role):
+        if frame.kind in ("figure", "date", "year", "rank") or (frame.kind in ("person", "author") and frame.role):
+            return out  # only the kind's own spans answer these
+        if not self.learned:  # the hand-set rules: the kind's own spans, else the gap, else the sentence
+            if out:
                 return out
             gap = [(a, b, u, "gap") for a, b, u in _gap_spans(sentence, frame)]
             return gap or ([(a, b, u, "whole") for a, b, u in _whole(sentence)] if frame.kind in ("other", "reason", "method") else [])
-        if frame.kind in ("figure", "date", "year", "rank") or (frame.kind in ("person", "author") and frame.role):
-            return out
         out += [(a, b, u, "gap") for a, b, u in _gap_spans(sentence, frame)]
         if frame.kind not in NON_FACTOID:
             seen = {(a, b) for a, b, _, _ in out}
@@ -756,7 +796,7 @@ class ExtractiveAnswerer:
             spans = [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
             if frame.role:  # "副局长叫什么名字" wants the name right after 副局长, not after 局长
                 return [sp for sp in spans if _role_before(sentence, sp[0]) == frame.role]
-            if frame.kind == "person" and self.model is not None:  # 谁 may be an organization: "谁发布了…" -> "国家统计局"
+            if frame.kind == "person" and self.learned:  # 谁 may be an organization: "谁发布了…" -> "国家统计局"
                 spans += [sp for sp in _org_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
             return spans
         if frame.kind == "which" and frame.head:

@@ -78,6 +78,35 @@ class _Turn:
     started: float
 
 
+class ReaderView:
+    """What the offline reader reads in one turn: passages folded to simplified characters (the ones as written kept
+    by chunk id, to cite), and each article folded once (the reader asks for a passage's article many times a turn)."""
+
+    def __init__(self, assistant: "Assistant"):
+        self._assistant = assistant
+        self._written: dict[str, Passage] = {}
+        self._articles: dict[tuple[str, int], ArticleText] = {}
+
+    def read(self, passages: list[Passage]) -> list[Passage]:
+        self._written.update((p.chunk_id, p) for p in passages)
+        return [folded_passage(p) for p in passages]
+
+    def retrieve(self, question: str) -> list[Passage]:
+        """The passages the reader reads for a question: the top ASSISTANT_TOP_K, or reader_passages if more."""
+        s = self._assistant.settings
+        return self.read(self._assistant._retrieve(question, max(s.top_k, KNOBS.reader_passages)))
+
+    def article(self, passage: Passage) -> ArticleText:
+        key = (passage.doc_id, passage.article)
+        if key not in self._articles:
+            self._articles[key] = folded_article(self._assistant._article(passage))
+        return self._articles[key]
+
+    def as_written(self, passage: Passage) -> Passage:
+        """A passage the reader quotes, in its document's own script."""
+        return self._written.get(passage.chunk_id, passage)
+
+
 class Assistant:
     """Question answering over an index directory. Cheap to create; the index opens on first use.
 
@@ -207,37 +236,32 @@ class Assistant:
         rewritten = reply.strip().splitlines()[0].strip()  # the client never returns a blank reply
         return (analyze(normalize_question(rewritten)) if rewritten else understand(question, history)), []
 
+    def reader_view(self) -> ReaderView:
+        """A fresh view of the index as the offline reader reads it (one a turn)."""
+        return ReaderView(self)
+
+    def reader(self, view: ReaderView) -> ExtractiveAnswerer:
+        """The offline reader the settings ask for (ASSISTANT_READER), reading through this view."""
+        model = load_model() if self.settings.reader == "learned" else None
+        return ExtractiveAnswerer(view.article, model=model, min_confidence=self.settings.reader_min_confidence)
+
     def _extractive(self, t: _Turn, *extra_warnings: str) -> Answer:
         """The offline answer to the turn's frame (also the LLM path's fallback, with a warning saying why)."""
         # The reader reads passages folded to simplified characters; the citations and the quotes it answers
         # with are given back in each document's own script.
-        written: dict[str, Passage] = {}
-
-        def read(passages: list[Passage]) -> list[Passage]:
-            written.update((p.chunk_id, p) for p in passages)
-            return [folded_passage(p) for p in passages]
-
+        view = self.reader_view()
         index = self._open()
-        articles: dict[tuple[str, int], object] = {}  # the reader asks for a passage's article many times a turn
-
-        def article(p: Passage):
-            key = (p.doc_id, p.article)
-            if key not in articles:
-                articles[key] = folded_article(self._article(p))
-            return articles[key]
-
         embedder = index.embedder
         answerer = QuestionAnswerer(
-            ExtractiveAnswerer(article, model=load_model() if self.settings.reader == "learned" else None,
-                               min_confidence=self.settings.reader_min_confidence),
-            lambda q: read(self._retrieve(q, max(self.settings.top_k, KNOBS.reader_passages))),
+            self.reader(view),
+            view.retrieve,
             facts=index.facts,
-            passages_for=lambda ids: read(index.passages(ids)),
-            crosslingual=CrossLingualReader(embedder.embed_query, embedder.embed_documents, article)
+            passages_for=lambda ids: view.read(index.passages(ids)),
+            crosslingual=CrossLingualReader(embedder.embed_query, embedder.embed_documents, view.article)
             if getattr(embedder, "semantic", False) else None,
         )
         result = answerer.answer(t.frame).result
-        citations = [written.get(p.chunk_id, p) for p in result.passages]
+        citations = [view.as_written(p) for p in result.passages]
         return Answer(
             question=t.question,
             answer=restore_script(result.answer, citations),

@@ -176,12 +176,13 @@ def verdict(item: GoldItem, answered: bool, answer: str) -> str:
         return "declined"
     p = normalize_answer(answer)
     # What the answer says before its asides: "晋中（高平31件，晋中374件）" answers 晋中, its figures are the reason.
-    main = normalize_answer(_ASIDE.sub("", answer)) or p
+    said = _ASIDE.sub("", answer) or answer
+    main = normalize_answer(said) or p
     for gold in item.answers:
         g = normalize_answer(gold)
         if not g or not p:
             continue
-        if len(main) <= CONCISE_FACTOR * len(g) + CONCISE_SLACK and answer_matches(_ASIDE.sub("", answer) or answer, gold):
+        if len(main) <= CONCISE_FACTOR * len(g) + CONCISE_SLACK and answer_matches(said, gold):
             return "correct"
         if p in g and len(p) >= PARTIAL_SHARE * len(g) and _NUMBERS.findall(p) == _NUMBERS.findall(g):
             return "correct"
