@@ -133,7 +133,7 @@ class BM25Index:
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
         indptr = self.retriever.scores["indptr"] if n else None
         out = {}
-        for t in set(tokens):
+        for t in dict.fromkeys(tokens):  # in the query's order, so sums over them do not vary from run to run
             j = vocab.get(t)
             df = 0 if j is None or indptr is None else int(indptr[j + 1] - indptr[j])
             out[t] = math.log((n - df + 0.5) / (df + 0.5) + 1.0)
