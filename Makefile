@@ -59,6 +59,7 @@ cmrc: install
 # Refit the learned reader (ASSISTANT_READER=learned) on ../shared/data/reading_train: writes
 # assistant/answer/reader_model.json and evals/reports/fit_reader.md (about 2 minutes, indexes under index/reading_train).
 fit-reader: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[fit]"
 	$(BIN)/python scripts/fit_reader.py
 
 # Correct, wrong and declined (short-gold questions) on crud_news_dev and a 600-question CMRC dev sample, per reader.

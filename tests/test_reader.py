@@ -3,11 +3,14 @@ hand-set weights), the decline that shows its evidence, and the eval's three-way
 
 import json
 
+import numpy as np
 import pytest
 
-from assistant.answer.extractive import NOT_FOUND, _figure_spans, _org_spans, _stating_clause
+from assistant.answer.extractive import (
+    NOT_FOUND, _anchor_alignment, _figure_spans, _org_spans, _stating_clause, _term_marks, _word_after,
+)
 from assistant.answer.frame import RATE_UNITS, analyze
-from assistant.answer.reader_model import FEATURES, MODEL_FILE, design, load_model
+from assistant.answer.reader_model import FEATURES, MODEL_FILE, Trees, design, load_model
 from assistant.eval.evaluation import GoldItem, evidence_holds, verdict
 from assistant.settings import Settings
 from assistant.text.zh import strip_spaces
@@ -62,11 +65,22 @@ def test_the_shipped_model_fits_the_features_and_was_fitted_on_the_training_sets
     data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     model = load_model()
     assert tuple(data["features"]) == FEATURES
-    assert len(model.weights) == len(design("figure", [0.0] * len(FEATURES)))
+    # The trees split only on the scorer's inputs.
+    assert 0 <= model.trees.feature.min() and model.trees.feature.max() < len(design("figure", [0.0] * len(FEATURES)))
     assert set(data["fitted_on"]) == {"cmrc_trial", "drcd_test"}
     assert 0.0 < model.threshold < 1.0
     # The threshold is the fitted point: answers stated at it were right at the target precision out of fold.
     assert data["report"]["stated_precision"] >= data["target_precision"]
+
+
+def test_the_shipped_trees_are_read_as_a_sum_of_their_leaves():
+    # Tree 1 splits on input 0 at 0.5, then (right) on input 1 at 2.0; tree 2 is a single leaf.
+    trees = Trees([
+        {"feature": [0, 1], "threshold": [0.5, 2.0], "left": [~0, ~1], "right": [1, ~2], "leaf": [1.0, 2.0, 3.0]},
+        {"feature": [], "threshold": [], "left": [], "right": [], "leaf": [0.25]},
+    ])
+    X = np.array([[0.5, 9.0], [0.6, 2.0], [0.6, 2.1]])
+    assert trees.predict(X).tolist() == [1.25, 2.25, 3.25]
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +158,15 @@ def test_a_comparison_is_judged_by_its_verdict_not_its_reasons():
     item = GoldItem("x", "高平和晋中，哪个地方的举报件更多？", ["晋中"])
     assert verdict(item, True, "晋中（高平31件，晋中374件）") == "correct"
     assert verdict(item, True, "高平（高平31件，晋中374件）") == "wrong"
+
+
+def test_a_question_word_in_the_next_clause_does_not_describe_a_figure():
+    # "…问题56件，立案查处环境违法案件24件": 立案查处 names 24件; the comma keeps it from 56件, which it stands right after.
+    frame = analyze("沁水县2024年立案查处了多少件？")
+    sentence = "处理群众投诉问题56件，立案查处环境违法案件24件。"
+    marks = _term_marks(sentence, frame.terms)
+    at56, at24 = sentence.index("56件"), sentence.index("24件")
+    assert _anchor_alignment(sentence, marks, at56, at56 + 3, frame, 24) == 0.0
+    assert _anchor_alignment(sentence, marks, at24, at24 + 3, frame, 24) > 0.0
+    assert not _word_after(sentence, at56 + 3, "立案查处", 1)
+    assert _word_after("共有30家企业", 5, "企业", 1)

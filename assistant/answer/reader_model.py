@@ -1,9 +1,10 @@
 """The offline reader's learned parts: a candidate span's features to a score, and the chosen span's score to a
 calibrated confidence that decides between stating it and declining with the evidence.
 
-The parameters are a logistic regression's, fitted by scripts/fit_reader.py (`make fit-reader`) on
-../shared/data/reading_train/ (CMRC 2018 trial, DRCD test in traditional script) and shipped beside this file as
-reader_model.json, so answering needs nothing but numpy-free arithmetic. Answering never imports the fitting code.
+The scorer is a sum of regression trees ranking each question's candidates (LightGBM's lambdarank); the confidence
+is a logistic regression over what the scores say of the chosen span. Both are fitted by scripts/fit_reader.py
+(`make fit-reader`) on ../shared/data/reading_train/ (CMRC 2018 trial, DRCD test in traditional script) and shipped
+beside this file as reader_model.json: answering reads the trees with numpy and never imports the fitting library.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 # What describes a candidate span; the order is the order of the weights in reader_model.json.
 FEATURES = (
@@ -67,19 +70,18 @@ DISTANCE_CAP = 60
 MODEL_FILE = Path(__file__).with_name("reader_model.json")
 
 
+_COLUMN = {f: j for j, f in enumerate(FEATURES)}
+
+
 def group_of(kind: str) -> str:
     return KIND_GROUPS.get(kind, "other")
 
 
 def design(kind: str, x: list[float]) -> list[float]:
-    """The model's input for a candidate of a question of this kind: the shared features, then each group's copy
-    (zero but for the question's own group), then the group's bias."""
+    """The scorer's input for a candidate of a question of this kind: its features, then which group the kind is in
+    (the trees split on it where a kind reads the features its own way)."""
     g = group_of(kind)
-    out = list(x)
-    for name in GROUPS:
-        out.extend(x if name == g else [0.0] * len(x))
-    out.extend(1.0 if name == g else 0.0 for name in GROUPS)
-    return out
+    return [*x, *(1.0 if name == g else 0.0 for name in GROUPS)]
 
 
 # The lead a candidate has when no other span competes with it (in model score units).
@@ -122,27 +124,76 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
 
 
+class Trees:
+    """A sum of regression trees, as LightGBM fits them: in tree t, split node i sends a row left when its input
+    feature[i] is at most threshold[i]; a child below 0 is the leaf ~child.
+
+    All trees' nodes go in one table in which a leaf is a node that sends every row to itself, so every row walks
+    every tree for the same number of steps (the deepest tree's depth) with no test of where it is: one gather a
+    step for all candidates and all trees at once."""
+
+    def __init__(self, trees: list[dict]):
+        feature: list[int] = []
+        threshold: list[float] = []
+        child: list[int] = []  # 2 * node: the left child, 2 * node + 1: the right child
+        value: list[float] = []
+        roots = []
+        for t in trees:
+            inner, start = len(t["feature"]), len(feature)
+
+            def node(c: int) -> int:
+                return start + (c if c >= 0 else inner + ~c)
+
+            for i in range(inner):
+                feature.append(t["feature"][i])
+                threshold.append(t["threshold"][i])
+                child += [node(t["left"][i]), node(t["right"][i])]
+                value.append(0.0)
+            for k, v in enumerate(t["leaf"]):
+                feature.append(0)
+                threshold.append(math.inf)  # every row goes "left", to the leaf itself
+                child += [start + inner + k] * 2
+                value.append(v)
+            roots.append(node(0) if inner else start + inner)
+        self.feature = np.array(feature, dtype=np.int64)
+        self.threshold = np.array(threshold)
+        self.child = np.array(child, dtype=np.int64)
+        self.value = np.array(value)
+        self.roots = np.array(roots, dtype=np.int64)
+        self.depth = max((_depth(t, 0) for t in trees if t["feature"]), default=0)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=float)
+        flat = X.ravel()
+        offset = (np.arange(len(X)) * X.shape[1])[:, None]
+        node = np.repeat(self.roots[None, :], len(X), axis=0)
+        for _ in range(self.depth):
+            right = flat[offset + self.feature[node]] > self.threshold[node]
+            node = self.child[2 * node + right]
+        return self.value[node].sum(axis=1)
+
+
+def _depth(tree: dict, i: int) -> int:
+    """Splits on the longest path from node i of a tree down to a leaf."""
+    return 1 + max(_depth(tree, c) if c >= 0 else 0 for c in (tree["left"][i], tree["right"][i]))
+
+
 @dataclass(frozen=True)
-class ReaderModel:  # noqa: PLW1641 (cached_property needs a __dict__: frozen dataclasses have one)
-    weights: tuple[float, ...]  # one per design() input
+class ReaderModel:
+    trees: Trees  # the span scorer
     calibration: tuple[float, ...]  # one per calibration_inputs() input
     threshold: float  # the least confidence at which a short answer is stated
     report: dict
 
-    def score(self, kind: str, x: dict[str, float]) -> float:
-        """design(kind, x) · weights, read as each group's own weights (shared plus the group's) over the features set."""
-        bias, weights = self._by_group[group_of(kind)]
-        return bias + sum(weights[f] * v for f, v in x.items() if v and f in weights)
-
-    @cached_property
-    def _by_group(self) -> dict[str, tuple[float, dict[str, float]]]:
-        d = len(FEATURES)
-        shared = self.weights[:d]
-        out = {}
-        for i, g in enumerate(GROUPS):
-            own = self.weights[(i + 1) * d : (i + 2) * d]
-            out[g] = (self.weights[(len(GROUPS) + 1) * d + i], {f: shared[j] + own[j] for j, f in enumerate(FEATURES)})
-        return out
+    def scores(self, kind: str, xs: list[dict[str, float]]) -> list[float]:
+        """The scorer's score of each candidate (features by name, missing ones 0) of a question of this kind."""
+        X = np.zeros((len(xs), len(FEATURES) + len(GROUPS)))  # design() of each, built from the features set
+        for row, x in zip(X, xs):
+            for f, v in x.items():
+                if (j := _COLUMN.get(f)) is not None:
+                    row[j] = v
+        X[:, len(FEATURES) + GROUPS.index(group_of(kind))] = 1.0
+        return self.trees.predict(X).tolist()
 
     def confidence(self, kind: str, scores: list[float], spans: list[str], best: int, x: dict[str, float],
                    agree: float) -> float:
@@ -155,4 +206,4 @@ def load_model(path: str | None = None) -> ReaderModel:
     data = json.loads(Path(path or MODEL_FILE).read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES:
         raise ValueError(f"{path or MODEL_FILE}: fitted for other features; run make fit-reader")
-    return ReaderModel(tuple(data["weights"]), tuple(data["calibration"]), float(data["threshold"]), data.get("report", {}))
+    return ReaderModel(Trees(data["trees"]), tuple(data["calibration"]), float(data["threshold"]), data.get("report", {}))
