@@ -48,6 +48,7 @@ def test_frame_keeps_the_question_and_what_it_asks_about():
     assert "元" in frame.unit_hints  # 金额 is counted in 元
     assert understand("副局长叫什么名字？").role == "副局长"
     assert understand("哪个社区获评示范？").head == "社区"
+    assert understand("在哪个县公布了新车？").head == "县"  # jieba tags 县 zg, not a noun; 公布 is not what is asked
 
 
 # --- follow-ups --------------------------------------------------------------------------

@@ -29,6 +29,8 @@ _WHERE_Q = re.compile(r"哪里|哪儿|什么地方|何地|何处|在哪")
 _WHICH_Q = re.compile(
     r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|什么样的|什么样|哪|什么|何)(?P<head>[" + CJK + r"A-Za-z]{1,8})"
 )
+# Places a "哪个X" question asks for, nouns whatever jieba tags them ("哪个县公布了": 县 is tagged zg).
+_PLACE_HEADS = frozenset("县市省区镇乡村州港")
 
 _QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
 
@@ -153,7 +155,7 @@ def analyze(question: str) -> QuestionFrame:
             # "由什么机构发行" -> 机构, "哪两个板块碰撞形成" -> 板块.
             nouns: list[str] = []
             for w, flag in pos_words(head_text):
-                if flag.startswith(("n", "j")) or (flag == "x" and w.isalpha()):
+                if flag.startswith(("n", "j")) or (flag == "x" and w.isalpha()) or w in _PLACE_HEADS:
                     nouns.append(w)
                 elif nouns or not flag.startswith(("m", "q", "r")):
                     break
