@@ -57,7 +57,8 @@ cmrc: install
 		--results evals/reports/cmrc_results.jsonl --report evals/reports/cmrc.md
 
 # Refit the learned reader (ASSISTANT_READER=learned) on ../shared/data/reading_train: writes
-# assistant/answer/reader_model.json and evals/reports/fit_reader.md (about 2 minutes, indexes under index/reading_train).
+# assistant/answer/reader_model.json and evals/reports/fit_reader.md (about 5 minutes on 2 cores, after a first build
+# of the indexes under index/reading_train). Installs LightGBM (the `fit` extra), which answering never needs.
 fit-reader: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[fit]"
 	$(BIN)/python scripts/fit_reader.py

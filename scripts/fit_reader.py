@@ -65,10 +65,10 @@ FOLDS = 2
 FOLD_SEED = 0
 
 
-def _index(name: str, cache: Path) -> Path:
+def _index(name: str, cache: Path, data: Path) -> Path:
     index_dir = cache / name
     if not (index_dir / "catalog.sqlite3").exists():
-        Assistant(index_dir=index_dir).ingest(DATA / f"{SETS[name]}_corpus.jsonl")
+        Assistant(index_dir=index_dir).ingest(data / f"{SETS[name]}_corpus.jsonl")
     return index_dir
 
 
@@ -78,10 +78,10 @@ def _items(path: Path) -> list[GoldItem]:
     return [GoldItem(str(r["id"]), r["question"], r["answers"]) for r in rows if r.get("question", "").strip() and r.get("answers")]
 
 
-def collect(name: str, cache: Path, limit: int | None) -> list[dict]:
+def collect(name: str, cache: Path, data: Path, limit: int | None) -> list[dict]:
     """One record a question: its kind, and each candidate's features and label."""
-    assistant = Assistant(index_dir=_index(name, cache))
-    items = _items(DATA / f"{SETS[name]}_open.jsonl")
+    assistant = Assistant(index_dir=_index(name, cache, data))
+    items = _items(data / f"{SETS[name]}_open.jsonl")
     if limit:
         items = items[:limit]
     view = assistant.reader_view()
@@ -178,6 +178,7 @@ def _chosen(record: dict, trees: Trees) -> tuple[list[float] | None, bool] | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the training sets (reading_train)")
     parser.add_argument("--cache", type=Path, default=ROOT / "index" / "reading_train", help="indexes of the training sets")
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick try)")
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
@@ -189,7 +190,12 @@ def main() -> None:
     if args.records:
         records = json.loads(args.records.read_text(encoding="utf-8"))
     else:
-        records = [r for name in SETS for r in collect(name, args.cache, args.limit)]
+        missing = [f"{args.data / s}_{part}.jsonl" for s in SETS.values() for part in ("corpus", "open")
+                   if not (args.data / f"{s}_{part}.jsonl").is_file()]
+        if missing:
+            raise SystemExit(f"fit_reader: the training sets are missing ({', '.join(missing)}); "
+                             "pass --data with the folder of ../shared/data/reading_train.")
+        records = [r for name in SETS for r in collect(name, args.cache, args.data, args.limit)]
     if args.dump:
         args.dump.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     print(f"{len(records)} questions, {sum(len(r['x']) for r in records)} candidates", flush=True)
