@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from assistant.answer.extractive import (
-    NOT_FOUND, _anchor_alignment, _figure_spans, _org_spans, _stating_clause, _term_marks, _word_after,
+    NOT_FOUND, _anchor_alignment, _figure_spans, _org_spans, _person_spans, _stating_clause, _term_marks, _word_after,
 )
 from assistant.answer.frame import RATE_UNITS, analyze
 from assistant.answer.reader_model import FEATURES, MODEL_FILE, Trees, design, load_model
@@ -170,3 +170,10 @@ def test_a_question_word_in_the_next_clause_does_not_describe_a_figure():
     assert _anchor_alignment(sentence, marks, at24, at24 + 3, frame, 24) > 0.0
     assert not _word_after(sentence, at56 + 3, "立案查处", 1)
     assert _word_after("共有30家企业", 5, "企业", 1)
+
+
+def test_a_transliterated_name_is_cut_from_the_title_before_it_and_the_words_after_it():
+    sentence = "龚正会见联合国教科文组织助理总干事菲尔明·马多戈一行。克里斯蒂亚诺·罗纳尔多打进一球"
+    spans = [sentence[a:b] for a, b, _ in _person_spans(sentence, "上海市长龚正会见的联合国教科文组织助理总干事是谁")]
+    assert "菲尔明·马多戈" in spans and "克里斯蒂亚诺·罗纳尔多" in spans
+    assert not any("一行" in s or "总干事" in s or "打进" in s for s in spans)

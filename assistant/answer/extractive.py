@@ -101,7 +101,22 @@ def _figure_spans(sentence: str) -> list[tuple[int, int, str]]:
 _NAME = re.compile(f"[{CJK}]{{2,3}}")
 
 
-def _person_spans(sentence: str) -> list[tuple[int, int, str]]:
+# What ends a transliterated surname: the verb, numeral ("一行"), particle ("等人") or other function word after it.
+_AFTER_NAME = ("v", "m", "u", "p", "c", "d", "r", "y")
+
+
+def _surname_end(sentence: str, start: int, end: int) -> int:
+    """Where the last part of a dotted name (sentence[start:end], after its last "·") ends: at its first word, and
+    the words after it up to a verb or function word ("罗纳尔多打进一球" -> 罗纳尔多, "马多戈一行" -> 马多戈)."""
+    at = start
+    for i, (w, flag) in enumerate(pos_words(sentence[start:end])):
+        if i and flag.startswith(_AFTER_NAME):
+            break
+        at += len(w)
+    return at
+
+
+def _person_spans(sentence: str, qtext: str = "") -> list[tuple[int, int, str]]:
     out, pos = [], 0
     for w, flag in pos_words(sentence):
         start = sentence.find(w, pos)
@@ -111,9 +126,13 @@ def _person_spans(sentence: str) -> list[tuple[int, int, str]]:
         if flag == "nr" and _NAME.fullmatch(w):
             out.append((start, start + len(w), ""))
     # Transliterated names joined by "·" ("玛丽莲·曼森") are one name.
+    # The match runs as far as the CJK run does: the question's words before the name ("助理总干事菲尔明·马多戈" for
+    # "…助理总干事是谁") and the words after its surname are cut off.
     for m in re.finditer(f"[{CJK}]{{1,8}}(?:·[{CJK}]{{1,10}})+", sentence):
         out = [sp for sp in out if not (m.start() <= sp[0] < m.end())]
-        out.append((m.start(), m.end(), ""))
+        first = m.group().split("·")[0]
+        said = next((k for k in range(len(first) - 2, 1, -1) if first[:k] in qtext), 0)
+        out.append((m.start() + said, _surname_end(sentence, m.start() + m.group().rindex("·") + 1, m.end()), ""))
     # Role + name ("局长王大勇表示") where the tagger missed the name.
     for m in re.finditer(ROLE_PATTERN + f"([{CJK}]{{2,3}}?)(?=表示|介绍|说|主持|指出|强调|在|，|。|、|等|$)", sentence):
         if not any(s <= m.start(1) < e for s, e, _ in out):
@@ -828,7 +847,7 @@ class ExtractiveAnswerer:
         if frame.kind == "year":
             return kind_spans("year", sentence)
         if frame.kind in ("person", "author"):
-            spans = [sp for sp in _person_spans(sentence) if sentence[sp[0] : sp[1]] not in frame.text]
+            spans = [sp for sp in _person_spans(sentence, frame.text) if sentence[sp[0] : sp[1]] not in frame.text]
             if frame.role:  # "副局长叫什么名字" wants the name right after 副局长, not after 局长
                 return [sp for sp in spans if _role_before(sentence, sp[0]) == frame.role]
             if frame.kind == "person" and self.learned:  # 谁 may be an organization: "谁发布了…" -> "国家统计局"
