@@ -129,7 +129,7 @@ def fit_trees(records: list[dict]):
     import lightgbm  # the fitting library: `make fit-reader` installs it; answering never needs it
 
     used = [r for r in records if any(r["y"]) and not all(r["y"])]
-    X = np.array([design(r["kind"], x) for r in used for x in r["x"]], dtype=float)
+    X = np.concatenate([design(r["kind"], r["x"]) for r in used])
     y = np.array([float(v) for r in used for v in r["y"]])
     data = lightgbm.Dataset(X, y, group=[len(r["x"]) for r in used])
     return lightgbm.train(TREE_PARAMS, data, num_boost_round=TREE_ROUNDS)
@@ -167,7 +167,7 @@ def _chosen(record: dict, trees: Trees) -> tuple[list[float] | None, bool] | Non
     never stated), and whether it is right."""
     if not record["x"]:
         return None
-    scores = trees.predict(np.array([design(record["kind"], x) for x in record["x"]], dtype=float)).tolist()
+    scores = trees.predict(design(record["kind"], record["x"])).tolist()
     best = max(range(len(scores)), key=scores.__getitem__)
     x = dict(zip(FEATURES, record["x"][best]))
     if x["whole"] > 0:
@@ -287,8 +287,8 @@ def model_text(model: dict) -> str:
 
 def _check_flat(booster, trees: Trees, records: list[dict]) -> None:
     """The flattened trees score as the booster does (on a few questions' candidates)."""
-    X = np.array([design(r["kind"], x) for r in records[:50] for x in r["x"]], dtype=float)
-    gap = float(np.abs(booster.predict(X) - trees.predict(X)).max()) if len(X) else 0.0
+    rows = [design(r["kind"], r["x"]) for r in records[:50] if r["x"]]
+    gap = float(np.abs(booster.predict(X) - trees.predict(X)).max()) if rows and len(X := np.concatenate(rows)) else 0.0
     if gap > 1e-6:
         raise SystemExit(f"the flattened trees score {gap} off the booster's")
 

@@ -237,7 +237,7 @@ class QuestionAnswerer:
         if frame.kind != "figure" or self.facts is None or not wanted or not frame.terms:
             return None
         k = self.knobs
-        total = sum(frame.terms.values())
+        total = frame.term_total
         asked = set(char_bigrams(frame.question))
         years = {int(y) for y in frame.years}
         scored = []

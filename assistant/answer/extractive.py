@@ -301,7 +301,7 @@ def _anchor_alignment(sentence: str, marks: list[tuple[int, int, str]], a: int, 
         if w not in anchors:
             continue
         gap = a - me if me <= a else (ms - b if ms >= b else window + 1)
-        if 0 <= gap <= window and not any(ch in CLAUSE_PUNCT for ch in sentence[min(me, b) : max(ms, a)]):
+        if 0 <= gap <= window and _one_clause(sentence, min(me, b), max(ms, a)):
             best = max(best, (1.0 - gap / (window + 1)) * frame.terms.get(w, 8.0) / top)
     return best
 
@@ -451,27 +451,27 @@ _DIGIT_RUN = re.compile(r"\d+(?:\.\d+)?")
 
 def _in_question(span: str, question: str) -> float:
     """The share of the span's characters the question already says. A number counts only when the question says
-    the same number: the 2 and 4 of "24件" are not said by "2024年".."""
+    the same number: the 2 and 4 of "24件" are not said by "2024年"."""
     said = set(_DIGIT_RUN.findall(question))
-    numeric = [False] * len(span)
-    inside = 0
-    for m in _DIGIT_RUN.finditer(span):
-        numeric[m.start() : m.end()] = [True] * (m.end() - m.start())
-        inside += (m.end() - m.start()) * (m.group() in said)
-    return (inside + sum(ch in question for ch, num in zip(span, numeric) if not num)) / len(span)
+    numbers = sum(len(n) for n in _DIGIT_RUN.findall(span) if n in said)
+    return (numbers + sum(ch in question for ch in _DIGIT_RUN.sub("", span))) / len(span)
+
+
+def _one_clause(text: str, i: int, j: int) -> bool:
+    """No clause ends between offsets i and j: "[56件]，立案查处" does not put 立案查处 beside 56件."""
+    return not any(ch in CLAUSE_PUNCT for ch in text[i:j])
 
 
 def _word_before(text: str, a: int, word: str, slack: int) -> bool:
-    """The word ends at most `slack` characters before offset a, in the same clause: "[56件]，立案查处" does not put
-    立案查处 beside 56件."""
+    """The word ends at most `slack` characters before offset a, in the same clause."""
     i = text.find(word, max(0, a - len(word) - slack), a)
-    return i >= 0 and not any(ch in CLAUSE_PUNCT for ch in text[i + len(word) : a])
+    return i >= 0 and _one_clause(text, i + len(word), a)
 
 
 def _word_after(text: str, b: int, word: str, slack: int) -> bool:
     """The word starts at most `slack` characters after offset b, in the same clause."""
     i = text.find(word, b, b + len(word) + slack)
-    return i >= 0 and not any(ch in CLAUSE_PUNCT for ch in text[b:i])
+    return i >= 0 and _one_clause(text, b, i)
 
 
 def _nearest_term_distance(marks: list[tuple[int, int, str]], a: int, b: int) -> int:
@@ -650,7 +650,7 @@ class ExtractiveAnswerer:
         """Every candidate span with its features (see reader_model.FEATURES), how many passages came from articles
         naming the places and the years, and the best-covered sentence read (the evidence when nothing answers)."""
         k = self.knobs
-        total = sum(frame.terms.values()) or 1.0
+        total = frame.term_total or 1.0
         out: list[Candidate] = []
         in_place = in_year = 0
         evidence: Candidate | None = None
@@ -723,7 +723,7 @@ class ExtractiveAnswerer:
         """The features of the span sentence[a:b] (see reader_model.FEATURES), but those that compare it with the
         other candidates (cov_gap, sent_best, support)."""
         sentence = read.sentence
-        total = sum(frame.terms.values()) or 1.0
+        total = frame.term_total or 1.0
         clause = next((sentence[c:d] for c, d in read.clauses if c <= a < d), sentence)
         x = dict(
             sent_cov=read.coverage, sent_hits=read.hits, clause_cov=_term_hits(clause, frame.terms) / total,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..text.zh import (
     ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
@@ -30,7 +31,7 @@ _WHICH_Q = re.compile(
     r"(?:哪个|哪些|哪一个|哪一|哪家|哪座|哪条|哪项|什么样的|什么样|哪|什么|何)(?P<head>[" + CJK + r"A-Za-z]{1,8})"
 )
 # Places a "哪个X" question asks for, nouns whatever jieba tags them ("哪个县公布了": 县 is tagged zg).
-_PLACE_HEADS = frozenset("县市省区镇乡村州港")
+_PLACE_HEADS = frozenset(ADMIN_SUFFIXES + "镇乡村港")
 
 _QUESTION_FILLERS = frozenset("是 有 为 叫 到 了 在 开 去 能 会 被 由 给 对 这次 那篇 那 这 该 其 一共 总共 共 已经 今年 现在 目前".split())
 
@@ -87,6 +88,11 @@ class QuestionFrame:
     language: str = "zh"  # "en": asked in English (or another Latin-script language) about the Chinese articles
     latin_names: list[str] = field(default_factory=list)  # English: names written in pinyin ("qinshui"), to be found
     sounds_like: dict[str, list[str]] = field(default_factory=dict)  # English: each name's places that read so (沁水)
+
+    @cached_property
+    def term_total(self) -> float:
+        """The weight of all the question's content words: what a text covering every one of them holds."""
+        return sum(self.terms.values())
 
 
 def analyze(question: str) -> QuestionFrame:

@@ -77,11 +77,13 @@ def group_of(kind: str) -> str:
     return KIND_GROUPS.get(kind, "other")
 
 
-def design(kind: str, x: list[float]) -> list[float]:
-    """The scorer's input for a candidate of a question of this kind: its features, then which group the kind is in
-    (the trees split on it where a kind reads the features its own way)."""
-    g = group_of(kind)
-    return [*x, *(1.0 if name == g else 0.0 for name in GROUPS)]
+def design(kind: str, x) -> np.ndarray:
+    """The scorer's input for candidates of a question of this kind: their features (one row, or a row a candidate,
+    in FEATURES order), then which group the kind is in (the trees split on it where a kind reads the features its
+    own way)."""
+    x = np.asarray(x, dtype=float)
+    group = np.array([float(name == group_of(kind)) for name in GROUPS])
+    return np.concatenate([x, np.broadcast_to(group, (*x.shape[:-1], len(GROUPS)))], axis=-1)
 
 
 # The lead a candidate has when no other span competes with it (in model score units).
@@ -187,13 +189,12 @@ class ReaderModel:
 
     def scores(self, kind: str, xs: list[dict[str, float]]) -> list[float]:
         """The scorer's score of each candidate (features by name, missing ones 0) of a question of this kind."""
-        X = np.zeros((len(xs), len(FEATURES) + len(GROUPS)))  # design() of each, built from the features set
+        X = np.zeros((len(xs), len(FEATURES)))
         for row, x in zip(X, xs):
-            for f, v in x.items():
+            for f, v in x.items():  # a candidate sets a few features of many
                 if (j := _COLUMN.get(f)) is not None:
                     row[j] = v
-        X[:, len(FEATURES) + GROUPS.index(group_of(kind))] = 1.0
-        return self.trees.predict(X).tolist()
+        return self.trees.predict(design(kind, X)).tolist()
 
     def confidence(self, kind: str, scores: list[float], spans: list[str], best: int, x: dict[str, float],
                    agree: float) -> float:
