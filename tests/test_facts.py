@@ -187,3 +187,63 @@ def test_a_place_prefix_selects_the_facts_of_that_place_as_the_substring_filter_
         assert found > 20
     finally:
         index.close()
+
+
+# --- news: subjects, periods, units and numbers that are not facts ------------------------------------------------
+
+_REPORT = (
+    "2024-08-20 10:12，正文：证券日报讯（记者王明）星河电子(300999.SZ)近日发布2024年半年度报告，公司2024年上半年营业收入为"
+    "12.5亿元，同比增长18.2%；归属于上市公司股东的净利润为1.3亿元，上年同期为0.9亿元。星河电子现有2000多名员工，"
+    "研发人员占比为35%。与2019年相比，公司出口额比2019年增长64%。"
+)
+_TRADE = (
+    "2023-08-03 09:00，正文：据商务部官网消息，商务部服贸司负责人介绍，2023年上半年，我国服务进出口总额3.1万亿元，"
+    "同比增长8.5%。其中，海外工程签约额达1830亿人民币，全年节约用电180万千瓦时。"
+)
+_RAIL = (
+    "2023-06-01 08:00，正文：京北城际开通运营15年，累计发送旅客2.1亿人次。京北城际最短发车间隔4分钟，"
+    "近1个月客流上涨3.2%，近1年下跌1.5%。"
+)
+
+
+def _news_facts(text, doc_id="news-1"):
+    doc = parse_document(text, doc_id)
+    return RuleFactExtractor().extract(doc.folded(), chunk_document(doc, doc_id, doc_id), doc_id, doc_id)
+
+
+def test_a_company_report_names_the_company_its_year_and_the_change_it_reports():
+    facts = _news_facts(_REPORT)
+    revenue = _find(facts, 12.5, "亿元")
+    assert "星河电子" in revenue.subject and revenue.year == 2024 and "营业收入" in revenue.metric
+    assert revenue.period == "2024年上半年"
+    growth = _find(facts, 18.2, "%")
+    assert "营业收入" in growth.metric and growth.metric.endswith("同比增长率") and "星河电子" in growth.subject
+    before = _find(facts, 0.9, "亿元")  # "上年同期为0.9亿元": the same measure, a year earlier
+    assert before.year == 2023 and before.metric == _find(facts, 1.3, "亿元").metric
+    assert all(f.subject not in ("证券日报", "王明", "未知") for f in facts)
+
+
+def test_a_year_comes_from_the_date_and_never_from_another_number_or_a_baseline():
+    facts = _news_facts(_REPORT)
+    assert {f.year for f in facts} <= {2023, 2024}  # not 2000 (2000多名员工) and not the 2019 baseline
+    assert _find(facts, 64, "%").year == 2024
+
+
+def test_a_national_statistic_is_about_the_country_not_the_ministry_that_announced_it():
+    facts = _news_facts(_TRADE)
+    total = _find(facts, 3.1, "万亿元")
+    assert total.subject == "中国" and total.period == "2023年上半年"
+
+
+def test_units_are_read_whole():
+    facts = _news_facts(_TRADE)
+    assert _find(facts, 1830, "亿人民币").metric.startswith("海外工程签约额")
+    assert _find(facts, 180, "万千瓦时")  # energy, not 万千瓦 of power
+
+
+def test_periods_in_passing_are_not_facts_but_reported_durations_are():
+    facts = _news_facts(_RAIL)
+    assert not [f for f in facts if f.unit in ("年", "个月")]  # 开通运营15年, 近1个月 (a return's window)
+    assert _find(facts, 4, "分钟").subject == "京北城际"
+    assert _find(facts, 3.2, "%").metric == "近1个月客流涨幅"
+    assert _find(facts, 1.5, "%").metric.startswith("近1年")

@@ -7,13 +7,29 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..text.zh import (
+    CJK,
+    CLAUSE_PUNCT,
+    CN_MAGNITUDE,
+    FIGURE_RE,
+    cn_to_number,
+    figure_matches,
+    fold_width,
+    most_named,
+    pos_words,
+    sentence_spans,
+    short_place,
+    strip_spaces,
+    words,
+)
 from .articles import ParsedDocument, full_heading
 from .chunking import Chunk
-from ..text.zh import CJK, CLAUSE_PUNCT, CN_MAGNITUDE, FIGURE_RE, cn_to_number, figure_matches, pos_words, most_named, sentence_spans, short_place, strip_spaces, words, years_in
+from .subjects import ArticleSubjects, article_subjects, clause_subject
 
 
 class Fact(BaseModel):
@@ -21,6 +37,7 @@ class Fact(BaseModel):
 
     subject: str = Field(min_length=1, max_length=40)  # the region or body: 沁水县, 晋城市生态环境局沁水分局
     year: int | None = Field(None, ge=1900, le=2100)
+    period: str = ""  # the year and, where the text says so, its part: 2023年上半年, 2024年1—7月, 2023年
     metric: str = Field(min_length=1, max_length=40)  # 处罚金额
     value: float
     value_max: float | None = None  # the upper end of a range ("3至5个")
@@ -201,6 +218,30 @@ def _phrase_after(after: str) -> str:
     return _word_suffix(phrase, 16) if len(phrase) > 16 else phrase
 
 
+# A rate of change: the direction word right before the figure, with 同比/环比 and a return's window before it
+# ("近6个月下跌10.2%", "营业收入同比下降38.37%", "较前一交易日上涨0.34%").
+_CHANGE = re.compile(
+    r"(?P<window>近\d+个?(?:月|年|周|日)|较前一交易日)?(?P<noun>[^，；：。！？]*?)(?P<cmp>同比|环比)?"
+    r"(?P<dir>上涨|下跌|增长|增加|上升|提升|提高|下降|减少|降低|回落|增|降|涨|跌)了?(?:约|近|超过|逾)?$"
+)
+_DIRECTION_NOUN = {"上涨": "涨幅", "涨": "涨幅", "下跌": "跌幅", "跌": "跌幅", "下降": "下降率", "减少": "下降率", "降低": "下降率",
+                   "回落": "下降率", "降": "下降率"}
+CHANGE_SUFFIXES = ("涨幅", "跌幅", "增长率", "下降率")
+_SAME_A_YEAR_BEFORE = re.compile(r"(?:上年|去年)同期(?:为|是)?")
+
+
+def _change_metric(change: re.Match, raw: str, prev_metric: str) -> str:
+    """营业收入同比下降率, 近6个月跌幅, 日涨幅: what changed (named here, else the previous figure's measure), its
+    comparison and its direction."""
+    noun = _TRAILING.sub("", _LEADING.sub("", change.group("noun") or "")).strip("、")
+    noun = re.sub(r"^(?:较|比)[^，]*?(?:同期|年|月|末|前)", "", noun)  # "较上年同期": the baseline, not the measure
+    if len(noun) < 2:
+        noun = prev_metric
+    window = change.group("window") or ""
+    window = "日" if window == "较前一交易日" else window
+    return window + noun + (change.group("cmp") or "") + _DIRECTION_NOUN.get(change.group("dir"), "增长率")
+
+
 def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_metric: str = "") -> str:
     """The words naming what the figure measures.
 
@@ -217,6 +258,11 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     if within and re.search(r"(?:分钟|小时|天|日|周|月|年)$", sentence[start:end]):
         return within.group(1) + "时间"  # "5分钟内智能识别": how long 智能识别 takes
     post = _phrase_after(after).lstrip("、")
+    change = _CHANGE.search(raw) if re.search(r"(?:%|％|个百分点|倍)$", sentence[start:end]) else None
+    if change:
+        return _change_metric(change, raw, prev_metric)
+    if _SAME_A_YEAR_BEFORE.fullmatch(raw.strip()) and prev_metric:
+        return prev_metric  # "上年同期为8504.53万元": the same measure, a year before
     if _COMPARE.match(pre) and prev_metric:
         verb = re.search(f"([{CJK}]{{2}})$", pre)
         return prev_metric + (verb.group(1) if verb else "变化")
@@ -229,6 +275,44 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
 
 
 # --- rule-based extraction --------------------------------------------------------------
+
+# A year is a year only when the text says so: 2023年, 2023/24财年, 2023-08-09. "2000多人" and "每吨2061元" are
+# figures, never years.
+_FACT_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=年|财年|/\d{2}财年|[-/.]\d{1,2}[-/.]\d{1,2})")
+# The date a news item opens with ("2023-08-16 17:34", "[2023/08/14 13:52]", "202308/15"): the year of its figures.
+_DATELINE = re.compile(r"^\W*((?:19|20)\d{2})\s*(?:[-/年.]\s*)?(?:0?[1-9]|1[0-2])\s*[-/月.]\s*\d{1,2}")
+# A year after 比/较/与 is the baseline a change is measured from ("比2019年下降9.6%"), not the figure's own.
+_BASELINE = re.compile(r"(?:比|较|与|相比)$")
+# The part of a year a figure is for, where its sentence says so before it: 上半年, 第二季度, 1—7月, 前7个月, 7月
+# (a day, "7月19日", dates an event and is not a period).
+_PERIOD_PART = re.compile(
+    r"(?:(?P<year>(?:19|20)\d{2})(?P<fiscal>财)?年度?)?(?<!\d)(?P<part>上半年|下半年|前三季度|第?[一二三四1-4]季度|"
+    r"\d{1,2}\s*[—–\-~至到]\s*\d{1,2}月|前\d{1,2}个?月|\d{1,2}月份?)(?!\d|[一二三四五六七八九十]+日)"
+)
+
+
+# A clause that is only a time: "2023年上半年", "今年1—7月", "截至6月底".
+_TIME_CLAUSE = re.compile(r"(?:截至|截止|在|于)?(?:(?:19|20)\d{2}(?:财)?年度?|今年|去年)?[^，；：。]{0,8}?(?:半年|季度|月份?|月底|月末)")
+
+
+def _period(year: int | None, part: re.Match | None) -> str:
+    """2023年上半年, 2024财年第一季度, 2023年: the figure's year and the part of it the text names."""
+    if part and part.group("year"):
+        return f"{part.group('year')}{'财' if part.group('fiscal') else ''}年{part.group('part')}"
+    if year is None:
+        return ""
+    return f"{year}年{part.group('part') if part else ''}"
+
+
+# A figure of the same period a year before ("上年同期为8504.53万元"), unless it is the baseline of a change.
+_LAST_YEAR = re.compile(r"(?<![比较与])(?:上年|去年)(?:同期)?(?:为|的|是)?$")
+
+
+def _own_years(text: str) -> list[int]:
+    """The years a text names as the period of what it reports, in order; baselines of a comparison left out."""
+    text = fold_width(text)
+    return [int(m.group(1)) for m in _FACT_YEAR.finditer(text) if not _BASELINE.search(text[max(0, m.start() - 2) : m.start()])]
+
 
 _RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|—|至|到)\s*$")
 
@@ -246,6 +330,8 @@ class _ArticleScope:
     place: str
     year: int | None
     this_year: int | None
+    subjects: ArticleSubjects
+    dated: bool = False  # the article opens with its date, which gives its figures' year over earlier sentences'
 
 
 # A slogan or a name in quotation marks is short and has no clause inside ("六个百分百", "十个点位"); a quotation
@@ -269,6 +355,40 @@ def bounded_spans(text: str, spans: list[tuple[int, int]], limit: int = MAX_FACT
             s = cut
         out.append((s, e))
     return out
+
+
+_DURATION_UNITS = ("年", "个月", "月", "周", "天", "日", "小时", "分钟", "周年")
+# A duration is a fact only as the quantity reported: a sentence, a time limit, a headway, a lock-up, a journey
+# ("有期徒刑6个月", "最短发车间隔3分钟", "锁定24个月", "缩短1至2天", "连续5年稳定"); "开通运营15年" and "近1个月下跌"
+# are periods in passing.
+_DURATION_REPORTED = re.compile(r"徒刑|缓刑|拘役|间隔|锁定|限售|缩短|延长|提前|预计|历时|用时|耗时|时限|期限|工期|连续|天数|需要|只需|仅需|长达")
+# A number that is part of a name or a grade: "48公斤级", "240型", "30万千瓦光伏发电项目".
+_NAMED_BY_NUMBER = re.compile(r"[级型号式]|光伏|机组")
+# A vague amount: "数十年", "上百辆", "几十名", "成千".
+_VAGUE = re.compile(r"(?:数|几|上|成|好几)$")
+
+
+def _article_subject(scope: _ArticleScope) -> str:
+    """What an article's figures are about where their clause names nothing: its topic, or its place when the
+    topic is that place's office ("晋城市生态环境局高平分局" reports the figures of 高平市)."""
+    topic = scope.subjects.topic
+    if scope.place and (not topic or short_place(scope.place) in topic):
+        return scope.place
+    return topic or scope.place
+
+
+def _reports_a_figure(sentence: str, m: re.Match) -> bool:
+    """False for numbers the rules of news_facts_dev's README exclude: periods in passing, numbers in names and
+    grades, vague amounts."""
+    unit = m.group("unit") or ""
+    before = sentence[: m.start()]
+    clause = before[max(before.rfind(c) for c in "，；：。！？") + 1 :]
+    after = sentence[m.end() : m.end() + 4]
+    if unit in _DURATION_UNITS and not (_DURATION_REPORTED.search(clause) or re.match(r"内|左右|后到|就", after)):
+        return False
+    if unit and _NAMED_BY_NUMBER.match(after) and unit not in ("%", "个百分点"):
+        return False
+    return m.group("num")[0].isdigit() or not _VAGUE.search(before)
 
 
 def _in_slogan(sentence: str, at: int) -> bool:
@@ -296,14 +416,22 @@ class RuleFactExtractor:
         for a_idx, article in enumerate(doc.articles):
             body = doc.text[article.start : article.end]
             place = primary_place(article.title, body)
-            named = years_in(body)
+            named = [m.group(1) for m in _FACT_YEAR.finditer(fold_width(body))]
             years = [int(y) for y in named]
             main = most_named(named)
+            dated = _DATELINE.match(fold_width(doc.text[article.start : article.end]))
+            written = int(dated.group(1)) if dated else None
             scope = _ArticleScope(
                 place=place,
-                year=int(main) if main else None,
-                # "今年" is the year of writing: at least the latest year the article names ("2025年，我们要…").
-                this_year=max(years) if years else None,
+                # A news item's figures are of the year it is dated, unless the text says otherwise; an undated
+                # page's are of the year it names most.
+                year=written or (int(main) if main else None),
+                # "今年" is the year of writing: the date's, else at least the latest year the article names.
+                this_year=written or (max(years) if years else None),
+                # A title that is only the document's id or file name names no subject.
+                dated=written is not None,
+                subjects=article_subjects("" if article.title in (doc_id, Path(doc_id).stem, Path(source).stem) else article.title,
+                                            doc.text[article.body_start : article.end]),
             )
             article_chunks = [c for c in chunks if c.article == a_idx]
             prev_metric = ""
@@ -318,17 +446,20 @@ class RuleFactExtractor:
                 for m in figure_matches(sentence):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
+                    if not _reports_a_figure(sentence, m):
+                        continue
                     fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric)
                     prev_end = m.end()
                     if fact is None:
                         continue
-                    prev_metric = fact.metric
+                    if not fact.metric.endswith(CHANGE_SUFFIXES):  # a change measures the figure before it
+                        prev_metric = fact.metric
                     offset = s + m.start()
                     chunk = next((c for c in article_chunks if c.start <= offset < c.end), None)
                     fact.title, fact.source, fact.doc_id = full_heading(article.title, article.subtitle), source, doc_id
                     fact.chunk_id = chunk.chunk_id if chunk else ""
                     facts.append(fact)
-                para_year = ([int(y) for y in years_in(sentence)] or [para_year])[-1]
+                para_year = ([int(y) for y in _own_years(sentence)] or [para_year])[-1]
         return facts
 
     def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
@@ -347,11 +478,25 @@ class RuleFactExtractor:
             qualifier = re.search(r"(约|近|超过|逾)$", before).group(1)
         if sentence[m.end() : m.end() + 2] == "以上":
             qualifier = "以上"
-        own_years = [int(y) for y in years_in(before)] or [int(y) for y in years_in(sentence)]
+        # A year after the figure is its own only on an undated page; a news item reports its date's figures.
+        own_years = _own_years(before) or ([] if scope.dated else _own_years(sentence))
+        clause = before[max(before.rfind(c) for c in "，；：。！？") + 1 :]
         if not own_years and scope.this_year and "今年" in sentence:
             own_years = [scope.this_year]
-        year = own_years[-1] if own_years else para_year or scope.year
-        subject = _sentence_place(before, scope.place, text) or scope.place or "未知"
+        if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
+            own_years = [scope.this_year - 1]
+        year = own_years[-1] if own_years else (None if scope.dated else para_year) or scope.year
+        clause_start = max(before.rfind(c) for c in "，；：。！？") + 1
+        # The period is said in the figure's clause, or in a clause of its own that sets the time of what follows
+        # ("2023年上半年，我国服务进出口总额…").
+        parts = list(_PERIOD_PART.finditer(fold_width(before[clause_start:])))
+        if not parts:
+            timed = [c for c in re.split("[，；：]", before[:clause_start]) if _TIME_CLAUSE.fullmatch(fold_width(c))]
+            parts = list(_PERIOD_PART.finditer(fold_width(timed[-1]))) if timed else []
+        period = _period(year, parts[-1] if parts else None)
+        subject = (_sentence_place(before[clause_start:], scope.place, text)
+                   or clause_subject(before[clause_start:], before, scope.subjects)
+                   or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1
         span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
@@ -359,7 +504,7 @@ class RuleFactExtractor:
             return Fact(
                 subject=subject, year=year, metric=metric[:40], value=value, value_max=value_max, unit=unit,
                 qualifier=qualifier, span=strip_spaces(sentence[span_start:span_end]) or m.group(0),
-                context=strip_spaces(sentence),
+                context=strip_spaces(sentence), period=period,
             )
         except ValidationError:
             return None

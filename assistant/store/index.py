@@ -53,14 +53,15 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE TABLE IF NOT EXISTS facts (
     doc_id TEXT NOT NULL, chunk_id TEXT NOT NULL, subject TEXT NOT NULL, year INTEGER, metric TEXT NOT NULL,
     value REAL NOT NULL, value_max REAL, unit TEXT NOT NULL, qualifier TEXT, span TEXT NOT NULL,
-    title TEXT NOT NULL, source TEXT NOT NULL, base_value REAL NOT NULL, base_unit TEXT NOT NULL, context TEXT NOT NULL
+    title TEXT NOT NULL, source TEXT NOT NULL, base_value REAL NOT NULL, base_unit TEXT NOT NULL, context TEXT NOT NULL,
+    period TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS facts_doc ON facts (doc_id);
 CREATE INDEX IF NOT EXISTS facts_subject ON facts (subject);
 """
 FACT_COLUMNS = (
     "doc_id", "chunk_id", "subject", "year", "metric", "value", "value_max", "unit", "qualifier", "span", "title", "source",
-    "context",
+    "context", "period",
 )
 INSERT_FACT = (f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) "
                f"VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})")
@@ -71,7 +72,7 @@ def _fact_row(f: Fact) -> list:
     return [*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit]
 
 
-FACTS_VERSION = "7"  # bump when the rule-based extractor changes, so existing indexes re-extract
+FACTS_VERSION = "8"  # bump when the rule-based extractor changes, so existing indexes re-extract
 # Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
 PARSER_VERSION = "3"
@@ -333,7 +334,7 @@ class Index:
         with self.db:  # WAL: readers see the last committed batch while a writer works, and never block it
             self.db.execute("PRAGMA journal_mode=WAL")
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(facts)")}
-        if columns and "context" not in columns:  # facts are derived data: rebuild an older table
+        if columns and not {"context", "period"} <= columns:  # facts are derived data: rebuild an older table
             with self.db:
                 self.db.execute("DROP TABLE facts")
                 self.db.execute("DELETE FROM meta WHERE key='facts_version'")

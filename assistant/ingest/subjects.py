@@ -1,0 +1,203 @@
+"""Who or what a figure is about: named entities from jieba's tags and suffix rules, an article's topic, and the
+subject a clause names itself (该公司, 全市 and 我国 resolved to the one the article means)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..text.zh import CJK, pos_words
+
+# jieba's tags for names: organisation, other proper noun, person, place, Latin word, abbreviation.
+_NAME_TAGS = frozenset({"nt", "nz", "nr", "nrt", "nrfg", "ns", "eng"})
+_PERSON_TAGS = frozenset({"nr", "nrt", "nrfg"})
+# Words that end the name of a body, a place or a thing and join the name before them: 合肥市公安局, 阿富汗央行,
+# 日本队, 密云水库流域, 联想集团.
+_HEAD_WORDS = re.compile(
+    r"^(?:[\u4e00-\u9fff]{0,4}(?:公司|集团|银行|央行|分局|局|厅|部|委员会|委|法院|医院|学院|研究院|海关|协会|学会|基金会|大学|"
+    r"中心|航空|证券|支队|大队|队|团伙|流域|水库|政府|示范区|新区|港|号线|店|厂|站|馆))$"
+)
+# Words that are never what a figure is about: the wire, the page's own labels, the reporter.
+_NOT_SUBJECT = re.compile(
+    r"^(?:正文|原标题|标题|新华社|中新网|中新社|人民网|央视网|光明日报|中青报|中青网|财联社|新京报|京报|日电|日讯|记者|智通财经|东方网|"
+    r"海报新闻|搜狐|网易|新浪|腾讯|澎湃新闻|界面新闻|上证报|证券时报|中国经济网|同比|环比|换手率|上市公司|上市|AI|CEO|APP)$"
+)
+# Reporters and photographers, which name the writer and not the story: （记者陈晨）, 记者 张俊, 余红春摄.
+_BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}?(?=[)）\\s，。]|$)|[{CJK}]{{2,3}}摄")
+# A company or fund named with its listing code: 帝奥微(688381.SH), 洪都航空（600316）, 兴全绿色投资混合(LOF).
+_LISTED = re.compile(f"([A-Za-z{CJK}'‘’·]{{2,20}}?)\\s*[（(](?:\\d{{5,6}}(?:\\.[A-Za-z]{{2}})?|LOF|QDII)[)）]")
+# Words a name grows by only while they repeat it, never across them: 华夏成长混合 stops before 最新净值.
+_NAME_STOP = re.compile(r"最新|的|在|于|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
+# A name seen this many times in an article may be its topic; fewer is a name in passing.
+TOPIC_MIN_MENTIONS = 2
+# How much a mention counts by where it is: the headline and the lead say what an article is about.
+HEADLINE_WEIGHT = 3
+LEAD_WEIGHT = 2
+LEAD_CHARS = 200
+LISTED_WEIGHT = 3  # a name given with its listing code is the company or fund the page reports on
+PERSON_WEIGHT = 0.5  # people are the subject of a figure less often than the bodies they act for
+# Stock codes and numbered designations are not names: 688381.SH, 600316.
+_CODE = re.compile(r"\d")
+# A name followed by a verb of saying is where the news came from, not what it is about: 商务部服贸司负责人介绍.
+_SOURCE = re.compile(f"[{CJK}]{{0,8}}?(?:介绍|表示|发布|获悉|消息|通报|公布|透露|指出|官网|网站|记者|供图|报道)")
+SOURCE_WEIGHT = 0.3
+# 该公司, 全市, 我国: words that point back at the company, city or country the article is about.
+_SELF_COMPANY = re.compile(r"(?:该|本|这家|公司)?公司$|^该(?:集团|行|机构|基金|店)$")
+_SELF_COUNTRY = re.compile(r"^(?:全国|我国|国内)$")
+_SELF_PLACE = re.compile(r"^(?:全|该|本)(?:省|市|县|区|州)$")
+_COMPANY_END = re.compile(r"(?:公司|集团|银行|证券|航空|股份|科技|混合|基金|LOF)$|[A-Za-z]")
+
+
+# Words that point back at what the article is about, where they open a clause: "公司营收为903亿", "全市降水总量".
+_POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|全市|全县|全区|该市|该县|该省")
+# What may come before a clause's subject: a date, a linking word.
+_OPENING = re.compile(r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至[^，]{0,12}?日|其中|同时|此外|另外|而|但|今年|上半年|[，、\s])*")
+# How many of an article's most mentioned names count as known where they reappear.
+TOPIC_NAMES = 8
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    name: str
+    person: bool = False
+    listed: bool = False
+    tag: str = ""  # jieba's tag of the name's first word
+    word: str = ""  # that word, before head words joined it
+
+
+def _grow(name: str, text: str) -> str:
+    """The longest name starting with `name` that the article repeats about as often: 京津 -> 京津城际."""
+    base = text.count(name)
+    if base < TOPIC_MIN_MENTIONS:
+        return name
+    best = name
+    for m in re.finditer(re.escape(name), text):
+        tail = re.match(f"[{CJK}A-Za-z0-9]{{1,10}}", text[m.end():])
+        if not tail:
+            continue
+        stop = _NAME_STOP.search(tail.group())
+        tail_text = tail.group()[: stop.start()] if stop else tail.group()
+        for k in range(len(tail_text), 0, -1):
+            longer = name + tail_text[:k]
+            if len(longer) > len(best) and text.count(longer) >= max(TOPIC_MIN_MENTIONS, (base + 1) // 2):
+                best = longer
+                break
+    return best
+
+
+def mentions(text: str) -> list[Mention]:
+    """Names in the text in order: jieba's proper nouns joined with the head words after them, listed names."""
+    out: list[Mention] = []
+    for m in _LISTED.finditer(text):
+        out.append(Mention(m.start(1), m.group(1), listed=True))
+    out.extend(_tagged(text))
+    return sorted(out, key=lambda m: m.start)
+
+
+@lru_cache(maxsize=8192)
+def _tagged(text: str) -> tuple[Mention, ...]:
+    tagged = pos_words(text)
+    out: list[Mention] = []
+    pos, i = 0, 0
+    while i < len(tagged):
+        w, flag = tagged[i]
+        at = text.find(w, pos)
+        if at < 0:
+            i += 1
+            continue
+        pos = at + len(w)
+        if flag in _NAME_TAGS and len(w) >= 2 and not _NOT_SUBJECT.match(w) and not _CODE.search(w):
+            name, j = w, i + 1
+            while j < len(tagged) and _HEAD_WORDS.match(tagged[j][0]) and text.startswith(tagged[j][0], pos):
+                name += tagged[j][0]
+                pos += len(tagged[j][0])
+                j += 1
+            if not _is_byline(text, at, name):
+                out.append(Mention(at, name, person=flag in _PERSON_TAGS and name == w, tag=flag, word=w))
+            i = j
+            continue
+        i += 1
+    return tuple(out)
+
+
+def _is_byline(text: str, at: int, name: str) -> bool:
+    """True when the name at `at` is a reporter's or photographer's."""
+    around = text[max(0, at - 12) : at + len(name) + 2]
+    return any(m.start() <= at - max(0, at - 12) < m.end() for m in _BYLINE.finditer(around))
+
+
+@dataclass
+class ArticleSubjects:
+    """What an article is about, and the names it has given so far, for resolving 该公司 and 全市."""
+
+    topic: str
+    names: tuple[str, ...]  # the article's names, most mentioned first
+
+    def resolve(self, word: str, before: str = "") -> str:
+        """A pointing word as the name it points at: 公司 -> the company, 全市 -> the last city named."""
+        if _SELF_COUNTRY.match(word):
+            return "中国"
+        if _SELF_PLACE.match(word):
+            level = word[-1]
+            named = [m.name for m in mentions(before) if m.name.endswith(level) and not m.person]
+            if named:
+                return named[-1]
+            return next((n for n in self.names if n.endswith(level)), self.topic or word)
+        if _SELF_COMPANY.search(word):
+            return next((n for n in (self.topic, *self.names) if n and _COMPANY_END.search(n)), self.topic or word)
+        return word
+
+
+def article_subjects(headline: str, body: str) -> ArticleSubjects:
+    """The name an article is about: the one its headline and lead give most weight, grown to its full form."""
+    text = headline + "\n" + body
+    weights: Counter = Counter()
+    found = mentions(text) + [Mention(m.start(), "中国") for m in re.finditer(r"我国|全国", text)]
+    for m in found:
+        w = LISTED_WEIGHT if m.listed else PERSON_WEIGHT if m.person else 1
+        if _SOURCE.match(text, m.start + len(m.name)):
+            w *= SOURCE_WEIGHT
+        if m.start < len(headline):
+            w *= HEADLINE_WEIGHT
+        elif m.start < len(headline) + LEAD_CHARS:
+            w *= LEAD_WEIGHT
+        weights[m.name] += w
+    names = [n for n, _ in weights.most_common()]
+    if not names:
+        return ArticleSubjects("", ())
+    grown = _grow(names[0], text)
+    return ArticleSubjects(grown, tuple(names[:20]))
+
+
+def _strong(m: Mention, article: ArticleSubjects) -> bool:
+    """A name sure enough to be a figure's subject where it stands: a body or place by its head word or jieba's
+    tag, a listed name, or a name the article repeats; not a code or an abbreviation (PM2.5, TSP, NOx)."""
+    if re.search(r"\d", m.name) or re.fullmatch(r"[A-Za-z]{1,4}", m.name):
+        return False
+    if m.listed or m.name in article.names[:TOPIC_NAMES]:
+        return True
+    return not m.person and (m.tag in ("ns", "nt") or m.name != m.word)
+
+
+def clause_subject(clause_before: str, sentence_before: str, article: ArticleSubjects) -> str | None:
+    """The name the figure's own clause gives before it (the closest), resolved through the article; None when
+    the clause names nobody."""
+    opening = _OPENING.sub("", clause_before)
+    pointing = _POINTING.match(opening)
+    # The subject opens its clause ("缅甸共接待了…", "日本队赢得…"); a name further in is an object or a modifier
+    # ("完成涉河湖问题整改"), and one right before the figure is a verb jieba took for a place ("新建3座").
+    at = len(clause_before) - len(opening)
+    named = [m for m in mentions(clause_before) if m.start == at and _strong(m, article)
+             and not re.match(r"[\d零〇一二两三四五六七八九十百千]|$", clause_before[m.start + len(m.name) :])]
+    if named:
+        name = named[-1].name
+        # The topic's short form stands for it: 京津 in a clause of an article about 京津城际.
+        if article.topic.startswith(name) and len(name) >= 2:
+            return article.topic
+        return name
+    if pointing:
+        return article.resolve(pointing.group(), sentence_before)
+    return None
