@@ -100,7 +100,7 @@ def test_facts_command_filters_and_exports(seeds_index):
     assert as_json and all("沁水" in f["subject"] and f["year"] == 2024 for f in as_json)
     assert any(f["value"] == 394.179 and f["unit"] == "万元" for f in as_json)
     csv_out = run_cli("facts", "--metric", "处罚金额", "--format", "csv", "--index-dir", str(seeds_index)).stdout
-    assert csv_out.splitlines()[0].startswith("subject,year,metric,value,unit") and "394.179" in csv_out
+    assert csv_out.splitlines()[0].startswith("subject,metric,value,value_max,unit,qualifier,year,period") and "394.179" in csv_out
     bad = run_cli("facts", "--format", "xml", "--index-dir", str(seeds_index))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
@@ -247,3 +247,34 @@ def test_periods_in_passing_are_not_facts_but_reported_durations_are():
     assert _find(facts, 4, "分钟").subject == "京北城际"
     assert _find(facts, 3.2, "%").metric == "近1个月客流涨幅"
     assert _find(facts, 1.5, "%").metric.startswith("近1年")
+
+
+def test_the_llm_path_gives_the_same_fields_and_is_scored_like_the_rules(tmp_path):
+    """A reply such as a real model gives for a company report: subject, metric with its direction, period and
+    range come back as stored facts, the prompt carries the article's date, and the facts gold scores them."""
+    src = tmp_path / "news.jsonl"
+    src.write_text(json.dumps({"id": "report-1", "text": _REPORT}, ensure_ascii=False) + "\n", encoding="utf-8")
+    drafts = [
+        {"subject": "星河电子", "metric": "营业收入", "value": 12.5, "unit": "亿元", "qualifier": None, "year": 2024,
+         "period": "2024年上半年", "span": "公司2024年上半年营业收入为12.5亿元"},
+        {"subject": "星河电子", "metric": "营业收入同比增长率", "value": 18.2, "unit": "%", "qualifier": None,
+         "year": 2024, "period": "2024年上半年", "span": "同比增长18.2%"},
+        {"subject": "星河电子", "metric": "归母净利润", "value": 0.9, "unit": "亿元", "qualifier": None, "year": 2023,
+         "period": "2023年上半年", "span": "上年同期为0.9亿元"},
+    ]
+    gold = tmp_path / "facts_gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": f"g{i}", "doc_id": "report-1", **{k: d[k] for k in (
+        "subject", "year", "metric", "value", "unit", "qualifier", "span")}}, ensure_ascii=False) + "\n"
+        for i, d in enumerate(drafts)), encoding="utf-8")
+    with FakeOpenAI(script=[{"content": json.dumps(drafts, ensure_ascii=False)}]) as server:
+        settings = Settings(index_dir=tmp_path / "idx", llm_base_url=server.base_url, llm_api_key="sk-x",
+                            facts_extractor="llm")
+        a = Assistant(settings=settings)
+        a.ingest(src)
+        prompt = server.chat_requests[0]["json"]["messages"][-1]["content"]
+    assert "文章日期：2024-08-20" in prompt and "该公司" in prompt
+    facts = {f.value: f for f in a.facts()}
+    assert facts[12.5].period == "2024年上半年" and facts[0.9].year == 2023
+    assert facts[18.2].metric == "营业收入同比增长率" and facts[18.2].when == "2024年上半年"
+    run = a.evaluate(gold)
+    assert run["precision"] == 1.0 and run["recall"] == 1.0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.app.ui import DOCUMENT_HEADERS, FACT_HEADERS
+from assistant.app.ui import DOCUMENT_HEADERS, FACT_HEADERS, FACT_PAGE_ROWS
 
 from .conftest import ROOT, SEEDS, run_cli
 from .fake_openai import FakeOpenAI, passage_number
@@ -226,19 +226,41 @@ def test_facts_tab_filters_and_downloads_csv(page, tmp_path):
     page.fill("#fact-subject input, #fact-subject textarea", "沁水")
     page.fill("#fact-metric input, #fact-metric textarea", "处罚金额")
     page.click("#fact-filter")
-    page.wait_for_function("() => document.querySelector('#facts').innerText.includes('394.179万元')", timeout=30_000)
-    assert "沁水县" in page.locator("#facts").inner_text()
+    page.wait_for_function("() => document.querySelector('#facts').innerText.includes('394.179')", timeout=30_000)
+    shown = page.locator("#facts").inner_text()
+    assert "沁水县" in shown and "万元" in shown and "2024年" in shown  # 主体, 单位 and 时期 in their own columns
     _shot(page, "facts")
-    with page.expect_download() as info:
+    with page.expect_download() as info:  # one click: the CSV is written when asked for, then downloaded
         page.click("#facts-csv")
     saved = tmp_path / "facts.csv"
     info.value.save_as(saved)
     text = saved.read_text(encoding="utf-8-sig")
-    assert text.splitlines()[0].startswith("地区,年份,指标,数值") and "394.179万元" in text
+    assert text.splitlines()[0] == ",".join(FACT_HEADERS) and "394.179,万元,2024年" in text
     # A year that is not a year is refused with a sentence, not an error page.
     page.fill("#fact-year input, #fact-year textarea", "去年")
     page.click("#fact-filter")
     page.get_by_text("年份应是四位数字").first.wait_for(timeout=30_000)
+
+
+def test_facts_tab_shows_one_page_at_a_time(page):
+    """The unfiltered table is read a page at a time: the next page shows other rows, and the count says which."""
+    page.get_by_role("tab", name="数据表").click()
+    page.wait_for_function("() => /第 1 \\/ \\d+ 页/.test(document.querySelector('#facts-count').innerText)",
+                           timeout=30_000)
+    total = int(re.search(r"共 (\d+) 条", page.locator("#facts-count").inner_text()).group(1))
+    first = page.locator("#facts").inner_text()
+    assert total > FACT_PAGE_ROWS and f"每页 {FACT_PAGE_ROWS} 条" in page.locator("#facts-count").inner_text()
+    page.click("#facts-next")
+    page.wait_for_function("() => /第 2 \\/ \\d+ 页/.test(document.querySelector('#facts-count').innerText)",
+                           timeout=30_000)
+    second = page.locator("#facts").inner_text()
+    assert "万元" in second or "%" in second or "个" in second
+    assert second != first
+    page.click("#facts-prev")
+    page.wait_for_function("() => /第 1 \\/ \\d+ 页/.test(document.querySelector('#facts-count').innerText)",
+                           timeout=30_000)
+    page.wait_for_timeout(500)
+    assert page.locator("#facts").inner_text() == first
 
 
 def test_facts_chart_draws_the_filtered_metric_and_a_bar_opens_its_passage(page):

@@ -368,15 +368,13 @@ class Assistant:
             return
         yield self._from_reply(t, prompt, "".join(pieces))
 
-    def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> list:
-        """The figures extracted from the articles, filtered by subject, metric (substrings) and year. Facts are
-        extracted in simplified characters; a fact from a document in traditional script quotes it as written."""
+    def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
+              limit: int | None = None, offset: int = 0) -> list:
+        """The figures extracted from the articles, filtered by subject, metric (substrings) and year, or one page of
+        them (`limit` rows from `offset`). Facts are extracted in simplified characters; a fact from a document in
+        traditional script quotes it as written."""
         index = self._open()
-        facts = index.facts(
-            subject=normalize_question(subject) if subject else None,
-            metric=normalize_question(metric) if metric else None,
-            year=year,
-        )
+        facts = index.facts(limit=limit, offset=offset, **self._fact_filters(subject, metric, year))
         written = {p.chunk_id: p for p in index.passages(sorted({f.chunk_id for f in facts if f.chunk_id}))}
         written = {cid: p for cid, p in written.items() if p.text != to_simplified(p.text)}
         for f in facts:
@@ -385,6 +383,15 @@ class Assistant:
                 f.span, f.context = restore_script(f.span, [p]), restore_script(f.context, [p])
                 f.title = full_heading(p.title, p.subtitle)
         return facts
+
+    def count_facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> int:
+        """How many figures the same filters select (what a page of the facts table is out of)."""
+        return self._open().count_facts(**self._fact_filters(subject, metric, year))
+
+    @staticmethod
+    def _fact_filters(subject: str | None, metric: str | None, year: int | None) -> dict:
+        return {"subject": normalize_question(subject) if subject else None,
+                "metric": normalize_question(metric) if metric else None, "year": year}
 
     def passages(self, chunk_ids: list[str]) -> list[Passage]:
         """Stored passages by id, in the order given (what a chart's bar or a fact's row opens)."""

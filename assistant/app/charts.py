@@ -15,7 +15,7 @@ from ..store.records import Passage, full_heading
 
 CHART_MAX_GROUPS = 4  # charts shown at most (the units with the most figures first); the table has the rest
 CHART_MAX_BARS = 12  # bars per chart at most: more would not fit beside the table at 1280 px
-ASK_FOR_A_METRIC = "在“指标”中输入要比较的指标（如 PM2.5、处罚金额），这里会按地区和年份画出柱状图，点击柱子可查看原文。"
+ASK_FOR_A_METRIC = "在“指标”中输入要比较的指标（如 PM2.5、处罚金额、营业收入），这里会按主体和时期画出柱状图，点击柱子可查看原文。"
 NOTHING_TO_DRAW = "没有可画的数据。"
 
 
@@ -31,7 +31,7 @@ class Chart:
     unit: str
     bars: list[Bar]
     left_out: int  # figures of this unit not drawn (over CHART_MAX_BARS)
-    shared: list[str]  # the place and year every bar shares, if any
+    shared: list[str]  # the subject and period every bar shares, if any
 
 
 def _lead_in(f: Fact) -> str:
@@ -43,26 +43,26 @@ def _lead_in(f: Fact) -> str:
 
 
 def _common(facts: list[Fact]) -> list[str]:
-    """What every bar of a chart shares (its place, its year), said once in the caption instead of on each bar."""
+    """What every bar of a chart shares (its subject, its period), said once in the caption instead of on each bar."""
     out = []
     if len({f.subject for f in facts}) == 1:
         out.append(facts[0].subject)
-    if len({f.year for f in facts}) == 1 and facts[0].year:
-        out.append(f"{facts[0].year}年")
+    if len({f.when for f in facts}) == 1 and facts[0].when:
+        out.append(facts[0].when)
     return out
 
 
 def _labels(facts: list[Fact]) -> list[str]:
-    """A bar is named by what tells it from the others: place, year, metric (those they all share left out), then,
+    """A bar is named by what tells it from the others: subject, period, metric (those they all share left out), then,
     for figures named alike, the clause that says what each is about, then a count."""
     same_place = len({f.subject for f in facts}) == 1
-    same_year = len({f.year for f in facts}) == 1
+    same_year = len({f.when for f in facts}) == 1
     same_metric = len({f.metric for f in facts}) == 1
     labels = []
     for f in facts:
         parts = [] if same_place else [f.subject]
         if not same_year:
-            parts.append(f"{f.year}年" if f.year else "年份不详")
+            parts.append(f.when or "时期不详")
         if not same_metric or not parts:
             parts.append(f.metric)
         labels.append(" ".join(parts))
@@ -90,10 +90,10 @@ def build_charts(facts: list[Fact]) -> list[Chart]:
     for unit, members in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:CHART_MAX_GROUPS]:
         distinct: dict[tuple, Fact] = {}  # a figure restated in the same article is one bar
         for f in members:
-            distinct.setdefault((f.doc_id, f.subject, f.year, f.metric, f.base_value), f)
+            distinct.setdefault((f.doc_id, f.subject, f.when, f.metric, f.base_value), f)
         kept = list(distinct.values())
-        if len({f.subject for f in kept}) == 1:  # one place over the years: in time order
-            kept.sort(key=lambda f: (f.year or 0, -f.base_value))
+        if len({f.subject for f in kept}) == 1:  # one subject over time: in time order
+            kept.sort(key=lambda f: (f.year or 0, f.when, -f.base_value))
         else:  # places side by side: largest first
             kept.sort(key=lambda f: -f.base_value)
         shown = kept[:CHART_MAX_BARS]

@@ -337,19 +337,20 @@ def _enforce_floors(metrics: dict, gold: Path, floors: Optional[Path]) -> None:
 @command()
 def facts(
     index_dir: Optional[Path] = IndexDirOption,
-    subject: Optional[str] = typer.Option(None, "--subject", help="地区或单位（包含即可），例如 沁水"),
+    subject: Optional[str] = typer.Option(None, "--subject", help="主体：地区、公司、机构等（包含即可），例如 沁水、联想"),
     metric: Optional[str] = typer.Option(None, "--metric", help="指标（包含即可），例如 处罚金额"),
     year: Optional[int] = typer.Option(None, "--year", help="年份"),
     fmt: str = typer.Option("table", "--format", help="table、csv 或 json"),
 ) -> None:
-    """数字事实表：文章中的数字及其地区、年份、指标、单位和原文出处。"""
+    """数字事实表：文章中的数字及其主体、指标、数值、单位、时期和原文出处。"""
     import csv
 
     if fmt not in ("table", "csv", "json"):
         raise AssistantError("--format 只能是 table、csv 或 json。", 2)
     assistant = _assistant(index_dir)
     rows = assistant.facts(subject=subject, metric=metric, year=year)
-    fields = ["subject", "year", "metric", "value", "unit", "qualifier", "title", "source", "chunk_id", "span"]
+    fields = ["subject", "metric", "value", "value_max", "unit", "qualifier", "year", "period", "span", "title", "source",
+              "chunk_id"]
     if fmt == "json":
         typer.echo(json.dumps([{k: getattr(f, k) for k in fields} for f in rows], ensure_ascii=False))
     elif fmt == "csv":
@@ -361,9 +362,9 @@ def facts(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("地区", "年份", "指标", "数值", "原文")
+        table = Table("主体", "指标", "数值", "单位", "时期", "原文")
         for f in rows:
-            table.add_row(f.subject, str(f.year or ""), f.metric, f.display(), f.span)
+            table.add_row(f.subject, f.metric, f.display_value(), f.unit, f.when, f.span)
         Console().print(table)
         typer.echo(f"共 {len(rows)} 条。")
 

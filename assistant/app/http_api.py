@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 MODEL_ID = "news-qa-assistant"  # the one model /v1/models lists; any model name a client sends is answered by it
 TOKEN_FAILURE_DELAY_S = 1.0  # a wrong token waits this long, one at a time, so guessing is slow
 STREAM_PIECE_CHARS = 24  # characters per streamed chunk of a checked answer
+# /v1/facts answers a page of facts: this many unless asked otherwise, and never more than the maximum in one reply.
+FACTS_PAGE_DEFAULT = 1000
+FACTS_PAGE_MAX = 10000
 
 
 # What pydantic's commonest validation errors mean, for the one-sentence message (others: "格式不对").
@@ -242,15 +245,19 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
             kick_embedder()
         return {"report": report.to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
 
-    @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按地区、指标、年份筛选）")
-    def facts(subject: str | None = Query(None, description="地区，如 沁水"),
+    @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按主体、指标、年份筛选）")
+    def facts(subject: str | None = Query(None, description="主体（地区、公司、机构等），如 沁水、联想"),
               metric: str | None = Query(None, description="指标，如 处罚金额"),
-              year: int | None = Query(None, ge=1900, le=2100, description="年份，如 2024")) -> dict:
+              year: int | None = Query(None, ge=1900, le=2100, description="年份，如 2024"),
+              limit: int = Query(FACTS_PAGE_DEFAULT, ge=1, le=FACTS_PAGE_MAX, description="最多返回多少条"),
+              offset: int = Query(0, ge=0, description="从第几条开始（0 起）")) -> dict:
+        filters = {"subject": subject or None, "metric": metric or None, "year": year}
         try:
-            found = assistant.facts(subject=subject or None, metric=metric or None, year=year)
+            found = assistant.facts(**filters, limit=limit, offset=offset)
+            total = assistant.count_facts(**filters)
         except IndexMissing:
-            found = []
-        return {"facts": [f.model_dump() | {"display": f.display()} for f in found]}
+            found, total = [], 0
+        return {"total": total, "offset": offset, "facts": [f.model_dump() | {"display": f.display()} for f in found]}
 
     @v1.get("/models", tags=["OpenAI 兼容"], summary="可用的模型（OpenAI 格式）")
     def models() -> dict:

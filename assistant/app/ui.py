@@ -29,13 +29,16 @@ EXAMPLES = [
     "哪个地方第三轮中央环保督察交办的群众举报件最多？",
     "高平分局帮助多少家企业完成了信用修复？",
 ]
-FACT_HEADERS = ["地区", "年份", "指标", "数值", "原文", "文章", "来源"]
+FACT_HEADERS = ["主体", "指标", "数值", "单位", "时期", "原文", "来源"]
 DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
 # Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
-FACT_COLUMN_WIDTHS = ["10%", "8%", "14%", "11%", "25%", "17%", "15%"]
+FACT_COLUMN_WIDTHS = ["12%", "14%", "9%", "8%", "10%", "29%", "18%"]
+# Rows on one page of the facts table: a page is read from the index on its own, never the whole table.
+FACT_PAGE_ROWS = 50
 DOCUMENT_COLUMN_WIDTHS = ["18%", "46%", "8%", "8%", "20%"]
 
 CSS = """
+.offscreen { position: absolute !important; left: -9999px !important; width: 1px; height: 1px; overflow: hidden; }
 .citations { margin-top: .6em; font-size: .92em; }
 .citation { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: .3em .6em; margin: .3em 0; }
 .citation summary { cursor: pointer; }
@@ -208,23 +211,43 @@ def _backend(assistant: Assistant, info: dict | None = None) -> str:
     return "离线抽取式（无需网络与模型）"
 
 
-def filtered_facts(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "") -> list:
-    """The facts the filter boxes select (an empty box, or one the page sends as None, filters nothing)."""
+def _fact_filters(subject: str | None, metric: str | None, year: str | None) -> dict:
+    """The filter boxes as the facts' filters (an empty box, or one the page sends as None, filters nothing)."""
     subject, metric, year = ((v or "").strip() for v in (subject, metric, year))
     if year and not re.fullmatch(r"(?:19|20)\d{2}", year):
         raise UIError("年份应是四位数字，例如 2024。")
+    return {"subject": subject or None, "metric": metric or None, "year": int(year) if year else None}
+
+
+def filtered_facts(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "",
+                   page: int | None = None) -> list:
+    """The facts the filter boxes select: all of them, or page `page` (from 1) of FACT_PAGE_ROWS rows."""
+    paging = {} if page is None else {"limit": FACT_PAGE_ROWS, "offset": (max(page, 1) - 1) * FACT_PAGE_ROWS}
     try:
-        return assistant.facts(subject=subject or None, metric=metric or None, year=int(year) if year else None)
+        return assistant.facts(**_fact_filters(subject, metric, year), **paging)
     except IndexMissing:
         return []
 
 
+def counted_facts(assistant: Assistant, subject: str | None = "", metric: str | None = "", year: str | None = "") -> int:
+    try:
+        return assistant.count_facts(**_fact_filters(subject, metric, year))
+    except IndexMissing:
+        return 0
+
+
+def _source(f) -> str:
+    """Where a figure comes from: its article's heading, else the document's name."""
+    return f.title or (Path(f.source).name if f.source else f.doc_id)
+
+
 def facts_rows(facts: list) -> list[list]:
-    """The facts table's rows."""
-    return [
-        [f.subject, f.year or "", f.metric, f.display(), f.span, f.title, Path(f.source).name if f.source else f.doc_id]
-        for f in facts
-    ]
+    """The facts table's rows: 主体, 指标, 数值, 单位, 时期, 原文, 来源."""
+    return [[f.subject, f.metric, f.display_value(), f.unit, f.when, f.span, _source(f)] for f in facts]
+
+
+def page_count(total: int) -> int:
+    return max(1, -(-total // FACT_PAGE_ROWS))
 
 
 def facts_chart(assistant: Assistant, facts: list, metric: str | None) -> str:
@@ -370,15 +393,39 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         except IndexMissing:
             return {"question": question, "answered": False, "error": "索引中还没有数据。"}
 
+    def facts_page(filters: list, page: int):
+        """One page of the facts the applied filters select, and the line that says which."""
+        total = counted_facts(assistant, *filters)
+        page = min(max(int(page or 1), 1), page_count(total))
+        rows = facts_rows(filtered_facts(assistant, *filters, page=page))
+        shown = f"共 {total} 条" + (f"，第 {page} / {page_count(total)} 页（每页 {FACT_PAGE_ROWS} 条）" if total > FACT_PAGE_ROWS else "")
+        return rows, shown, page
+
     def filter_facts(subject: str | None, metric: str | None, year: str | None):
+        """Apply the filter boxes: the first page, and the chart of the asked metric's figures."""
+        filters = [subject, metric, year]
         try:
-            facts = filtered_facts(assistant, subject, metric, year)
+            rows, shown, page = facts_page(filters, 1)
+            charted = filtered_facts(assistant, *filters) if (metric or "").strip() else []
         except UIError as exc:
             gr.Warning(str(exc))
-            facts = []
-        rows = facts_rows(facts)
-        path = write_csv(rows, exports)
-        return rows, gr.update(value=str(path)), f"共 {len(rows)} 条", facts_chart(assistant, facts, metric)
+            filters, (rows, shown, page), charted = ["", "", ""], ([], "共 0 条", 1), []
+        return rows, shown, facts_chart(assistant, charted, metric), filters, page
+
+    def turn_page(filters: list, page: int, step: int):
+        try:
+            rows, shown, page = facts_page(filters, int(page or 1) + step)
+        except UIError:
+            rows, shown, page = [], "共 0 条", 1
+        return rows, shown, page
+
+    def export_facts(filters: list):
+        """Every fact the applied filters select, as a CSV written when asked for (never on each filter)."""
+        try:
+            rows = facts_rows(filtered_facts(assistant, *filters))
+        except UIError:
+            rows = []
+        return str(write_csv(rows, exports))
 
     def refreshed(message: str, keep_choice: bool = True):
         """What the documents tab shows after a change: the message, the list, the status, the delete choices."""
@@ -449,20 +496,33 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                 reset.click(clear, None, [chatbot, question, asked], api_visibility="private")
             with gr.Tab("数据表", id="facts"):
                 with gr.Row():
-                    subject = gr.Textbox(label="地区", placeholder="如 沁水", elem_id="fact-subject")
-                    metric = gr.Textbox(label="指标", placeholder="如 处罚金额", elem_id="fact-metric")
+                    subject = gr.Textbox(label="主体", placeholder="如 沁水、联想集团", elem_id="fact-subject")
+                    metric = gr.Textbox(label="指标", placeholder="如 处罚金额、营业收入", elem_id="fact-metric")
                     year = gr.Textbox(label="年份", placeholder="如 2024", elem_id="fact-year")
                     search = gr.Button("筛选", variant="primary", elem_id="fact-filter")
+                applied = gr.State(["", "", ""])  # the filters of the rows shown, which paging and export keep
+                page_no = gr.State(1)
                 count = gr.Markdown(elem_id="facts-count")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=640):
                         table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True,
                                              elem_id="facts", column_widths=FACT_COLUMN_WIDTHS)
-                        download = gr.DownloadButton("下载 CSV", elem_id="facts-csv")
+                        with gr.Row():
+                            previous = gr.Button("上一页", size="sm", elem_id="facts-prev")
+                            following = gr.Button("下一页", size="sm", elem_id="facts-next")
+                            export = gr.Button("下载 CSV", size="sm", elem_id="facts-csv")
+                        # Filled when 下载 CSV is clicked, then clicked by the page: the CSV is written on demand.
+                        download = gr.DownloadButton("facts.csv", elem_id="facts-csv-file", elem_classes="offscreen")
                     with gr.Column(scale=2, min_width=360):
                         chart = gr.HTML(elem_id="facts-chart")
-                facts_out = [table, download, count, chart]
-                search.click(filter_facts, [subject, metric, year], facts_out, api_name="facts")
+                search.click(filter_facts, [subject, metric, year], [table, count, chart, applied, page_no],
+                             api_name="facts")
+                previous.click(lambda f, p: turn_page(f, p, -1), [applied, page_no], [table, count, page_no],
+                               api_visibility="private")
+                following.click(lambda f, p: turn_page(f, p, 1), [applied, page_no], [table, count, page_no],
+                                api_visibility="private")
+                export.click(export_facts, [applied], [download], api_visibility="private").then(
+                    None, js="() => document.querySelector('#facts-csv-file')?.click()")
             with gr.Tab("文档", id="documents"):
                 files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {human(max_bytes)}）",
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
@@ -480,6 +540,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                              concurrency_limit=1,
                              js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null")
         gr.api(ask_api, api_name="ask")
-        app.load(filter_facts, [subject, metric, year], facts_out, api_visibility="private")
+        app.load(filter_facts, [subject, metric, year], [table, count, chart, applied, page_no],
+                 api_visibility="private")
         app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
     return app

@@ -62,15 +62,25 @@ class Fact(BaseModel):
         return self.unit[1:] if len(self.unit) > 1 and self.unit[0] in CN_MAGNITUDE else self.unit
 
     def display(self) -> str:
+        """The figure as the text would write it: 5800余万元, 约3个, 40家以上."""
+        if (self.qualifier or "") == "以上":
+            return f"{self.display_value()[:-2]}{self.unit}以上"
+        if (self.qualifier or "") in ("余", "多"):
+            return f"{self.display_value()}{self.unit}"
+        return f"{self.display_value()}{self.unit}"
+
+    def display_value(self) -> str:
+        """The number with its qualifier and range, without the unit (the table's 数值 beside 单位): 5800余, 约3, 3至5."""
         value = f"{self.value:g}"
         if self.value_max is not None:
             value += f"至{self.value_max:g}"
         q = self.qualifier or ""
-        if q in ("余", "多"):
-            return f"{value}{q}{self.unit}"
-        if q == "以上":
-            return f"{value}{self.unit}以上"
-        return f"{q}{value}{self.unit}"
+        return f"{value}{q}" if q in ("余", "多", "以上") else f"{q}{value}"
+
+    @property
+    def when(self) -> str:
+        """The period the figure is for, as the table shows it: 2023年上半年, else its year, else nothing."""
+        return self.period or (f"{self.year}年" if self.year else "")
 
 
 class FactExtractor(Protocol):
@@ -308,6 +318,12 @@ def _period(year: int | None, part: re.Match | None) -> str:
 _LAST_YEAR = re.compile(r"(?<![比较与])(?:上年|去年)(?:同期)?(?:为|的|是)?$")
 
 
+def article_date(text: str) -> str:
+    """The date a news item opens with, as written ("2023-08-16"), or 未知 (what the extraction prompt is told)."""
+    dated = re.match(r"^\W*((?:19|20)\d{2}\s*(?:[-/年.]\s*)?(?:0?[1-9]|1[0-2])\s*[-/月.]\s*\d{1,2}日?)", fold_width(text))
+    return dated.group(1) if dated else "未知"
+
+
 def _own_years(text: str) -> list[int]:
     """The years a text names as the period of what it reports, in order; baselines of a comparison left out."""
     text = fold_width(text)
@@ -364,6 +380,8 @@ _DURATION_UNITS = ("年", "个月", "月", "周", "天", "日", "小时", "分�
 _DURATION_REPORTED = re.compile(r"徒刑|缓刑|拘役|间隔|锁定|限售|缩短|延长|提前|预计|历时|用时|耗时|时限|期限|工期|连续|天数|需要|只需|仅需|长达")
 # A number that is part of a name or a grade: "48公斤级", "240型", "30万千瓦光伏发电项目".
 _NAMED_BY_NUMBER = re.compile(r"[级型号式]|光伏|机组")
+# A comparison's other side opens with 与/和/同: "与汾渭平原15个城市比".
+_BASELINE_GROUP = re.compile(r"(?:与|和|同|跟)[^，；：。]{0,10}$")
 # A vague amount: "数十年", "上百辆", "几十名", "成千".
 _VAGUE = re.compile(r"(?:数|几|上|成|好几)$")
 
@@ -388,6 +406,8 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
         return False
     if unit and _NAMED_BY_NUMBER.match(after) and unit not in ("%", "个百分点"):
         return False
+    if _BASELINE_GROUP.search(clause) and re.match(f"[{CJK}]{{0,6}}(?:比|相比)", sentence[m.end():]):
+        return False  # "与汾渭平原15个城市比": the group compared with, not a figure reported
     return m.group("num")[0].isdigit() or not _VAGUE.search(before)
 
 
@@ -419,7 +439,7 @@ class RuleFactExtractor:
             named = [m.group(1) for m in _FACT_YEAR.finditer(fold_width(body))]
             years = [int(y) for y in named]
             main = most_named(named)
-            dated = _DATELINE.match(fold_width(doc.text[article.start : article.end]))
+            dated = _DATELINE.match(fold_width(doc.text[article.body_start : article.end]))
             written = int(dated.group(1)) if dated else None
             scope = _ArticleScope(
                 place=place,
@@ -485,7 +505,7 @@ class RuleFactExtractor:
             own_years = [scope.this_year]
         if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
             own_years = [scope.this_year - 1]
-        year = own_years[-1] if own_years else (None if scope.dated else para_year) or scope.year
+        year = own_years[-1] if own_years else para_year or scope.year
         clause_start = max(before.rfind(c) for c in "，；：。！？") + 1
         # The period is said in the figure's clause, or in a clause of its own that sets the time of what follows
         # ("2023年上半年，我国服务进出口总额…").
@@ -516,8 +536,10 @@ class RuleFactExtractor:
 class _Draft(BaseModel):
     subject: str
     year: int | None = None
+    period: str = ""
     metric: str
     value: float
+    value_max: float | None = None
     unit: str = ""
     qualifier: str | None = None
     span: str
@@ -537,13 +559,17 @@ class LLMFactExtractor:
 
     def extract(self, doc: ParsedDocument, chunks: list[Chunk], doc_id: str, source: str) -> list[Fact]:
         from ..errors import LLMError
-        from ..llm.prompts import render
+        from ..llm.prompts import load, placeholders, render
 
         facts: list[Fact] = []
+        wanted = placeholders(load("extract_facts", self.prompts_dir))  # a folder of older prompts has no {date}
         for chunk in chunks:
             if not figure_matches(chunk.text):
                 continue  # a chunk with no figures yields nothing, without a call
-            prompt = render("extract_facts", self.prompts_dir, title=full_heading(chunk.title, chunk.subtitle), text=chunk.text)
+            article = doc.articles[chunk.article] if 0 <= chunk.article < len(doc.articles) else None
+            values = {"title": full_heading(chunk.title, chunk.subtitle), "text": chunk.text,
+                      "date": article_date(doc.text[article.body_start : article.end]) if article else "未知"}
+            prompt = render("extract_facts", self.prompts_dir, **{k: v for k, v in values.items() if k in wanted})
             for attempt in range(self.retries + 1):
                 try:
                     reply = self.client.complete(prompt, max_tokens=1500)

@@ -68,6 +68,26 @@ INSERT_FACT = (f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_
 DOCUMENT_TABLES = ("documents", "chunks", "articles", "facts")  # every table with rows of a document
 
 
+def _fact_filter(subject: str | None, metric: str | None, year: int | None, subject_prefix: str | None) -> tuple[str, list]:
+    """The WHERE clause and its arguments for the facts the filters select."""
+    where, args = ["1=1"], []
+    if subject_prefix and not any(ch in subject_prefix for ch in "*?[]"):
+        where.append("subject GLOB ?")
+        args.append(f"{subject_prefix}*")
+    elif subject_prefix:
+        subject = subject_prefix
+    if subject:
+        where.append("subject LIKE ?")
+        args.append(f"%{subject}%")
+    if metric:
+        where.append("(metric LIKE ? OR span LIKE ?)")
+        args += [f"%{metric}%", f"%{metric}%"]
+    if year is not None:
+        where.append("year = ?")
+        args.append(int(year))
+    return " AND ".join(where), args
+
+
 def _fact_row(f: Fact) -> list:
     return [*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit]
 
@@ -873,28 +893,24 @@ class Index:
         return total
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
-              subject_prefix: str | None = None) -> list[Fact]:
+              subject_prefix: str | None = None, limit: int | None = None, offset: int = 0) -> list[Fact]:
         """Stored facts, filtered by subject and metric (substrings) and year; `subject_prefix` selects the subjects
-        that start with it through the subject index (a substring filter reads every fact: 65 ms at 100k passages)."""
+        that start with it through the subject index (a substring filter reads every fact: 65 ms at 100k passages).
+        `limit` and `offset` give one page of them, in the same order."""
         self.sync()
-        sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE 1=1"
-        args: list = []
-        if subject_prefix and not any(ch in subject_prefix for ch in "*?[]"):
-            sql += " AND subject GLOB ?"
-            args.append(f"{subject_prefix}*")
-        elif subject_prefix:
-            subject = subject_prefix
-        if subject:
-            sql += " AND subject LIKE ?"
-            args.append(f"%{subject}%")
-        if metric:
-            sql += " AND (metric LIKE ? OR span LIKE ?)"
-            args += [f"%{metric}%", f"%{metric}%"]
-        if year is not None:
-            sql += " AND year = ?"
-            args.append(int(year))
-        sql += " ORDER BY doc_id, rowid"
-        return [Fact(**dict(zip(FACT_COLUMNS, r))) for r in self.db.execute(sql, args)]
+        where, args = _fact_filter(subject, metric, year, subject_prefix)
+        sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE {where} ORDER BY doc_id, rowid"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [int(limit), max(0, int(offset))]
+        # Rows were validated when they were written: building them unchecked is 4 times faster.
+        return [Fact.model_construct(**dict(zip(FACT_COLUMNS, r))) for r in self.db.execute(sql, args)]
+
+    def count_facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> int:
+        """How many stored facts the same filters select."""
+        self.sync()
+        where, args = _fact_filter(subject, metric, year, None)
+        return self.db.execute(f"SELECT count(*) FROM facts WHERE {where}", args).fetchone()[0]
 
     def is_empty(self) -> bool:
         self.sync()
