@@ -176,7 +176,9 @@ _LEADING = re.compile(
     r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至目前|目前|其中|同时|全年|共|累计|对|为|在|将|已|并|还|全县|全市|该局|该市|该县|"
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
-_TRAILING = re.compile(r"(?:共计|合计|总计|共|累计|达到|达|为|约|近|超过|逾|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别)+$")
+_TRAILING = re.compile(
+    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别)+$"
+)
 
 
 def _word_suffix(text: str, limit: int) -> str:
@@ -386,6 +388,31 @@ _BASELINE_GROUP = re.compile(r"(?:与|和|同|跟)[^，；：。]{0,10}$")
 _VAGUE = re.compile(r"(?:数|几|上|成|好几)$")
 
 
+# What may stand between a clause's subject and the words naming its figure: a listing code, a period.
+_AFTER_SUBJECT = re.compile(
+    r"^[\s\d.（）()]*(?:于|在)?(?:(?:19|20)\d{2}(?:/\d{2})?财?年度?)?(?:上半年|下半年|前三季度|第?[一二三四]季度)?")
+
+
+def _without_subject(metric: str, subject: str) -> str:
+    """A metric read from words that open with its subject, without it: "洪都航空600316报收于" -> "报收于",
+    "L’OCCITANE于2024财年第一季度按固定汇率计算增长率" -> "按固定汇率计算增长率"."""
+    if not subject or not metric.startswith(subject):
+        return metric
+    rest = _AFTER_SUBJECT.sub("", metric[len(subject):])
+    return rest if len(rest) >= 2 else metric
+
+
+def _says_nothing(metric: str, subject: str) -> bool:
+    """True when a metric names no measured thing: the subject and a verb ("日本队赢得"), or a placeholder. A verb
+    alone says what happened to part of the figure before ("已办结360件") and is kept."""
+    if metric == "数值":
+        return True
+    if not subject or not metric.startswith(subject):
+        return False
+    rest = metric[len(subject):]
+    return not rest or all(flag[0] in "vdpcu" for _, flag in pos_words(rest))
+
+
 def _article_subject(scope: _ArticleScope) -> str:
     """What an article's figures are about where their clause names nothing: its topic, or its place when the
     topic is that place's office ("晋城市生态环境局高平分局" reports the figures of 高平市)."""
@@ -462,16 +489,17 @@ class RuleFactExtractor:
                 start = max(doc.text.rfind("\n", max(article.start, para_start), s) + 1, article.start)
                 if start != para_start:
                     para_start, para_year = start, None
-                prev_end = 0
+                prev_end, prev_unit = 0, None
                 for m in figure_matches(sentence):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     if not _reports_a_figure(sentence, m):
                         continue
-                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric)
+                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric, prev_unit)
                     prev_end = m.end()
                     if fact is None:
                         continue
+                    prev_unit = fact.unit
                     if not fact.metric.endswith(CHANGE_SUFFIXES):  # a change measures the figure before it
                         prev_metric = fact.metric
                     offset = s + m.start()
@@ -483,7 +511,7 @@ class RuleFactExtractor:
         return facts
 
     def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
-              prev_end: int = 0, prev_metric: str = ""):
+              prev_end: int = 0, prev_metric: str = "", prev_unit: str | None = None):
         value = _number(m.group("num"))
         if value is None:
             return None
@@ -518,6 +546,9 @@ class RuleFactExtractor:
                    or clause_subject(before[clause_start:], before, scope.subjects)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
+        if unit == prev_unit and prev_metric and _says_nothing(metric, subject):
+            metric = prev_metric  # "5枚金牌中，日本队赢得4枚": a part of the figure before it
+        metric = _without_subject(metric, subject)
         span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1
         span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
         try:
