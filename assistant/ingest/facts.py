@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -343,13 +343,19 @@ def _number(raw: str) -> float | None:
 
 @dataclass
 class _ArticleScope:
-    """What an article says for all its figures: the place it is about, its main year, and the year of writing."""
+    """What an article says for all its figures: the place it is about, its main year, the year of writing, and
+    (read when a figure first needs it: most articles have no figures) the names it is about."""
 
     place: str
     year: int | None
     this_year: int | None
-    subjects: ArticleSubjects
+    headline: str
+    body: str
     dated: bool = False  # the article opens with its date, which gives its figures' year over earlier sentences'
+
+    @cached_property
+    def subjects(self) -> ArticleSubjects:
+        return article_subjects(self.headline, self.body)
 
 
 # A slogan or a name in quotation marks is short and has no clause inside ("六个百分百", "十个点位"); a quotation
@@ -475,10 +481,10 @@ class RuleFactExtractor:
                 year=written or (int(main) if main else None),
                 # "今年" is the year of writing: the date's, else at least the latest year the article names.
                 this_year=written or (max(years) if years else None),
-                # A title that is only the document's id or file name names no subject.
                 dated=written is not None,
-                subjects=article_subjects("" if article.title in (doc_id, Path(doc_id).stem, Path(source).stem) else article.title,
-                                            doc.text[article.body_start : article.end]),
+                # A title that is only the document's id or file name names no subject.
+                headline="" if article.title in (doc_id, Path(doc_id).stem, Path(source).stem) else article.title,
+                body=doc.text[article.body_start : article.end],
             )
             article_chunks = [c for c in chunks if c.article == a_idx]
             prev_metric = ""

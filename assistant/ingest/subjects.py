@@ -36,6 +36,7 @@ TOPIC_MIN_MENTIONS = 2
 HEADLINE_WEIGHT = 3
 LEAD_WEIGHT = 2
 LEAD_CHARS = 200
+TOPIC_READ_CHARS = 600  # how much of a body is tagged for the names its topic is chosen from
 LISTED_WEIGHT = 3  # a name given with its listing code is the company or fund the page reports on
 PERSON_WEIGHT = 0.5  # people are the subject of a figure less often than the bodies they act for
 # Stock codes and numbered designations are not names: 688381.SH, 600316.
@@ -54,6 +55,7 @@ _COMPANY_END = re.compile(r"(?:公司|集团|银行|证券|航空|股份|科技|
 _POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|全市|全县|全区|该市|该县|该省")
 # What may come before a clause's subject: a date, a linking word.
 _OPENING = re.compile(r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至[^，]{0,12}?日|其中|同时|此外|另外|而|但|今年|上半年|[，、\s])*")
+CLAUSE_HEAD_CHARS = 24  # the opening of a clause read for its subject (names are shorter)
 # How many of an article's most mentioned names count as known where they reappear.
 TOPIC_NAMES = 8
 
@@ -68,14 +70,17 @@ class Mention:
     word: str = ""  # that word, before head words joined it
 
 
+_TAIL = re.compile(f"[{CJK}A-Za-z0-9]{{1,10}}")
+
+
 def _grow(name: str, text: str) -> str:
     """The longest name starting with `name` that the article repeats about as often: 京津 -> 京津城际."""
     base = text.count(name)
     if base < TOPIC_MIN_MENTIONS:
         return name
     best = name
-    for m in re.finditer(re.escape(name), text):
-        tail = re.match(f"[{CJK}A-Za-z0-9]{{1,10}}", text[m.end():])
+    for at in _occurrences(text, name):
+        tail = _TAIL.match(text, at + len(name))
         if not tail:
             continue
         stop = _NAME_STOP.search(tail.group())
@@ -91,8 +96,8 @@ def _grow(name: str, text: str) -> str:
 def mentions(text: str) -> list[Mention]:
     """Names in the text in order: jieba's proper nouns joined with the head words after them, listed names."""
     out: list[Mention] = []
-    for m in _LISTED.finditer(text):
-        out.append(Mention(m.start(1), m.group(1), listed=True))
+    if "(" in text or "（" in text:
+        out.extend(Mention(m.start(1), m.group(1), listed=True) for m in _LISTED.finditer(text))
     out.extend(_tagged(text))
     return sorted(out, key=lambda m: m.start)
 
@@ -152,24 +157,36 @@ class ArticleSubjects:
 
 
 def article_subjects(headline: str, body: str) -> ArticleSubjects:
-    """The name an article is about: the one its headline and lead give most weight, grown to its full form."""
+    """The name an article is about: of the names its headline and lead give (and any listed company or fund), the
+    one with most weight, every mention counted by where it stands, grown to its full form. Only the headline and
+    lead are tagged; the rest of the article is searched for those names (tagging all of it doubled the time of
+    fact extraction, and a story's topic is named at its top)."""
     text = headline + "\n" + body
+    top = len(headline) + 1 + TOPIC_READ_CHARS
+    found: dict[str, Mention] = {}
+    listed = [Mention(m.start(1), m.group(1), listed=True) for m in _LISTED.finditer(text)] if "(" in text or "（" in text else []
+    for m in mentions(text[:top]) + listed:
+        found.setdefault(m.name, m)
     weights: Counter = Counter()
-    found = mentions(text) + [Mention(m.start(), "中国") for m in re.finditer(r"我国|全国", text)]
-    for m in found:
-        w = LISTED_WEIGHT if m.listed else PERSON_WEIGHT if m.person else 1
-        if _SOURCE.match(text, m.start + len(m.name)):
-            w *= SOURCE_WEIGHT
-        if m.start < len(headline):
-            w *= HEADLINE_WEIGHT
-        elif m.start < len(headline) + LEAD_CHARS:
-            w *= LEAD_WEIGHT
-        weights[m.name] += w
+    for name, m in found.items():
+        kind = LISTED_WEIGHT if m.listed else PERSON_WEIGHT if m.person else 1
+        for at in _occurrences(text, name):
+            w = kind * (SOURCE_WEIGHT if _SOURCE.match(text, at + len(name)) else 1)
+            weights[name] += w * (HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1)
+    for at in _occurrences(text, "我国") + _occurrences(text, "全国"):
+        weights["中国"] += HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1
     names = [n for n, _ in weights.most_common()]
     if not names:
         return ArticleSubjects("", ())
-    grown = _grow(names[0], text)
-    return ArticleSubjects(grown, tuple(names[:20]))
+    return ArticleSubjects(_grow(names[0], text), tuple(names[:20]))
+
+
+def _occurrences(text: str, name: str) -> list[int]:
+    out, at = [], text.find(name)
+    while at >= 0:
+        out.append(at)
+        at = text.find(name, at + len(name))
+    return out
 
 
 def _strong(m: Mention, article: ArticleSubjects) -> bool:
@@ -189,9 +206,9 @@ def clause_subject(clause_before: str, sentence_before: str, article: ArticleSub
     pointing = _POINTING.match(opening)
     # The subject opens its clause ("缅甸共接待了…", "日本队赢得…"); a name further in is an object or a modifier
     # ("完成涉河湖问题整改"), and one right before the figure is a verb jieba took for a place ("新建3座").
-    at = len(clause_before) - len(opening)
-    named = [m for m in mentions(clause_before) if m.start == at and _strong(m, article)
-             and not re.match(r"[\d零〇一二两三四五六七八九十百千]|$", clause_before[m.start + len(m.name) :])]
+    # Only the clause's opening words are tagged: the subject is there.
+    named = [m for m in mentions(opening[:CLAUSE_HEAD_CHARS]) if m.start == 0 and _strong(m, article)
+             and not re.match(r"[\d零〇一二两三四五六七八九十百千]|$", opening[len(m.name) :])]
     if named:
         name = named[-1].name
         # The topic's short form stands for it: 京津 in a clause of an article about 京津城际.
