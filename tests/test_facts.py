@@ -278,3 +278,17 @@ def test_the_llm_path_gives_the_same_fields_and_is_scored_like_the_rules(tmp_pat
     assert facts[18.2].metric == "营业收入同比增长率" and facts[18.2].when == "2024年上半年"
     run = a.evaluate(gold)
     assert run["precision"] == 1.0 and run["recall"] == 1.0
+
+
+def test_a_province_filter_finds_the_figures_of_its_cities_and_counties(tmp_path):
+    docs = tmp_path / "news.jsonl"
+    rows = [("a", "2024-05-02，正文：南京市江宁区今年一季度新增企业1200家。"),
+            ("b", "2024-05-03，正文：苏州市一季度外贸进出口额达5800亿元。"),
+            ("c", "2024-05-04，正文：杭州市一季度新增企业900家。")]
+    docs.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in rows), encoding="utf-8")
+    a = Assistant(settings=Settings(index_dir=tmp_path / "idx"))
+    a.ingest(docs)
+    found = a.facts(subject="江苏")
+    assert {f.doc_id.split("#")[-1][-1] for f in found} == {"a", "b"} and a.count_facts(subject="江苏") == len(found)
+    assert {f.value for f in a.facts(subject="浙江省")} == {900}
+    assert a.facts(subject="苏州")[0].value == 5800  # a city by its short name

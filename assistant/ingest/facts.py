@@ -19,6 +19,7 @@ from ..text.zh import (
     FIGURE_RE,
     cn_to_number,
     figure_matches,
+    negative,
     fold_width,
     most_named,
     pos_words,
@@ -385,7 +386,7 @@ _DURATION_UNITS = ("年", "个月", "月", "周", "天", "日", "小时", "分�
 # A duration is a fact only as the quantity reported: a sentence, a time limit, a headway, a lock-up, a journey
 # ("有期徒刑6个月", "最短发车间隔3分钟", "锁定24个月", "缩短1至2天", "连续5年稳定"); "开通运营15年" and "近1个月下跌"
 # are periods in passing.
-_DURATION_REPORTED = re.compile(r"徒刑|缓刑|拘役|间隔|锁定|限售|缩短|延长|提前|预计|历时|用时|耗时|时限|期限|工期|连续|天数|需要|只需|仅需|长达")
+_DURATION_REPORTED = re.compile(r"徒刑|缓刑|拘役|间隔|锁定|限售|缩短|延长|提前|预计|历时|用时|耗时|时限|期限|工期|连续|天数|需要|只需|仅需")
 # A number that is part of a name or a grade: "48公斤级", "240型", "30万千瓦光伏发电项目".
 _NAMED_BY_NUMBER = re.compile(r"[级型号式]|光伏|机组")
 # A comparison's other side opens with 与/和/同: "与汾渭平原15个城市比".
@@ -496,7 +497,7 @@ class RuleFactExtractor:
                 if start != para_start:
                     para_start, para_year = start, None
                 prev_end, prev_unit = 0, None
-                for m in figure_matches(sentence):
+                for m in figure_matches(sentence, signed=True):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     if not _reports_a_figure(sentence, m):
@@ -521,6 +522,8 @@ class RuleFactExtractor:
         value = _number(m.group("num"))
         if value is None:
             return None
+        if negative(sentence, m):  # "净利润为-685.25万元": a loss, as written
+            value = -value
         unit = (m.group("mag") or "") + (m.group("unit") or "").replace("％", "%")
         value_max = None
         rng = _RANGE.search(sentence[: m.start()])

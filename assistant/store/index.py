@@ -28,6 +28,7 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from .shared import SharedCatalog, SharedDocument, connect
 from .vectorstore import VectorStore, forget_clients, make_vector_store
+from ..text.places import places_within
 from ..text.zh import bigram_of_code, char_bigram_codes, char_bigrams, to_simplified, tokenize
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,10 @@ def _fact_filter(subject: str | None, metric: str | None, year: int | None, subj
         args.append(f"{subject_prefix}*")
     elif subject_prefix:
         subject = subject_prefix
-    if subject:
-        where.append("subject LIKE ?")
-        args.append(f"%{subject}%")
+    if subject:  # a province or city also selects the places inside it: 江苏 finds 南京市 and 江宁区
+        names = [subject, *places_within(subject)]
+        where.append("(" + " OR ".join(["subject LIKE ?"] * len(names)) + ")")
+        args += [f"%{name}%" for name in names]
     if metric:
         where.append("(metric LIKE ? OR span LIKE ?)")
         args += [f"%{metric}%", f"%{metric}%"]

@@ -358,7 +358,7 @@ _UNIT_WORDS = (
     "个百分点|百分点|家次|人次|台次|车次|户次|架次|"
     "千瓦时|摄氏度|℃|平方千米|毫米|厘米|英寸|号线|个工作日|个月|周年|"
     "人民币|万美元|亿美元|美元|万港元|亿港元|港元|欧元|日元|英镑|万元|亿元|元|万吨|吨|千克|公斤|万亩|亩|公顷|米|"
-    "艘|架|岁|倍|间|层|届|集|首|篇|枚|颗|匹|头|张|份|票|股|手|列|根|例|款|"
+    "艘|架|岁|倍|成|间|层|届|集|首|篇|枚|颗|匹|头|张|份|票|股|手|列|根|例|款|"
     "家|件|个|项|台|辆|座|条|处|套|户|名|人|位|次|起|天|日|小时|分钟|年|月|周|所|批|场|期|大类|类|宗|块|棵|株|只|"
     "微克|毫克|克|%|％"
 )
@@ -555,9 +555,23 @@ def most_named(years: list[str]) -> str | None:
     return max(dict.fromkeys(years), key=years.count) if years else None
 
 
-def figure_matches(sentence: str) -> list[re.Match]:
+# "一人重伤": one as a count of people hurt, not as an article ("一名女子").
+_ONE_COUNTED = re.compile(r"[人名](?:死亡|受伤|重伤|轻伤|遇难|身亡|失踪|获救|被困|确诊|感染|落水|送医)")
+# 成 after a number is a tenth ("超九成") unless it starts a word ("三成为", "两成员").
+_NOT_TENTHS = re.compile(r"[为员立功就本果交长熟品型]")
+
+
+def negative(sentence: str, m: re.Match) -> bool:
+    """True when the figure carries a minus sign as written in a report ("净利润为-685.25万元", "回报-24.58%"): the
+    sign follows a word or a colon, not a letter or digit as in a code ("DB14/3176-2024")."""
+    a = m.start()
+    return a >= 2 and sentence[a - 1] in "-−－" and not (sentence[a - 2].isascii() and sentence[a - 2].isalnum())
+
+
+def figure_matches(sentence: str, signed: bool = False) -> list[re.Match]:
     """Figures that state a quantity: a unit (or a magnitude or decimal) is required; dates, years, ordinals
-    (第四), and digits inside codes (PM2.5, SO2, DB14/3176-2024, 2+36) are not figures."""
+    (第四), and digits inside codes (PM2.5, SO2, DB14/3176-2024, 2+36) are not figures. With `signed`, a figure
+    after a minus sign (see `negative`) is kept, for a reader that keeps its sign."""
     dates = [(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
     out = []
     for m in FIGURE_RE.finditer(sentence):
@@ -567,8 +581,10 @@ def figure_matches(sentence: str) -> list[re.Match]:
             continue
         before = sentence[a - 1] if a > 0 else ""
         after = sentence[b] if b < len(sentence) else ""
-        if before and ((before.isascii() and before.isalnum()) or before in "+.-/×"):
+        if before and ((before.isascii() and before.isalnum()) or before in "+.-/×") and not (signed and negative(sentence, m)):
             continue  # part of a code or a specification: "PM2.5", "DB14/3176", "2×100MW"
+        if unit == "成" and _NOT_TENTHS.match(after):
+            continue
         if before == "第" or (after.isascii() and after.isalpha() and not unit):  # "100MW", not "69家TSP"
             continue
         if not unit and not m.group("mag") and "." not in num:
@@ -578,7 +594,8 @@ def figure_matches(sentence: str) -> list[re.Match]:
         if re.fullmatch(r"[一二两三四五六七八九十百千零〇]+", num) and not unit:
             continue
         # "一个" is mostly an article; it counts in an enumeration of counts ("一个国控、两个市控断面").
-        if num == "一" and not re.match(f"[^，。；]{{0,8}}、(?:{NUM}|{CN_NUM})(?:{UNITS})", sentence[b:]):
+        if num == "一" and not re.match(f"[^，。；]{{0,8}}、(?:{NUM}|{CN_NUM})(?:{UNITS})", sentence[b:]) and not (
+                unit in ("人", "名") and _ONE_COUNTED.match(sentence, b - 1)):
             continue
         out.append(m)
     return out
