@@ -22,7 +22,7 @@ _HEAD_WORDS = re.compile(
 # Words that are never what a figure is about: the wire, the page's own labels, the reporter.
 _NOT_SUBJECT = re.compile(
     r"^(?:正文|原标题|标题|新华社|中新网|中新社|人民网|央视网|光明日报|中青报|中青网|财联社|新京报|京报|日电|日讯|记者|智通财经|东方网|"
-    r"海报新闻|搜狐|网易|新浪|腾讯|澎湃新闻|界面新闻|上证报|证券时报|中国经济网|同比|环比|换手率|上市公司|上市|AI|CEO|APP)$"
+    r"海报新闻|搜狐|网易|新浪|腾讯|澎湃新闻|界面新闻|上证报|证券时报|中国经济网|同比|环比|换手率|上市公司|上市|归母|扣非|AI|CEO|APP)$"
 )
 # Reporters and photographers, which name the writer and not the story: （记者陈晨）, 记者 张俊, 余红春摄.
 _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}?(?=[)）\\s，。]|$)|[{CJK}]{{2,3}}摄")
@@ -54,7 +54,10 @@ _COMPANY_END = re.compile(r"(?:公司|集团|银行|证券|航空|股份|科技|
 # Words that point back at what the article is about, where they open a clause: "公司营收为903亿", "全市降水总量".
 _POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|全市|全县|全区|该市|该县|该省")
 # What may come before a clause's subject: a date, a linking word.
-_OPENING = re.compile(r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至[^，]{0,12}?日|其中|同时|此外|另外|而|但|今年|上半年|[，、\s])*")
+_OPENING = re.compile(
+    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日|截至[^，]{0,12}?日|截至目前|目前|其中|同时|此外|另外|而|但|"
+    r"今年|去年|上半年|当日|当天|今日|昨日|此前|[，、\s])*"
+)
 CLAUSE_HEAD_CHARS = 24  # the opening of a clause read for its subject (names are shorter)
 # How many of an article's most mentioned names count as known where they reappear.
 TOPIC_NAMES = 8
