@@ -27,7 +27,8 @@ _NOT_SUBJECT = re.compile(
 # Reporters and photographers, which name the writer and not the story: （记者陈晨）, 记者 张俊, 余红春摄.
 _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}?(?=[)）\\s，。]|$)|[{CJK}]{{2,3}}摄")
 # A company or fund named with its listing code: 帝奥微(688381.SH), 洪都航空（600316）, 兴全绿色投资混合(LOF).
-_LISTED = re.compile(f"([A-Za-z{CJK}'‘’·]{{2,20}}?)\\s*[（(](?:\\d{{5,6}}(?:\\.[A-Za-z]{{2}})?|LOF|QDII)[)）]")
+_LISTING_CODE = re.compile(r"\s*[（(](?:\d{5,6}(?:\.[A-Za-z]{2})?|LOF|QDII)[)）]")
+_LISTED_NAME = re.compile(f"[A-Za-z{CJK}'‘’·]{{2,20}}$")
 # Words a name grows by only while they repeat it, never across them: 华夏成长混合 stops before 最新净值.
 _NAME_STOP = re.compile(r"最新|的|在|于|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
 # A name seen this many times in an article may be its topic; fewer is a name in passing.
@@ -100,34 +101,40 @@ def mentions(text: str) -> list[Mention]:
     """Names in the text in order: jieba's proper nouns joined with the head words after them, listed names."""
     out: list[Mention] = []
     if "(" in text or "（" in text:
-        out.extend(Mention(m.start(1), m.group(1), listed=True) for m in _LISTED.finditer(text))
+        out.extend(_listed(text))
     out.extend(_tagged(text))
     return sorted(out, key=lambda m: m.start)
+
+
+def _listed(text: str) -> list[Mention]:
+    """Names given with a listing code: the run of name characters right before each code."""
+    out = []
+    for code in _LISTING_CODE.finditer(text):
+        name = _LISTED_NAME.search(text, max(0, code.start() - 20), code.start())
+        if name:
+            out.append(Mention(name.start(), name.group(), listed=True))
+    return out
 
 
 @lru_cache(maxsize=8192)
 def _tagged(text: str) -> tuple[Mention, ...]:
     tagged = pos_words(text)
+    # jieba's words cover the text exactly, so a word's offset is the sum of the lengths before it; most words are
+    # not names and are passed over at the cost of one set lookup.
     out: list[Mention] = []
-    pos, i = 0, 0
-    while i < len(tagged):
+    pos, i, n = 0, 0, len(tagged)
+    while i < n:
         w, flag = tagged[i]
-        at = text.find(w, pos)
-        if at < 0:
+        at, pos, i = pos, pos + len(w), i + 1
+        if flag not in _NAME_TAGS or len(w) < 2 or _NOT_SUBJECT.match(w) or _CODE.search(w):
+            continue
+        name = w
+        while i < n and _HEAD_WORDS.match(tagged[i][0]):
+            name += tagged[i][0]
+            pos += len(tagged[i][0])
             i += 1
-            continue
-        pos = at + len(w)
-        if flag in _NAME_TAGS and len(w) >= 2 and not _NOT_SUBJECT.match(w) and not _CODE.search(w):
-            name, j = w, i + 1
-            while j < len(tagged) and _HEAD_WORDS.match(tagged[j][0]) and text.startswith(tagged[j][0], pos):
-                name += tagged[j][0]
-                pos += len(tagged[j][0])
-                j += 1
-            if not _is_byline(text, at, name):
-                out.append(Mention(at, name, person=flag in _PERSON_TAGS and name == w, tag=flag, word=w))
-            i = j
-            continue
-        i += 1
+        if not _is_byline(text, at, name):
+            out.append(Mention(at, name, person=flag in _PERSON_TAGS and name == w, tag=flag, word=w))
     return tuple(out)
 
 
@@ -167,7 +174,7 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
     text = headline + "\n" + body
     top = len(headline) + 1 + TOPIC_READ_CHARS
     found: dict[str, Mention] = {}
-    listed = [Mention(m.start(1), m.group(1), listed=True) for m in _LISTED.finditer(text)] if "(" in text or "（" in text else []
+    listed = _listed(text) if "(" in text or "（" in text else []
     for m in mentions(text[:top]) + listed:
         found.setdefault(m.name, m)
     weights: Counter = Counter()

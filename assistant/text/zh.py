@@ -231,7 +231,10 @@ def _pos_words_cached(text: str) -> tuple[tuple[str, str], ...]:
     # (its parts, a corrected place) and across the turns of a conversation.
     import rjieba
 
-    return tuple(_jieba_tags(rjieba.tag(text)))
+    tagged = rjieba.tag(text)
+    if "-" not in text and "%" not in text:  # only those join tokens jieba cuts
+        return tuple(tagged)
+    return tuple(_jieba_tags(tagged))
 
 
 def char_bigrams(text: str, cjk_only: bool = False) -> list[str]:
