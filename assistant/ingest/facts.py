@@ -248,11 +248,15 @@ _SAME_A_YEAR_BEFORE = re.compile(r"(?:上年|去年)同期(?:为|是)?")
 def _change_metric(change: re.Match, raw: str, prev_metric: str) -> str:
     """营业收入同比下降率, 近6个月跌幅, 日涨幅: what changed (named here, else the previous figure's measure), its
     comparison and its direction."""
-    noun = _TRAILING.sub("", _LEADING.sub("", change.group("noun") or "")).strip("、")
+    noun = change.group("noun") or ""
+    window = change.group("window") or ""
+    inner = re.search(r"近\d+个?(?:月|年|周|日)", noun)
+    if inner and not window:  # "历史数据显示该基金近1个月下跌": the window, and what follows it
+        window, noun = inner.group(), noun[inner.end() :]
+    noun = _TRAILING.sub("", _LEADING.sub("", noun)).strip("、")
     noun = re.sub(r"^(?:较|比)[^，]*?(?:同期|年|月|末|前)", "", noun)  # "较上年同期": the baseline, not the measure
     if len(noun) < 2:
         noun = prev_metric
-    window = change.group("window") or ""
     window = "日" if window == "较前一交易日" else window
     return window + noun + (change.group("cmp") or "") + _DIRECTION_NOUN.get(change.group("dir"), "增长率")
 
@@ -442,6 +446,8 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
         return False
     if unit and _NAMED_BY_NUMBER.match(after) and unit not in ("%", "个百分点"):
         return False
+    if unit in ("位", "名") and re.search(r"(?:排在|排名|位列|位居|居|列)?前$", before):
+        return False  # "排在前三位": a rank
     if _BASELINE_GROUP.search(clause) and re.match(f"[{CJK}]{{0,6}}(?:比|相比)", sentence[m.end():]):
         return False  # "与汾渭平原15个城市比": the group compared with, not a figure reported
     return m.group("num")[0].isdigit() or not _VAGUE.search(before)

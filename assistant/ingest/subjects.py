@@ -24,6 +24,8 @@ _NOT_SUBJECT = re.compile(
     r"^(?:正文|原标题|标题|新华社|中新网|中新社|人民网|央视网|光明日报|中青报|中青网|财联社|新京报|京报|日电|日讯|记者|智通财经|东方网|"
     r"海报新闻|搜狐|网易|新浪|腾讯|澎湃新闻|界面新闻|上证报|证券时报|中国经济网|同比|环比|换手率|上市公司|上市|归母|扣非|AI|CEO|APP)$"
 )
+# Words of change that jieba may tag as names ("同比增加").
+_CHANGE_WORD = re.compile(r"同比|环比|较上")
 # Reporters and photographers, which name the writer and not the story: （记者陈晨）, 记者 张俊, 余红春摄.
 _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}?(?=[)）\\s，。]|$)|[{CJK}]{{2,3}}摄")
 # A company or fund named with its listing code: 帝奥微(688381.SH), 洪都航空（600316）, 兴全绿色投资混合(LOF).
@@ -126,7 +128,7 @@ def _tagged(text: str) -> tuple[Mention, ...]:
     while i < n:
         w, flag = tagged[i]
         at, pos, i = pos, pos + len(w), i + 1
-        if flag not in _NAME_TAGS or len(w) < 2 or _NOT_SUBJECT.match(w) or _CODE.search(w):
+        if flag not in _NAME_TAGS or len(w) < 2 or _NOT_SUBJECT.match(w) or _CODE.search(w) or _CHANGE_WORD.match(w):
             continue
         name = w
         while i < n and _HEAD_WORDS.match(tagged[i][0]):
@@ -152,7 +154,8 @@ class ArticleSubjects:
     names: tuple[str, ...]  # the article's names, most mentioned first
 
     def resolve(self, word: str, before: str = "") -> str:
-        """A pointing word as the name it points at: 公司 -> the company, 全市 -> the last city named."""
+        """A pointing word as the name it points at: 公司 -> the company, 全市 -> the last city named; else the
+        article's topic, or "" when it has none (a bare 公司 or 全市 names nobody)."""
         if _SELF_COUNTRY.match(word):
             return "中国"
         if _SELF_PLACE.match(word):
@@ -160,9 +163,9 @@ class ArticleSubjects:
             named = [m.name for m in mentions(before) if m.name.endswith(level) and not m.person]
             if named:
                 return named[-1]
-            return next((n for n in self.names if n.endswith(level)), self.topic or word)
+            return next((n for n in self.names if n.endswith(level)), self.topic)
         if _SELF_COMPANY.search(word):
-            return next((n for n in (self.topic, *self.names) if n and _COMPANY_END.search(n)), self.topic or word)
+            return next((n for n in (self.topic, *self.names) if n and _COMPANY_END.search(n)), self.topic)
         return word
 
 
@@ -226,5 +229,5 @@ def clause_subject(clause_before: str, sentence_before: str, article: ArticleSub
             return article.topic
         return name
     if pointing:
-        return article.resolve(pointing.group(), sentence_before)
+        return article.resolve(pointing.group(), sentence_before) or None
     return None
