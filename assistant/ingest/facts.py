@@ -161,9 +161,9 @@ def primary_place(title: str, text: str) -> str:
     return _with_suffix(name, title + text)
 
 
-def _sentence_place(before: str, article_place: str, text: str) -> str | None:
+def _sentence_place(before: str, scope: _ArticleScope, text: str) -> str | None:
     """The place named closest before the figure in its sentence (全县 resolves to the article's place)."""
-    found: list[tuple[int, str]] = [(m.start(), article_place) for m in _SELF.finditer(before)]
+    found: list[tuple[int, str]] = [(m.start(), scope.place) for m in _SELF.finditer(before)]
     bureaus = list(_BUREAU.finditer(before))
     found += [(m.start(), _with_suffix(m.group(2), text)) for m in bureaus]
     parents = {m.start(): m.group(1) for m in bureaus}
@@ -350,15 +350,20 @@ def _number(raw: str) -> float | None:
 
 @dataclass
 class _ArticleScope:
-    """What an article says for all its figures: the place it is about, its main year, the year of writing, and
-    (read when a figure first needs it: most articles have no figures) the names it is about."""
+    """What an article says for all its figures: its main year, the year of writing, and (read when a figure first
+    needs them) the place and the names it is about."""
 
-    place: str
+    title: str
+    text: str  # the article with its heading lines
     year: int | None
     this_year: int | None
-    headline: str
-    body: str
+    headline: str  # the title, unless it is only the document's id or file name
+    body: str  # the article after its heading lines
     dated: bool = False  # the article opens with its date, which gives its figures' year over earlier sentences'
+
+    @cached_property
+    def place(self) -> str:
+        return primary_place(self.title, self.text)
 
     @cached_property
     def subjects(self) -> ArticleSubjects:
@@ -430,6 +435,8 @@ def _article_subject(scope: _ArticleScope) -> str:
     """What an article's figures are about where their clause names nothing: its topic, or its place when the
     topic is that place's office ("晋城市生态环境局高平分局" reports the figures of 高平市)."""
     topic = scope.subjects.topic
+    if topic and not scope.subjects.topic_is_place:  # a company, a fund, a body: no county's office stands for it
+        return topic
     if scope.place and (not topic or short_place(scope.place) in topic):
         return scope.place
     return topic or scope.place
@@ -477,14 +484,14 @@ class RuleFactExtractor:
         facts: list[Fact] = []
         for a_idx, article in enumerate(doc.articles):
             body = doc.text[article.start : article.end]
-            place = primary_place(article.title, body)
             named = [m.group(1) for m in _FACT_YEAR.finditer(fold_width(body))]
             years = [int(y) for y in named]
             main = most_named(named)
             dated = _DATELINE.match(fold_width(doc.text[article.body_start : article.end]))
             written = int(dated.group(1)) if dated else None
             scope = _ArticleScope(
-                place=place,
+                title=article.title,
+                text=body,
                 # A news item's figures are of the year it is dated, unless the text says otherwise; an undated
                 # page's are of the year it names most.
                 year=written or (int(main) if main else None),
@@ -559,7 +566,7 @@ class RuleFactExtractor:
             timed = [c for c in re.split("[，；：]", before[:clause_start]) if _TIME_CLAUSE.fullmatch(fold_width(c))]
             parts = list(_PERIOD_PART.finditer(fold_width(timed[-1]))) if timed else []
         period = _period(year, parts[-1] if parts else None)
-        subject = (_sentence_place(before[clause_start:], scope.place, text)
+        subject = (_sentence_place(before[clause_start:], scope, text)
                    or clause_subject(before[clause_start:], before, scope.subjects)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"

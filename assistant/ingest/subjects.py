@@ -152,6 +152,7 @@ class ArticleSubjects:
 
     topic: str
     names: tuple[str, ...]  # the article's names, most mentioned first
+    topic_is_place: bool = True  # jieba tags it as a place (or it is unknown): a county's office may stand for it
 
     def resolve(self, word: str, before: str = "") -> str:
         """A pointing word as the name it points at: 公司 -> the company, 全市 -> the last city named; else the
@@ -191,7 +192,8 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
     names = [n for n, _ in weights.most_common()]
     if not names:
         return ArticleSubjects("", ())
-    return ArticleSubjects(_grow(names[0], text), tuple(names[:20]))
+    first = found.get(names[0])
+    return ArticleSubjects(_grow(names[0], text), tuple(names[:20]), first is None or first.tag == "ns")
 
 
 def _occurrences(text: str, name: str) -> list[int]:

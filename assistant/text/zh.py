@@ -143,7 +143,7 @@ def _cut(text: str, for_search: bool = False) -> list[str]:
         return tokens
     out: list[str] = []
     for tok in tokens:
-        if len(tok) > 1 and _JOINED.fullmatch(tok):
+        if len(tok) > 1 and ("-" in tok or "%" in tok) and _JOINED.fullmatch(tok):
             out.extend(piece for piece in _JOINT.split(tok) if piece)
         else:
             out.append(tok)
@@ -153,7 +153,7 @@ def _cut(text: str, for_search: bool = False) -> list[str]:
 def _jieba_tags(tagged: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for tok, flag in tagged:
-        if len(tok) > 1 and _JOINED.fullmatch(tok):
+        if len(tok) > 1 and ("-" in tok or "%" in tok) and _JOINED.fullmatch(tok):
             out.extend((piece, "x" if piece in "-%" else "m" if re.fullmatch(r"[0-9.]+", piece) else "eng")
                        for piece in _JOINT.split(tok) if piece)
         else:
