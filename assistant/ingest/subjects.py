@@ -181,14 +181,16 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
     listed = _listed(text) if "(" in text or "（" in text else []
     for m in mentions(text[:top]) + listed:
         found.setdefault(m.name, m)
+    def where(at: int) -> float:  # a mention in the headline or the lead counts more
+        return HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1
+
     weights: Counter = Counter()
     for name, m in found.items():
         kind = LISTED_WEIGHT if m.listed else PERSON_WEIGHT if m.person else 1
         for at in _occurrences(text, name):
-            w = kind * (SOURCE_WEIGHT if _SOURCE.match(text, at + len(name)) else 1)
-            weights[name] += w * (HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1)
+            weights[name] += kind * where(at) * (SOURCE_WEIGHT if _SOURCE.match(text, at + len(name)) else 1)
     for at in _occurrences(text, "我国") + _occurrences(text, "全国"):
-        weights["中国"] += HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1
+        weights["中国"] += where(at)
     names = [n for n, _ in weights.most_common()]
     if not names:
         return ArticleSubjects("", ())
@@ -215,8 +217,8 @@ def _strong(m: Mention, article: ArticleSubjects) -> bool:
 
 
 def clause_subject(clause_before: str, sentence_before: str, article: ArticleSubjects) -> str | None:
-    """The name the figure's own clause gives before it (the closest), resolved through the article; None when
-    the clause names nobody."""
+    """The name the figure's own clause opens with, or the company, place or country its 公司/全市/我国 points
+    at; None when the clause names nobody."""
     opening = _OPENING.sub("", clause_before)
     pointing = _POINTING.match(opening)
     # The subject opens its clause ("缅甸共接待了…", "日本队赢得…"); a name further in is an object or a modifier
