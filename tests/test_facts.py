@@ -292,3 +292,14 @@ def test_a_province_filter_finds_the_figures_of_its_cities_and_counties(tmp_path
     assert {f.doc_id.split("#")[-1][-1] for f in found} == {"a", "b"} and a.count_facts(subject="江苏") == len(found)
     assert {f.value for f in a.facts(subject="浙江省")} == {900}
     assert a.facts(subject="苏州")[0].value == 5800  # a city by its short name
+
+
+def test_schedules_counts_of_named_items_and_casualties():
+    facts = _news_facts(
+        "2023-09-01 10:00，正文：义诊活动将在社区每月举行1次。穆迪公司和标普全球公司两家共提到了58次AI，"
+        "这两家机构还发布了12份报告。台风造成其中一人重伤，650人被困机场。"
+    )
+    assert not [f for f in facts if f.unit == "次" and f.value == 1]  # a schedule
+    assert not [f for f in facts if f.unit == "家"]  # the two firms just named
+    assert _find(facts, 58, "次") and _find(facts, 12, "份")
+    assert _find(facts, 1, "人").metric == "重伤人数" and _find(facts, 650, "人").metric == "被困人数"

@@ -261,6 +261,10 @@ def _change_metric(change: re.Match, raw: str, prev_metric: str) -> str:
     return window + noun + (change.group("cmp") or "") + _DIRECTION_NOUN.get(change.group("dir"), "增长率")
 
 
+# What happened to the people a count counts: "650人被困", "一人重伤".
+_CASUALTY = re.compile(r"死亡|遇难|身亡|失踪|受伤|重伤|轻伤|获救|被困|确诊|感染|落水|送医")
+
+
 def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_metric: str = "") -> str:
     """The words naming what the figure measures.
 
@@ -273,6 +277,9 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     raw = sentence[cut:start].replace("“", "").replace("”", "")
     pre = _TRAILING.sub("", _LEADING.sub("", raw)).strip("、")
     after = sentence[end:].replace("“", "").replace("”", "")
+    hurt = _CASUALTY.match(after)
+    if hurt and re.search(r"(?:人|名)$", sentence[start:end]):
+        return hurt.group() + "人数"  # "其中一人重伤": how many were hurt
     within = re.match(f"内([{CJK}]{{2,8}}?)(?:[，；：。！？、{_CONJ}]|$)", after)
     if within and re.search(r"(?:分钟|小时|天|日|周|月|年)$", sentence[start:end]):
         return within.group(1) + "时间"  # "5分钟内智能识别": how long 智能识别 takes
@@ -400,6 +407,11 @@ _DURATION_UNITS = ("年", "个月", "月", "周", "天", "日", "小时", "分�
 _DURATION_REPORTED = re.compile(r"徒刑|缓刑|拘役|间隔|锁定|限售|缩短|延长|提前|预计|历时|用时|耗时|时限|期限|工期|连续|天数|需要|只需|仅需")
 # A number that is part of a name or a grade: "48公斤级", "240型", "30万千瓦光伏发电项目".
 _NAMED_BY_NUMBER = re.compile(r"[级型号式]|光伏|机组")
+# A schedule: "每月举行1次".
+_SCHEDULE = re.compile(r"每(?:年|季度?|月|周|天|日|场|次)")
+# A count of the items just named: after 这/该/上述, or right after names joined by 和 or 、.
+_COUNT_WORDS = ("家", "个", "位", "名", "所", "座")
+_POINTS_BACK = re.compile(f"(?:这|那|该|上述|以上|此)$|[{CJK}]{{2,}}(?:和|与|及|、)[{CJK}]{{2,}}(?:公司|集团|机构|银行|企业)$")
 # A comparison's other side opens with 与/和/同: "与汾渭平原15个城市比".
 _BASELINE_GROUP = re.compile(r"(?:与|和|同|跟)[^，；：。]{0,10}$")
 # A vague amount: "数十年", "上百辆", "几十名", "成千".
@@ -455,6 +467,12 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
         return False
     if unit in ("位", "名") and re.search(r"(?:排在|排名|位列|位居|居|列)?前$", before):
         return False  # "排在前三位": a rank
+    if unit == "次" and _SCHEDULE.search(clause):
+        return False  # "每月举行1次": a schedule
+    if unit in _COUNT_WORDS and _POINTS_BACK.search(before):
+        return False  # "这两家评级巨头", "穆迪公司和标普全球公司两家": the items just named, counted
+    if m.group("num") in ("零", "〇"):
+        return False  # "零头", "零容忍"
     if _BASELINE_GROUP.search(clause) and re.match(f"[{CJK}]{{0,6}}(?:比|相比)", sentence[m.end():]):
         return False  # "与汾渭平原15个城市比": the group compared with, not a figure reported
     return m.group("num")[0].isdigit() or not _VAGUE.search(before)
