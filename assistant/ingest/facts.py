@@ -19,9 +19,9 @@ from ..text.zh import (
     FIGURE_RE,
     cn_to_number,
     figure_matches,
-    negative,
     fold_width,
     most_named,
+    negative,
     pos_words,
     sentence_spans,
     short_place,
@@ -207,8 +207,7 @@ def _phrase_after(after: str) -> str:
     follow = FIGURE_RE.match(after)
     if follow and follow.group("unit"):  # "8大类22条水污染防治重点措施任务": the kinds of the measures that follow
         after = after[follow.end() :]
-    if after.startswith("的"):  # "提供4亿美元的额外军事援助", "带来7.5亿美元的收入": what the amount is
-        after = after[1:]
+    after = after.removeprefix("的")  # "提供4亿美元的额外军事援助", "带来7.5亿美元的收入": what the amount is
     stop = re.search(f"[，；：。！？（{_CONJ}\\d]|$", after)
     segment = after[: stop.start()]
     modifier = re.match(r"^([^的]{1,8})的", segment)
