@@ -13,6 +13,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from ..text.zh import (
+    CASUALTY,
     CJK,
     CLAUSE_PUNCT,
     CN_MAGNITUDE,
@@ -64,19 +65,18 @@ class Fact(BaseModel):
 
     def display(self) -> str:
         """The figure as the text would write it: 5800余万元, 约3个, 40家以上."""
-        if (self.qualifier or "") == "以上":
-            return f"{self.display_value()[:-2]}{self.unit}以上"
-        if (self.qualifier or "") in ("余", "多"):
-            return f"{self.display_value()}{self.unit}"
+        q = self.qualifier or ""
+        if q == "以上":
+            return f"{self._number()}{self.unit}以上"
         return f"{self.display_value()}{self.unit}"
 
     def display_value(self) -> str:
         """The number with its qualifier and range, without the unit (the table's 数值 beside 单位): 5800余, 约3, 3至5."""
-        value = f"{self.value:g}"
-        if self.value_max is not None:
-            value += f"至{self.value_max:g}"
         q = self.qualifier or ""
-        return f"{value}{q}" if q in ("余", "多", "以上") else f"{q}{value}"
+        return f"{self._number()}{q}" if q in ("余", "多", "以上") else f"{q}{self._number()}"
+
+    def _number(self) -> str:
+        return f"{self.value:g}" + (f"至{self.value_max:g}" if self.value_max is not None else "")
 
     @property
     def when(self) -> str:
@@ -162,7 +162,8 @@ def primary_place(title: str, text: str) -> str:
 
 
 def _sentence_place(before: str, scope: _ArticleScope, text: str) -> str | None:
-    """The place named closest before the figure in its sentence (全县 resolves to the article's place)."""
+    """The place named closest before the figure in the words given (its clause; 全县 resolves to the article's
+    place, a county bureau to its county)."""
     found: list[tuple[int, str]] = [(m.start(), scope.place) for m in _SELF.finditer(before)]
     bureaus = list(_BUREAU.finditer(before))
     found += [(m.start(), _with_suffix(m.group(2), text)) for m in bureaus]
@@ -260,8 +261,7 @@ def _change_metric(change: re.Match, raw: str, prev_metric: str) -> str:
     return window + noun + (change.group("cmp") or "") + _DIRECTION_NOUN.get(change.group("dir"), "增长率")
 
 
-# What happened to the people a count counts: "650人被困", "一人重伤".
-_CASUALTY = re.compile(r"死亡|遇难|身亡|失踪|受伤|重伤|轻伤|获救|被困|确诊|感染|落水|送医")
+_CASUALTY = re.compile(CASUALTY)
 
 
 def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_metric: str = "") -> str:
@@ -305,7 +305,7 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
 # figures, never years.
 _FACT_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=年|财年|/\d{2}财年|[-/.]\d{1,2}[-/.]\d{1,2})")
 # The date a news item opens with ("2023-08-16 17:34", "[2023/08/14 13:52]", "202308/15"): the year of its figures.
-_DATELINE = re.compile(r"^\W*((?:19|20)\d{2})\s*(?:[-/年.]\s*)?(?:0?[1-9]|1[0-2])\s*[-/月.]\s*\d{1,2}")
+_DATELINE = re.compile(r"^\W*(?P<date>(?P<year>(?:19|20)\d{2})\s*(?:[-/年.]\s*)?(?:0?[1-9]|1[0-2])\s*[-/月.]\s*\d{1,2}日?)")
 # A year after 比/较/与 is the baseline a change is measured from ("比2019年下降9.6%"), not the figure's own.
 _BASELINE = re.compile(r"(?:比|较|与|相比)$")
 # The part of a year a figure is for, where its sentence says so before it: 上半年, 第二季度, 1—7月, 前7个月, 7月
@@ -335,8 +335,8 @@ _LAST_YEAR = re.compile(r"(?<![比较与])(?:上年|去年)(?:同期)?(?:为|的
 
 def article_date(text: str) -> str:
     """The date a news item opens with, as written ("2023-08-16"), or 未知 (what the extraction prompt is told)."""
-    dated = re.match(r"^\W*((?:19|20)\d{2}\s*(?:[-/年.]\s*)?(?:0?[1-9]|1[0-2])\s*[-/月.]\s*\d{1,2}日?)", fold_width(text))
-    return dated.group(1) if dated else "未知"
+    dated = _DATELINE.match(fold_width(text))
+    return dated.group("date") if dated else "未知"
 
 
 def _own_years(text: str) -> list[int]:
@@ -453,12 +453,17 @@ def _article_subject(scope: _ArticleScope) -> str:
     return topic or scope.place
 
 
+def _clause_start(before: str) -> int:
+    """Where the clause that ends `before` (the text of a sentence before a figure) starts."""
+    return max(before.rfind(c) for c in "，；：。！？") + 1
+
+
 def _reports_a_figure(sentence: str, m: re.Match) -> bool:
     """False for numbers the rules of news_facts_dev's README exclude: periods in passing, numbers in names and
     grades, vague amounts."""
     unit = m.group("unit") or ""
     before = sentence[: m.start()]
-    clause = before[max(before.rfind(c) for c in "，；：。！？") + 1 :]
+    clause = before[_clause_start(before) :]
     after = sentence[m.end() : m.end() + 4]
     if unit in _DURATION_UNITS and not (_DURATION_REPORTED.search(clause) or re.match(r"内|左右|后到|就", after)):
         return False
@@ -505,7 +510,7 @@ class RuleFactExtractor:
             years = [int(y) for y in named]
             main = most_named(named)
             dated = _DATELINE.match(fold_width(doc.text[article.body_start : article.end]))
-            written = int(dated.group(1)) if dated else None
+            written = int(dated.group("year")) if dated else None
             scope = _ArticleScope(
                 title=article.title,
                 text=body,
@@ -557,45 +562,44 @@ class RuleFactExtractor:
         if negative(sentence, m):  # "净利润为-685.25万元": a loss, as written
             value = -value
         unit = (m.group("mag") or "") + (m.group("unit") or "").replace("％", "%")
+        before = sentence[: m.start()]
         value_max = None
-        rng = _RANGE.search(sentence[: m.start()])
+        rng = _RANGE.search(before)
         if rng:  # "3至5个": the figure is the range's upper end
             value, value_max = float(rng.group(1)), value
         qualifier = m.group("qual") or m.group("qual2")
-        before = sentence[: m.start()]
         if re.search(r"(?:约|近|超过|逾)$", before):
             qualifier = re.search(r"(约|近|超过|逾)$", before).group(1)
         if sentence[m.end() : m.end() + 2] == "以上":
             qualifier = "以上"
         # A year after the figure is its own only on an undated page; a news item reports its date's figures.
         own_years = _own_years(before) or ([] if scope.dated else _own_years(sentence))
-        clause = before[max(before.rfind(c) for c in "，；：。！？") + 1 :]
+        clause_start = _clause_start(before)
+        clause = before[clause_start:]
         if not own_years and scope.this_year and "今年" in sentence:
             own_years = [scope.this_year]
         if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
             own_years = [scope.this_year - 1]
         year = own_years[-1] if own_years else para_year or scope.year
-        clause_start = max(before.rfind(c) for c in "，；：。！？") + 1
         # The period is said in the figure's clause, or in a clause of its own that sets the time of what follows
         # ("2023年上半年，我国服务进出口总额…").
-        parts = list(_PERIOD_PART.finditer(fold_width(before[clause_start:])))
+        parts = list(_PERIOD_PART.finditer(fold_width(clause)))
         if not parts:
             timed = [c for c in re.split("[，；：]", before[:clause_start]) if _TIME_CLAUSE.fullmatch(fold_width(c))]
             parts = list(_PERIOD_PART.finditer(fold_width(timed[-1]))) if timed else []
         period = _period(year, parts[-1] if parts else None)
-        subject = (_sentence_place(before[clause_start:], scope, text)
-                   or clause_subject(before[clause_start:], before, scope.subjects)
+        subject = (_sentence_place(clause, scope, text)
+                   or clause_subject(clause, before, scope.subjects)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         if unit == prev_unit and prev_metric and _says_nothing(metric, subject):
             metric = prev_metric  # "5枚金牌中，日本队赢得4枚": a part of the figure before it
         metric = _without_subject(metric, subject)
-        span_start = max(sentence.rfind(c, 0, m.start()) for c in "，；：。！？") + 1
         span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
         try:
             return Fact(
                 subject=subject, year=year, metric=metric[:40], value=value, value_max=value_max, unit=unit,
-                qualifier=qualifier, span=strip_spaces(sentence[span_start:span_end]) or m.group(0),
+                qualifier=qualifier, span=strip_spaces(sentence[clause_start:span_end]) or m.group(0),
                 context=strip_spaces(sentence), period=period,
             )
         except ValidationError:

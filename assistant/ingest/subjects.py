@@ -54,8 +54,9 @@ _SELF_PLACE = re.compile(r"^(?:全|该|本)(?:省|市|县|区|州)$")
 _COMPANY_END = re.compile(r"(?:公司|集团|银行|证券|航空|股份|科技|混合|基金|LOF)$|[A-Za-z]")
 
 
-# Words that point back at what the article is about, where they open a clause: "公司营收为903亿", "全市降水总量".
-_POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|全市|全县|全区|该市|该县|该省")
+# Words that point back at what the article is about, where they open a clause: "公司营收为903亿", "全省降水总量".
+# (全县, 全市, 该区 and the like never get here: facts.py's place rules resolve them first, to the article's place.)
+_POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|该省")
 # What may come before a clause's subject: a date, a linking word.
 _OPENING = re.compile(
     r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日|截至[^，]{0,12}?日|截至目前|目前|其中|同时|此外|另外|而|但|"
@@ -209,7 +210,7 @@ def _occurrences(text: str, name: str) -> list[int]:
 def _strong(m: Mention, article: ArticleSubjects) -> bool:
     """A name sure enough to be a figure's subject where it stands: a body or place by its head word or jieba's
     tag, a listed name, or a name the article repeats; not a code or an abbreviation (PM2.5, TSP, NOx)."""
-    if re.search(r"\d", m.name) or re.fullmatch(r"[A-Za-z]{1,4}", m.name):
+    if re.fullmatch(r"[A-Za-z]{1,4}", m.name):  # (names with digits were never taken: _CODE)
         return False
     if m.listed or m.name in article.names[:TOPIC_NAMES]:
         return True

@@ -558,8 +558,10 @@ def most_named(years: list[str]) -> str | None:
     return max(dict.fromkeys(years), key=years.count) if years else None
 
 
+# What happens to the people a count counts in the news: "650人被困", "一人重伤".
+CASUALTY = "死亡|遇难|身亡|失踪|受伤|重伤|轻伤|获救|被困|确诊|感染|落水|送医"
 # "一人重伤": one as a count of people hurt, not as an article ("一名女子").
-_ONE_COUNTED = re.compile(r"[人名](?:死亡|受伤|重伤|轻伤|遇难|身亡|失踪|获救|被困|确诊|感染|落水|送医)")
+_ONE_COUNTED = re.compile(f"[人名](?:{CASUALTY})")
 # 成 after a number is a tenth ("超九成") unless it starts a word ("三成为", "两成员").
 _NOT_TENTHS = re.compile(r"[为员立功就本果交长熟品型]")
 
