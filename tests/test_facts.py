@@ -303,3 +303,32 @@ def test_schedules_counts_of_named_items_and_casualties():
     assert not [f for f in facts if f.unit == "家"]  # the two firms just named
     assert _find(facts, 58, "次") and _find(facts, 12, "份")
     assert _find(facts, 1, "人").metric == "重伤人数" and _find(facts, 650, "人").metric == "被困人数"
+
+
+def test_a_year_given_to_figures_carries_on_but_a_year_said_in_passing_does_not():
+    facts = _news_facts(
+        "2024-03-02 09:00，正文：蓝湾科技2023年营业收入为8.6亿元，同比增长4.1%；归属于上市公司股东的净利润为1.2亿元。"
+        "该公司于2019年5月起在创业板上市，目前共有员工1500人。本月降雨量达120毫米，是自1998年有记录以来的最大值。"
+    )
+    assert _find(facts, 1.2, "亿元").year == 2023  # the next clause group of a report on 2023
+    assert _find(facts, 1500, "人").year == 2024  # not 2019, the year a span began
+    assert _find(facts, 120, "毫米").year == 2024  # not 1998
+
+
+def test_a_restated_figure_measures_what_the_figure_before_it_measures():
+    facts = _news_facts(
+        "2024-05-10 08:00，正文：这款无人机的售价为5万美元，约合人民币36万元。火灾过火面积为30亩（2公顷）。"
+        "两名嫌疑人从中非法获利3万余元。"
+    )
+    assert _find(facts, 36, "万元").metric == "售价折合人民币"
+    assert _find(facts, 2, "公顷").metric == _find(facts, 30, "亩").metric
+    assert _find(facts, 3, "万元").qualifier == "余"  # 万余元: the unit is whole
+
+
+def test_a_figure_whose_clause_names_nothing_belongs_to_the_name_its_sentence_opened_with():
+    facts = _news_facts(
+        "2024-07-21 18:00，正文：全市昨日普降大雨。青龙河流域平均降水量最大，达到96毫米；白石河流域次之，为71毫米。"
+    )
+    assert _find(facts, 96, "毫米").subject == "青龙河流域"
+    assert _find(facts, 96, "毫米").metric == "平均降水量"
+    assert _find(facts, 71, "毫米").subject == "白石河流域"

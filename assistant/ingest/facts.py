@@ -13,6 +13,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from ..text.zh import (
+    ADMIN_SUFFIXES,
     CASUALTY,
     CJK,
     CLAUSE_PUNCT,
@@ -175,7 +176,7 @@ def _sentence_place(before: str, scope: _ArticleScope, text: str) -> str | None:
 # --- the figure's metric ----------------------------------------------------------------
 
 _LEADING = re.compile(
-    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至目前|目前|其中|同时|全年|共|累计|对|为|在|将|已|并|还|全县|全市|该局|该市|该县|"
+    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|截至目前|目前|其中|同时|全年|共有|现有|拥有|共|累计|对|为|在|将|已|并|还|全县|全市|该局|该市|该县|"
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(
@@ -197,7 +198,7 @@ _CONJ = "和及与、并"
 # Words that end the noun phrase after a figure: the predicate begins ("17个小项整改任务已全部完成").
 _PREDICATE = {"已", "已经", "全部", "全面", "均", "都", "进行", "实施", "开展", "召开", "划分", "达到", "达", "列入", "被", "将",
               "并", "得到", "获得", "完成", "结伴", "内", "以上", "以下", "左右", "深入", "打好", "推进", "推动", "加强", "实现",
-              "确保", "持续", "全力"}
+              "确保", "持续", "全力", "参加", "参与", "前往", "来到", "赶赴", "组成", "出席", "受到", "涉及"}
 _NOUNISH = ("n", "j", "eng", "vn", "b", "q", "m", "an", "zg")
 _COMPARE = re.compile(r"^(?:较|比|同比|环比)")
 
@@ -215,15 +216,16 @@ def _phrase_after(after: str) -> str:
     if modifier and pos_words(modifier.group(1))[0][1][0] in "dva":  # "未整改的国六重型燃气车" -> its head
         segment = segment[modifier.end() :]
     out: list[tuple[str, str]] = []
-    predicate = False
+    predicate = verb = False
     for w, flag in pos_words(segment):
         if w in _PREDICATE or flag[0] in "dpcufr" or (flag == "x" and not w.isalnum()):
-            predicate = True
+            predicate, verb = True, w in _PREDICATE
             break
         out.append((w, flag))
     # Up to a clause end the words are the object ("燃气锅炉低氮改造"); before a predicate, verbs belong to it
-    # ("重点行业企业划分为" -> "重点行业企业").
-    while out and (predicate or len(out) == 1) and not out[-1][1].startswith(_NOUNISH):
+    # ("重点行业企业划分为" -> "重点行业企业"). One word between the figure and a predicate verb is what was counted,
+    # whatever jieba tags it ("5名选手参加比赛").
+    while out and (predicate or len(out) == 1) and not out[-1][1].startswith(_NOUNISH) and not (verb and len(out) == 1):
         out.pop()
     phrase = "".join(w for w, _ in out)
     # "对26个新改扩建项目进行了总量核定": the action done to them names the count ("总量核定新改扩建项目").
@@ -239,8 +241,10 @@ _CHANGE = re.compile(
     r"(?P<window>近\d+个?(?:月|年|周|日)|较前一交易日)?(?P<noun>[^，；：。！？]*?)(?P<cmp>同比|环比)?"
     r"(?P<dir>上涨|下跌|增长|增加|上升|提升|提高|下降|减少|降低|回落|增|降|涨|跌)了?(?:约|近|超过|逾)?$"
 )
-_DIRECTION_NOUN = {"上涨": "涨幅", "涨": "涨幅", "下跌": "跌幅", "跌": "跌幅", "下降": "下降率", "减少": "下降率", "降低": "下降率",
-                   "回落": "下降率", "降": "下降率"}
+# A change named after its figure, its modifiers before: "171.0%的惊人增长", "5%的降幅", "23.6%的双位数增长".
+_CHANGE_AFTER = re.compile(r"[^，]{0,6}?(?P<dir>增长|增幅|涨幅|上涨|上升|下降|降幅|下跌|跌幅|减少)")
+_DIRECTION_NOUN = {"上涨": "涨幅", "涨": "涨幅", "涨幅": "涨幅", "下跌": "跌幅", "跌": "跌幅", "跌幅": "跌幅", "下降": "下降率",
+                   "降幅": "下降率", "减少": "下降率", "降低": "下降率", "回落": "下降率", "降": "下降率"}
 CHANGE_SUFFIXES = ("涨幅", "跌幅", "增长率", "下降率")
 _SAME_A_YEAR_BEFORE = re.compile(r"(?:上年|去年)同期(?:为|是)?")
 
@@ -273,7 +277,7 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     previous figure's metric.
     """
     cut = max([sentence.rfind(c, 0, start) for c in "，；：。！？（"] + [prev_end - 1]) + 1
-    raw = sentence[cut:start].replace("“", "").replace("”", "")
+    raw = sentence[cut:start].replace("“", "").replace("”", "").rstrip("-−－+")  # "为-685.25万元": the sign is the figure's
     pre = _TRAILING.sub("", _LEADING.sub("", raw)).strip("、")
     after = sentence[end:].replace("“", "").replace("”", "")
     hurt = _CASUALTY.match(after)
@@ -282,10 +286,17 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     within = re.match(f"内([{CJK}]{{2,8}}?)(?:[，；：。！？、{_CONJ}]|$)", after)
     if within and re.search(r"(?:分钟|小时|天|日|周|月|年)$", sentence[start:end]):
         return within.group(1) + "时间"  # "5分钟内智能识别": how long 智能识别 takes
+    restated = _restated(sentence[prev_end:start] if prev_end else "", raw)
+    if restated is not None and prev_metric:
+        return prev_metric + restated  # "70亩（4.67公顷）", "30万美元，约合人民币218万元": the figure before, again
     post = _phrase_after(after).lstrip("、")
-    change = _CHANGE.search(raw) if re.search(r"(?:%|％|个百分点|倍)$", sentence[start:end]) else None
+    rate = re.search(r"(?:%|％|个百分点|倍)$", sentence[start:end])
+    change = _CHANGE.search(raw) if rate else None
     if change:
         return _change_metric(change, raw, prev_metric)
+    named_after = _CHANGE_AFTER.fullmatch(post) if rate else None
+    if named_after:  # "取得171.0%的惊人增长": the change is named after the figure
+        return _DIRECTION_NOUN.get(named_after.group("dir"), "增长率")
     if _SAME_A_YEAR_BEFORE.fullmatch(raw.strip()) and prev_metric:
         return prev_metric  # "上年同期为8504.53万元": the same measure, a year before
     if _COMPARE.match(pre) and prev_metric:
@@ -296,7 +307,47 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     if "的" in pre[:-1]:
         pre = pre[pre.rindex("的") + 1 :]
     pre = re.sub(r"^.*?指标(?=.{2,})", "", pre)  # "高质量发展指标PM2.5年均浓度": the indicator named after it
+    for idiom, name in _IDIOMS:  # "报收于22.26元": a closing price
+        if idiom.search(pre):
+            return name
+    if len(pre) < 2 and not post and cut > 0:  # "北运河流域平均降水量最大，达到82毫米": named in the clause before
+        return _previous_clause_noun(sentence[:cut - 1]) or pre
     return _word_suffix(pre, 14) if len(pre) > 14 else pre
+
+
+# A figure that restates the one before it in another unit or currency, the words between them:
+# "70亩（4.67公顷）", "30万美元，约合人民币218万元", "当时这一数字是15次". The match is what the metric gains.
+_RESTATED_BRACKET = re.compile(r"^\s*[（(]\s*(?:约|合|约合)?\s*$")
+_CONVERTED = re.compile(r"(?:约合|折合|相当于)(?P<currency>人民币|美元|欧元|日元|港元|港币|英镑)?(?:约)?$")
+_THIS_FIGURE = re.compile(r"(?:这一|该|这个|此)数字(?:为|是|达)?$")
+
+
+def _restated(between: str, raw: str) -> str | None:
+    """What a restated figure's metric adds to the one before ("折合人民币"), or None for a figure of its own."""
+    if _RESTATED_BRACKET.match(between):
+        return ""
+    converted = _CONVERTED.search(raw)
+    if converted:
+        return "折合" + (converted.group("currency") or "")
+    if _THIS_FIGURE.search(raw):
+        return ""
+    return None
+
+
+# Fixed phrases of market reports that name their measure: 报收于 (closing price), 开盘报 (opening price).
+_IDIOMS = ((re.compile(r"(?:报收|收报|收盘报?|收于)于?$"), "收盘价"), (re.compile(r"开盘(?:报|价)?于?$"), "开盘价"))
+# A superlative or predicate that ends a clause naming a measure: "平均降水量最大".
+_CLAUSE_PREDICATE = re.compile(r"(?:最大|最多|最高|最低|最少|最小|居首|第一|较大|较多|明显|显著)+$")
+
+
+def _previous_clause_noun(text: str) -> str:
+    """The measure named at the end of the clause before a bare figure ("…平均降水量最大"), its last words."""
+    clause = text[_clause_start(text):]
+    clause = _CLAUSE_PREDICATE.sub("", clause)
+    words_ = pos_words(clause)
+    if not words_ or not words_[-1][1].startswith(_NOUNISH):
+        return ""
+    return _word_suffix(clause, 6)
 
 
 # --- rule-based extraction --------------------------------------------------------------
@@ -333,16 +384,35 @@ def _period(year: int | None, part: re.Match | None) -> str:
 _LAST_YEAR = re.compile(r"(?<![比较与])(?:上年|去年)(?:同期)?(?:为|的|是)?$")
 
 
+# Words that put a figure at the time of writing, whatever year the sentences before it were about.
+_NOW = re.compile(r"目前|现在|如今|当前|至今|眼下|本月|本周|本季度|今日|昨日|当天|今天|昨天")
+
+
 def article_date(text: str) -> str:
     """The date a news item opens with, as written ("2023-08-16"), or 未知 (what the extraction prompt is told)."""
     dated = _DATELINE.match(fold_width(text))
     return dated.group("date") if dated else "未知"
 
 
+# A year that starts a span is not the period of what follows: "于2021年9月16日起任职", "是自1982年有统计以来",
+# "自2019年开始"; nor is the year a change starts from for the figure it reaches ("由2008年的118公里增长到…2486公里").
+_SINCE = re.compile(r"(?:年|\d{1,2}月|\d{1,2}日)*[^，。；]{0,8}?(?:起|以来|开始)")
+_FROM = re.compile(r"(?:从|由)$")
+
+
 def _own_years(text: str) -> list[int]:
-    """The years a text names as the period of what it reports, in order; baselines of a comparison left out."""
+    """The years a text names as the period of what it reports, in order; baselines of a comparison and the
+    starts of a span left out."""
     text = fold_width(text)
-    return [int(m.group(1)) for m in _FACT_YEAR.finditer(text) if not _BASELINE.search(text[max(0, m.start() - 2) : m.start()])]
+    out = []
+    for m in _FACT_YEAR.finditer(text):
+        before = text[max(0, m.start() - 2) : m.start()]
+        if _BASELINE.search(before) or before.endswith("自") or _SINCE.match(text, m.end()):
+            continue
+        if _FROM.search(before) and re.search("到|至", text[m.end() :]):
+            continue
+        out.append(int(m.group(1)))
+    return out
 
 
 _RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|—|至|到)\s*$")
@@ -419,7 +489,14 @@ _VAGUE = re.compile(r"(?:数|几|上|成|好几)$")
 
 # What may stand between a clause's subject and the words naming its figure: a listing code, a period.
 _AFTER_SUBJECT = re.compile(
-    r"^[\s\d.（）()]*(?:于|在)?(?:(?:19|20)\d{2}(?:/\d{2})?财?年度?)?(?:上半年|下半年|前三季度|第?[一二三四]季度)?")
+    r"^[\s（）()]*(?:\d{5,6}(?:\.[A-Za-z]{2})?)?[\s（）()]*(?:于|在)?(?:(?:19|20)\d{2}(?:/\d{2})?财?年度?)?"
+    r"(?:上半年|下半年|前三季度|第?[一二三四]季度)?")
+
+
+# A time said inside the words before a figure ends what is not its measure: the subject and the time come first,
+# and the period has its own field.
+_EMBEDDED_TIME = re.compile(
+    r"^.*?(?:于|在)?(?:19|20)\d{2}(?:/\d{2})?财?年度?(?:上半年|下半年|前三季度|第?[一二三四]季度|\d{1,2}(?:—\d{1,2})?月份?)?")
 
 
 def _without_subject(metric: str, subject: str) -> str:
@@ -451,6 +528,21 @@ def _article_subject(scope: _ArticleScope) -> str:
     if scope.place and (not topic or short_place(scope.place) in topic):
         return scope.place
     return topic or scope.place
+
+
+def _earlier_clause_subject(before: str, scope: _ArticleScope) -> str | None:
+    """The name an earlier clause of the sentence opens with: the topic the clauses after it go on about
+    ("北运河流域平均降水量最大，达到82毫米"). Not in a local office's bulletin, whose figures are its place's
+    whatever its clauses name first, and never an administrative place (the place rules have read the clause)."""
+    topic = scope.subjects.topic
+    if scope.place and topic and topic != scope.place and short_place(scope.place) in topic:
+        return None
+    clauses = re.split("[，；：]", before)
+    for k in range(len(clauses) - 1, 0, -1):
+        named = clause_subject(clauses[k - 1], "，".join(clauses[: k - 1]), scope.subjects)
+        if named:
+            return None if named[-1] in ADMIN_SUFFIXES else named
+    return None
 
 
 def _clause_start(before: str) -> int:
@@ -530,10 +622,10 @@ class RuleFactExtractor:
             for s, e in bounded_spans(doc.text, sentence_spans(doc.text, article.body_start, article.end)):
                 sentence = doc.text[s:e]
                 # The paragraph's start, never before the article's (its first paragraph may have no line above it).
-                start = max(doc.text.rfind("\n", max(article.start, para_start), s) + 1, article.start)
+                start = max(doc.text.rfind("\n", article.start, s) + 1, article.start)
                 if start != para_start:
                     para_start, para_year = start, None
-                prev_end, prev_unit = 0, None
+                prev_end, prev_unit, sentence_facts = 0, None, len(facts)
                 for m in figure_matches(sentence, signed=True):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
@@ -551,7 +643,11 @@ class RuleFactExtractor:
                     fact.title, fact.source, fact.doc_id = full_heading(article.title, article.subtitle), source, doc_id
                     fact.chunk_id = chunk.chunk_id if chunk else ""
                     facts.append(fact)
-                para_year = ([int(y) for y in _own_years(sentence)] or [para_year])[-1]
+                # A year carries on to the sentences after it when figures of this one were given it ("帝奥微2022年营业
+                # 收入为5.02亿元…；归属于…净利润为1.74亿元"), not a year said in passing ("自1982年有统计以来").
+                said = _own_years(sentence)
+                if said and any(f.year == said[-1] for f in facts[sentence_facts:]):
+                    para_year = said[-1]
         return facts
 
     def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
@@ -567,7 +663,7 @@ class RuleFactExtractor:
         rng = _RANGE.search(before)
         if rng:  # "3至5个": the figure is the range's upper end
             value, value_max = float(rng.group(1)), value
-        qualifier = m.group("qual") or m.group("qual2")
+        qualifier = m.group("qual") or m.group("qual_mag") or m.group("qual2")
         if re.search(r"(?:约|近|超过|逾)$", before):
             qualifier = re.search(r"(约|近|超过|逾)$", before).group(1)
         if sentence[m.end() : m.end() + 2] == "以上":
@@ -577,6 +673,8 @@ class RuleFactExtractor:
         clause_start = _clause_start(before)
         clause = before[clause_start:]
         if not own_years and scope.this_year and "今年" in sentence:
+            own_years = [scope.this_year]
+        if scope.this_year and _NOW.search(clause):  # "目前共有员工1500人": the article's own time
             own_years = [scope.this_year]
         if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
             own_years = [scope.this_year - 1]
@@ -590,11 +688,15 @@ class RuleFactExtractor:
         period = _period(year, parts[-1] if parts else None)
         subject = (_sentence_place(clause, scope, text)
                    or clause_subject(clause, before, scope.subjects)
+                   or _earlier_clause_subject(before[:clause_start], scope)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         if unit == prev_unit and prev_metric and _says_nothing(metric, subject):
             metric = prev_metric  # "5枚金牌中，日本队赢得4枚": a part of the figure before it
         metric = _without_subject(metric, subject)
+        timed = _EMBEDDED_TIME.match(metric)
+        if timed and len(metric) - timed.end() >= 2:  # "L’OCCITANE于2024财年第一季度按固定汇率计算增长率"
+            metric = metric[timed.end() :]
         span_end = min([i for i in (sentence.find(c, m.end()) for c in "，；。！？") if i >= 0] or [len(sentence)])
         try:
             return Fact(

@@ -7,12 +7,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 from ..text.zh import CJK, pos_words
 
 # jieba's tags for names: organisation, other proper noun, person, place, Latin word, abbreviation.
 _NAME_TAGS = frozenset({"nt", "nz", "nr", "nrt", "nrfg", "ns", "eng"})
 _PERSON_TAGS = frozenset({"nr", "nrt", "nrfg"})
+# Tags of a one-character word that may stand between a name and its head word ("白石" "河" "流域").
+_PART_TAGS = frozenset({"n", "ns", "nz", "ng"})
 # Words that end the name of a body, a place or a thing and join the name before them: 合肥市公安局, 阿富汗央行,
 # 日本队, 密云水库流域, 联想集团.
 _HEAD_WORDS = re.compile(
@@ -122,20 +125,32 @@ def _listed(text: str) -> list[Mention]:
 @lru_cache(maxsize=8192)
 def _tagged(text: str) -> tuple[Mention, ...]:
     tagged = pos_words(text)
-    # jieba's words cover the text exactly, so a word's offset is the sum of the lengths before it; most words are
-    # not names and are passed over at the cost of one set lookup.
+    # Most words are not names: pick the candidates in one pass, and find a word's offset (jieba's words cover the
+    # text exactly) from the running sum of the lengths before it.
+    candidates = [i for i, (w, flag) in enumerate(tagged) if flag in _NAME_TAGS and len(w) > 1]
+    if not candidates:
+        return ()
+    starts = [0, *accumulate(len(w) for w, _ in tagged)]
     out: list[Mention] = []
-    pos, i, n = 0, 0, len(tagged)
-    while i < n:
-        w, flag = tagged[i]
-        at, pos, i = pos, pos + len(w), i + 1
-        if flag not in _NAME_TAGS or len(w) < 2 or _NOT_SUBJECT.match(w) or _CODE.search(w) or _CHANGE_WORD.match(w):
+    n, done = len(tagged), 0
+    for i in candidates:
+        if i < done:  # a head word already joined to the name before it
             continue
-        name = w
-        while i < n and _HEAD_WORDS.match(tagged[i][0]):
-            name += tagged[i][0]
-            pos += len(tagged[i][0])
-            i += 1
+        w, flag = tagged[i]
+        if _NOT_SUBJECT.match(w) or _CODE.search(w) or _CHANGE_WORD.match(w):
+            continue
+        name, j = w, i + 1
+        while j < n:
+            if _HEAD_WORDS.match(tagged[j][0]):
+                name += tagged[j][0]
+                j += 1
+            elif (j + 1 < n and len(tagged[j][0]) == 1 and tagged[j][1] in _PART_TAGS
+                  and _HEAD_WORDS.match(tagged[j][0] + tagged[j + 1][0])):  # 白石 + 河 + 流域
+                name += tagged[j][0] + tagged[j + 1][0]
+                j += 2
+            else:
+                break
+        done, at = j, starts[i]
         if not _is_byline(text, at, name):
             out.append(Mention(at, name, person=flag in _PERSON_TAGS and name == w, tag=flag, word=w))
     return tuple(out)

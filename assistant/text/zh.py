@@ -151,13 +151,19 @@ def _cut(text: str, for_search: bool = False) -> list[str]:
 
 
 def _jieba_tags(tagged: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    # Few tokens hold a '-' or '%': find them in one pass and copy the rest as they are.
+    joined = [i for i, (tok, _) in enumerate(tagged) if ("-" in tok or "%" in tok) and len(tok) > 1
+              and _JOINED.fullmatch(tok)]
+    if not joined:
+        return tagged
     out: list[tuple[str, str]] = []
-    for tok, flag in tagged:
-        if len(tok) > 1 and ("-" in tok or "%" in tok) and _JOINED.fullmatch(tok):
-            out.extend((piece, "x" if piece in "-%" else "m" if re.fullmatch(r"[0-9.]+", piece) else "eng")
-                       for piece in _JOINT.split(tok) if piece)
-        else:
-            out.append((tok, flag))
+    last = 0
+    for i in joined:
+        out.extend(tagged[last:i])
+        out.extend((piece, "x" if piece in "-%" else "m" if re.fullmatch(r"[0-9.]+", piece) else "eng")
+                   for piece in _JOINT.split(tagged[i][0]) if piece)
+        last = i + 1
+    out.extend(tagged[last:])
     return out
 
 
@@ -369,7 +375,8 @@ _UNIT_WORDS = (
 UNITS = "|".join(sorted(_UNIT_WORDS.split("|"), key=len, reverse=True))
 # A figure: number (arabic or Chinese) + optional 余/多 + optional magnitude + unit.
 FIGURE_RE = re.compile(
-    f"(?P<num>{NUM}|{CN_NUM})(?P<qual>余|多)?(?P<mag>万|亿)?(?P<unit>{UNITS})?(?P<qual2>余|多)?"
+    # 余/多 ("more than") stands after the number (3000余人), its magnitude (2万余元) or its unit (1米多).
+    f"(?P<num>{NUM}|{CN_NUM})(?P<qual>余|多)?(?P<mag>万|亿)?(?P<qual_mag>余|多)?(?P<unit>{UNITS})?(?P<qual2>余|多)?"
 )
 DATE_RE = re.compile(
     r"(?:(?:19|20)\d{2}年)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})月(?:\d{1,2}|[一二三四五六七八九十]{1,3})日"
