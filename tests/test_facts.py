@@ -325,6 +325,14 @@ def test_a_restated_figure_measures_what_the_figure_before_it_measures():
     assert _find(facts, 3, "万元").qualifier == "余"  # 万余元: the unit is whole
 
 
+def test_a_figure_for_another_name_in_the_same_measure_is_that_names():
+    facts = _news_facts(
+        "2024-02-01 10:00，正文：在本季度财报电话会上，星海银行提到了12次人工智能，而云帆证券仅为4次。"
+    )
+    other = _find(facts, 4, "次")
+    assert other.subject == "云帆证券" and other.metric == _find(facts, 12, "次").metric
+
+
 def test_a_figure_whose_clause_names_nothing_belongs_to_the_name_its_sentence_opened_with():
     facts = _news_facts(
         "2024-07-21 18:00，正文：全市昨日普降大雨。青龙河流域平均降水量最大，达到96毫米；白石河流域次之，为71毫米。"

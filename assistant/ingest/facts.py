@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +32,7 @@ from ..text.zh import (
 )
 from .articles import ParsedDocument, full_heading
 from .chunking import Chunk
-from .subjects import ArticleSubjects, article_subjects, clause_subject
+from .subjects import ArticleSubjects, article_subjects, clause_subject, only_a_name
 
 
 class Fact(BaseModel):
@@ -180,7 +180,7 @@ _LEADING = re.compile(
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(
-    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别)+$"
+    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已)+$"
 )
 
 
@@ -209,7 +209,9 @@ def _phrase_after(after: str) -> str:
     follow = FIGURE_RE.match(after)
     if follow and follow.group("unit"):  # "8大类22条水污染防治重点措施任务": the kinds of the measures that follow
         after = after[follow.end() :]
-    after = after.removeprefix("的")  # "提供4亿美元的额外军事援助", "带来7.5亿美元的收入": what the amount is
+    # "提供4亿美元的额外军事援助", "带来7.5亿美元的收入": what the amount is, a noun after 的 whatever its tag
+    nominal = after.startswith("的")
+    after = after.removeprefix("的")
     stop = re.search(f"[，；：。！？（{_CONJ}\\d]|$", after)
     segment = after[: stop.start()]
     modifier = re.match(r"^([^的]{1,8})的", segment)
@@ -225,7 +227,8 @@ def _phrase_after(after: str) -> str:
     # Up to a clause end the words are the object ("燃气锅炉低氮改造"); before a predicate, verbs belong to it
     # ("重点行业企业划分为" -> "重点行业企业"). One word between the figure and a predicate verb is what was counted,
     # whatever jieba tags it ("5名选手参加比赛").
-    while out and (predicate or len(out) == 1) and not out[-1][1].startswith(_NOUNISH) and not (verb and len(out) == 1):
+    while (out and (predicate or len(out) == 1) and not out[-1][1].startswith(_NOUNISH)
+           and not ((verb or nominal) and len(out) == 1)):
         out.pop()
     phrase = "".join(w for w, _ in out)
     # "对26个新改扩建项目进行了总量核定": the action done to them names the count ("总量核定新改扩建项目").
@@ -436,6 +439,8 @@ class _ArticleScope:
     headline: str  # the title, unless it is only the document's id or file name
     body: str  # the article after its heading lines
     dated: bool = False  # the article opens with its date, which gives its figures' year over earlier sentences'
+    # The subject each clause of the sentence being read opens with, by (position, clause); cleared per sentence.
+    clause_subjects: dict = field(default_factory=dict)
 
     @cached_property
     def place(self) -> str:
@@ -530,6 +535,10 @@ def _article_subject(scope: _ArticleScope) -> str:
     return topic or scope.place
 
 
+# The opening of a frame clause "在…上/中", up to 在 (and the wire or linking word before it).
+_FRAME = re.compile(r"^[^，]{0,4}?在(?=[^，]{2,}(?:上|中)$)")
+
+
 def _earlier_clause_subject(before: str, scope: _ArticleScope) -> str | None:
     """The name an earlier clause of the sentence opens with: the topic the clauses after it go on about
     ("北运河流域平均降水量最大，达到82毫米"). Not in a local office's bulletin, whose figures are its place's
@@ -538,10 +547,15 @@ def _earlier_clause_subject(before: str, scope: _ArticleScope) -> str | None:
     if scope.place and topic and topic != scope.place and short_place(scope.place) in topic:
         return None
     clauses = re.split("[，；：]", before)
+    read = scope.clause_subjects  # the figures of a sentence read the same clauses: each is read once
     for k in range(len(clauses) - 1, 0, -1):
-        named = clause_subject(clauses[k - 1], "，".join(clauses[: k - 1]), scope.subjects)
-        if named:
-            return None if named[-1] in ADMIN_SUFFIXES else named
+        key = (k, clauses[k - 1])
+        if key not in read:
+            # A frame names what the clauses after it are about: "而在微软的电话会上，…提到了58次".
+            clause = _FRAME.sub("", clauses[k - 1])
+            read[key] = clause_subject(clause, "，".join(clauses[: k - 1]), scope.subjects)
+        if read[key]:
+            return None if read[key][-1] in ADMIN_SUFFIXES else read[key]
     return None
 
 
@@ -625,17 +639,19 @@ class RuleFactExtractor:
                 start = max(doc.text.rfind("\n", article.start, s) + 1, article.start)
                 if start != para_start:
                     para_start, para_year = start, None
-                prev_end, prev_unit, sentence_facts = 0, None, len(facts)
+                prev_end, prev_unit, prev_subject, sentence_facts = 0, None, "", len(facts)
+                scope.clause_subjects.clear()
                 for m in figure_matches(sentence, signed=True):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     if not _reports_a_figure(sentence, m):
                         continue
-                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric, prev_unit)
+                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric, prev_unit,
+                                      prev_subject)
                     prev_end = m.end()
                     if fact is None:
                         continue
-                    prev_unit = fact.unit
+                    prev_unit, prev_subject = fact.unit, fact.subject
                     if not fact.metric.endswith(CHANGE_SUFFIXES):  # a change measures the figure before it
                         prev_metric = fact.metric
                     offset = s + m.start()
@@ -651,7 +667,7 @@ class RuleFactExtractor:
         return facts
 
     def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
-              prev_end: int = 0, prev_metric: str = "", prev_unit: str | None = None):
+              prev_end: int = 0, prev_metric: str = "", prev_unit: str | None = None, prev_subject: str = ""):
         value = _number(m.group("num"))
         if value is None:
             return None
@@ -688,11 +704,14 @@ class RuleFactExtractor:
         period = _period(year, parts[-1] if parts else None)
         subject = (_sentence_place(clause, scope, text)
                    or clause_subject(clause, before, scope.subjects)
+                   or prev_subject  # the figure before it in the sentence: a clause naming nobody goes on about it
                    or _earlier_clause_subject(before[:clause_start], scope)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
         if unit == prev_unit and prev_metric and _says_nothing(metric, subject):
             metric = prev_metric  # "5枚金牌中，日本队赢得4枚": a part of the figure before it
+        elif unit == prev_unit and prev_metric and (name := only_a_name(metric)) and metric in clause:
+            metric, subject = prev_metric, name  # "…提到了10次，而穆迪仅为3次": the same measure, of another
         metric = _without_subject(metric, subject)
         timed = _EMBEDDED_TIME.match(metric)
         if timed and len(metric) - timed.end() >= 2:  # "L’OCCITANE于2024财年第一季度按固定汇率计算增长率"

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
+from operator import itemgetter
 
 from ..text.zh import CJK, pos_words
 
@@ -30,6 +31,7 @@ _NOT_SUBJECT = re.compile(
 # Words of change that jieba may tag as names ("同比增加").
 _CHANGE_WORD = re.compile(r"同比|环比|较上")
 # Reporters and photographers, which name the writer and not the story: （记者陈晨）, 记者 张俊, 余红春摄.
+_BYLINE_WORD = re.compile("记者|通讯员|编辑|作者|摄")  # what every byline holds
 _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}?(?=[)）\\s，。]|$)|[{CJK}]{{2,3}}摄")
 # A company or fund named with its listing code: 帝奥微(688381.SH), 洪都航空（600316）, 兴全绿色投资混合(LOF).
 _LISTING_CODE = re.compile(r"\s*[（(](?:\d{5,6}(?:\.[A-Za-z]{2})?|LOF|QDII)[)）]")
@@ -127,17 +129,17 @@ def _tagged(text: str) -> tuple[Mention, ...]:
     tagged = pos_words(text)
     # Most words are not names: pick the candidates in one pass, and find a word's offset (jieba's words cover the
     # text exactly) from the running sum of the lengths before it.
-    candidates = [i for i, (w, flag) in enumerate(tagged) if flag in _NAME_TAGS and len(w) > 1]
+    candidates = [i for i, flag in enumerate(map(itemgetter(1), tagged)) if flag in _NAME_TAGS]
     if not candidates:
         return ()
-    starts = [0, *accumulate(len(w) for w, _ in tagged)]
+    starts = [0, *accumulate(map(len, map(itemgetter(0), tagged)))]
     out: list[Mention] = []
     n, done = len(tagged), 0
     for i in candidates:
         if i < done:  # a head word already joined to the name before it
             continue
         w, flag = tagged[i]
-        if _NOT_SUBJECT.match(w) or _CODE.search(w) or _CHANGE_WORD.match(w):
+        if len(w) < 2 or _NOT_SUBJECT.match(w) or _CODE.search(w) or _CHANGE_WORD.match(w):
             continue
         name, j = w, i + 1
         while j < n:
@@ -156,9 +158,18 @@ def _tagged(text: str) -> tuple[Mention, ...]:
     return tuple(out)
 
 
+def only_a_name(text: str) -> str | None:
+    """The name a text is, after its linking words ("而穆迪" -> "穆迪"), or None when it says more than a name."""
+    rest = _OPENING.sub("", text)
+    named = mentions(rest) if len(rest) >= 2 else []
+    return rest if len(named) == 1 and named[0].start == 0 and named[0].name == rest else None
+
+
 def _is_byline(text: str, at: int, name: str) -> bool:
     """True when the name at `at` is a reporter's or photographer's."""
     around = text[max(0, at - 12) : at + len(name) + 2]
+    if not _BYLINE_WORD.search(around):  # most names have no byline word near them
+        return False
     return any(m.start() <= at - max(0, at - 12) < m.end() for m in _BYLINE.finditer(around))
 
 
@@ -182,6 +193,11 @@ class ArticleSubjects:
                 return named[-1]
             return next((n for n in self.names if n.endswith(level)), self.topic)
         if _SELF_COMPANY.search(word):
+            # The company its sentence has just named ("在英特尔…的电话会上，公司高管…"), else the article's.
+            named = [m.name for m in mentions(before) if not m.person
+                     and (m.listed or m.name in self.names or _COMPANY_END.search(m.name))]
+            if named:
+                return named[-1]
             return next((n for n in (self.topic, *self.names) if n and _COMPANY_END.search(n)), self.topic)
         return word
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
+from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
 
 # --- characters -------------------------------------------------------------------------
@@ -41,7 +44,7 @@ def fold_width(text: str) -> str:
 # "2024 年", "微克 /立方米"), except between two CJK characters, where it separates headline parts.
 _SPACE_AFTER_CJK = re.compile(f"(?<=[{CJK}{CJK_PUNCT}])[ \\t]+(?=[^{CJK}\\s])")
 _SPACE_BEFORE_CJK = re.compile(f"(?<=[^{CJK}\\s])[ \\t]+(?=[{CJK}{CJK_PUNCT}])")
-_SPACE_AROUND_PUNCT = re.compile(f"[ \\t]*([{CJK_PUNCT}])[ \\t]*")
+_SPACE_AROUND_PUNCT = re.compile(f"[ \\t]+(?=[{CJK_PUNCT}])|(?<=[{CJK_PUNCT}])[ \\t]+")  # only spaces are matched
 _SPACE_BEFORE_SLASH = re.compile(r"[ \t]+/|/[ \t]+")
 # Print fonts map "×" to 伊 ("2伊100MW").
 _TIMES_GLYPH = re.compile(r"(?<=\d)伊(?=\d)")
@@ -54,7 +57,7 @@ def tidy_spacing(line: str) -> str:
         line = _TIMES_GLYPH.sub("×", line)
     if " " not in line and "\t" not in line:  # every rule below removes spaces or tabs
         return line.strip()
-    line = _SPACE_AROUND_PUNCT.sub(r"\1", line)
+    line = _SPACE_AROUND_PUNCT.sub("", line)
     line = _SPACE_AFTER_CJK.sub("", line)
     line = _SPACE_BEFORE_CJK.sub("", line)
     line = _SPACE_BEFORE_SLASH.sub("/", line)
@@ -150,10 +153,12 @@ def _cut(text: str, for_search: bool = False) -> list[str]:
     return out
 
 
-def _jieba_tags(tagged: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    # Few tokens hold a '-' or '%': find them in one pass and copy the rest as they are.
-    joined = [i for i, (tok, _) in enumerate(tagged) if ("-" in tok or "%" in tok) and len(tok) > 1
-              and _JOINED.fullmatch(tok)]
+def _jieba_tags(tagged: list[tuple[str, str]], text: str) -> list[tuple[str, str]]:
+    # Few tokens hold a '-' or '%': find them from where those characters stand in the text (the tokens cover it in
+    # order), and copy the rest as they are.
+    ends = list(accumulate(map(len, map(itemgetter(0), tagged))))
+    marks = sorted({bisect_right(ends, m.start()) for m in _JOINT.finditer(text)})
+    joined = [i for i in marks if len(tagged[i][0]) > 1 and _JOINED.fullmatch(tagged[i][0])]
     if not joined:
         return tagged
     out: list[tuple[str, str]] = []
@@ -240,7 +245,7 @@ def _pos_words_cached(text: str) -> tuple[tuple[str, str], ...]:
     tagged = rjieba.tag(text)
     if "-" not in text and "%" not in text:  # only those join tokens jieba cuts
         return tuple(tagged)
-    return tuple(_jieba_tags(tagged))
+    return tuple(_jieba_tags(tagged, text))
 
 
 def char_bigrams(text: str, cjk_only: bool = False) -> list[str]:
