@@ -340,3 +340,13 @@ def test_a_figure_whose_clause_names_nothing_belongs_to_the_name_its_sentence_op
     assert _find(facts, 96, "毫米").subject == "青龙河流域"
     assert _find(facts, 96, "毫米").metric == "平均降水量"
     assert _find(facts, 71, "毫米").subject == "白石河流域"
+
+
+def test_the_measure_is_named_around_remarks_shares_and_what_was_achieved():
+    facts = _news_facts(
+        "2024-04-18 16:00，正文：华清材料(301234.SZ)上市首日，该股创下股价高点36.80元。"
+        "战略投资者的获配金额（不含经纪佣金）为5120.50万元，配售比例为本次公开发行股票数量的5%。"
+    )
+    assert _find(facts, 36.8, "元").metric == "股价高点"
+    assert _find(facts, 5120.5, "万元").metric.endswith("获配金额")
+    assert _find(facts, 5, "%").metric == "配售比例"

@@ -280,7 +280,11 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     previous figure's metric.
     """
     cut = max([sentence.rfind(c, 0, start) for c in "，；：。！？（"] + [prev_end - 1]) + 1
-    raw = sentence[cut:start].replace("“", "").replace("”", "").rstrip("-−－+")  # "为-685.25万元": the sign is the figure's
+    if "）" in sentence[cut:start] and cut > 0 and sentence[cut - 1] == "（":
+        # "获配金额（不含新股配售经纪佣金）为7883.77万元": a remark in brackets is not where the words begin
+        cut = max([sentence.rfind(c, 0, cut - 1) for c in "，；：。！？（"] + [prev_end - 1]) + 1
+    raw = re.sub(r"（[^（）]*）", "", sentence[cut:start])
+    raw = raw.replace("“", "").replace("”", "").rstrip("-−－+")  # "为-685.25万元": the sign is the figure's
     pre = _TRAILING.sub("", _LEADING.sub("", raw)).strip("、")
     after = sentence[end:].replace("“", "").replace("”", "")
     hurt = _CASUALTY.match(after)
@@ -310,6 +314,13 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     if "的" in pre[:-1]:
         pre = pre[pre.rindex("的") + 1 :]
     pre = re.sub(r"^.*?指标(?=.{2,})", "", pre)  # "高质量发展指标PM2.5年均浓度": the indicator named after it
+    if rate or sentence[start:end].endswith("成"):
+        share = re.match(r"^(.{2,}?)(?:为|是|相当于)(?=.{2,})", pre)
+        if share:  # "跟投比例为帝奥微本次公开发行股票数量的3%": the share named, not what it is a share of
+            pre = share.group(1)
+    achieved = re.search(r"(?:创下|创出|实现|录得|取得|斩获)(?:了)?(?P<noun>[^，]{2,})$", pre)
+    if achieved:  # "该股创下股价高点55.50元", "实现营业收入12亿元": what was achieved
+        pre = achieved.group("noun")
     for idiom, name in _IDIOMS:  # "报收于22.26元": a closing price
         if idiom.search(pre):
             return name
