@@ -218,6 +218,7 @@ def test_a_company_report_names_the_company_its_year_and_the_change_it_reports()
     assert revenue.period == "2024年上半年"
     growth = _find(facts, 18.2, "%")
     assert "营业收入" in growth.metric and growth.metric.endswith("同比增长率") and "星河电子" in growth.subject
+    assert growth.period == "2024年上半年"  # the change is of the half-year its sentence began with
     before = _find(facts, 0.9, "亿元")  # "上年同期为0.9亿元": the same measure, a year earlier
     assert before.year == 2023 and before.metric == _find(facts, 1.3, "亿元").metric
     assert all(f.subject not in ("证券日报", "王明", "未知") for f in facts)
@@ -350,3 +351,12 @@ def test_the_measure_is_named_around_remarks_shares_and_what_was_achieved():
     assert _find(facts, 36.8, "元").metric == "股价高点"
     assert _find(facts, 5120.5, "万元").metric.endswith("获配金额")
     assert _find(facts, 5, "%").metric == "配售比例"
+
+
+def test_a_company_jieba_does_not_know_is_found_by_its_trade_word_and_what_it_announces():
+    facts = _news_facts(
+        "2024-08-14 19:38，正文：远大实业上半年营收增三倍 中新经纬8月14日电 远大实业上半年业绩公布。14日盘后，"
+        "远大实业发布2024年半年度报告。上半年，公司实现营业收入12.6亿元，同比增加310.5%。"
+    )
+    assert {f.subject for f in facts} == {"远大实业"}
+    assert _find(facts, 310.5, "%").period == "2024年上半年"

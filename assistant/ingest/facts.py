@@ -180,7 +180,7 @@ _LEADING = re.compile(
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(
-    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已)+$"
+    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|超|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已)+$"
 )
 
 
@@ -650,19 +650,18 @@ class RuleFactExtractor:
                 start = max(doc.text.rfind("\n", article.start, s) + 1, article.start)
                 if start != para_start:
                     para_start, para_year = start, None
-                prev_end, prev_unit, prev_subject, sentence_facts = 0, None, "", len(facts)
+                prev_end, prev, sentence_facts = 0, None, len(facts)
                 scope.clause_subjects.clear()
                 for m in figure_matches(sentence, signed=True):
                     if _in_slogan(sentence, m.start()):
                         continue  # a number inside a slogan or a name ("六个百分百", "十个点位") is not a fact
                     if not _reports_a_figure(sentence, m):
                         continue
-                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric, prev_unit,
-                                      prev_subject)
+                    fact = self._fact(m, sentence, doc.text, scope, para_year, prev_end, prev_metric, prev)
                     prev_end = m.end()
                     if fact is None:
                         continue
-                    prev_unit, prev_subject = fact.unit, fact.subject
+                    prev = fact
                     if not fact.metric.endswith(CHANGE_SUFFIXES):  # a change measures the figure before it
                         prev_metric = fact.metric
                     offset = s + m.start()
@@ -678,7 +677,10 @@ class RuleFactExtractor:
         return facts
 
     def _fact(self, m: re.Match, sentence: str, text: str, scope: _ArticleScope, para_year: int | None,
-              prev_end: int = 0, prev_metric: str = "", prev_unit: str | None = None, prev_subject: str = ""):
+              prev_end: int = 0, prev_metric: str = "", prev: Fact | None = None):
+        """The fact a figure states; `prev` is the fact before it in its sentence, `prev_metric` the last measure
+        named before it in the article."""
+        prev_unit = prev.unit if prev else None
         value = _number(m.group("num"))
         if value is None:
             return None
@@ -691,8 +693,8 @@ class RuleFactExtractor:
         if rng:  # "3至5个": the figure is the range's upper end
             value, value_max = float(rng.group(1)), value
         qualifier = m.group("qual") or m.group("qual_mag") or m.group("qual2")
-        if re.search(r"(?:约|近|超过|逾)$", before):
-            qualifier = re.search(r"(约|近|超过|逾)$", before).group(1)
+        if re.search(r"(?:约|近|超过|超|逾)$", before):
+            qualifier = re.search(r"(约|近|超过|超|逾)$", before).group(1)
         if sentence[m.end() : m.end() + 2] == "以上":
             qualifier = "以上"
         # A year after the figure is its own only on an undated page; a news item reports its date's figures.
@@ -713,9 +715,11 @@ class RuleFactExtractor:
             timed = [c for c in re.split("[，；：]", before[:clause_start]) if _TIME_CLAUSE.fullmatch(fold_width(c))]
             parts = list(_PERIOD_PART.finditer(fold_width(timed[-1]))) if timed else []
         period = _period(year, parts[-1] if parts else None)
+        if not parts and prev and prev.year == year and prev.period:
+            period = prev.period  # "2023年上半年营业收入为1.81亿元，同比下降38.37%": the change is of the same half
         subject = (_sentence_place(clause, scope, text)
                    or clause_subject(clause, before, scope.subjects)
-                   or prev_subject  # the figure before it in the sentence: a clause naming nobody goes on about it
+                   or (prev.subject if prev else "")  # a clause naming nobody goes on about the figure before it
                    or _earlier_clause_subject(before[:clause_start], scope)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"

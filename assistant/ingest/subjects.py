@@ -37,7 +37,7 @@ _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}
 _LISTING_CODE = re.compile(r"\s*[（(](?:\d{5,6}(?:\.[A-Za-z]{2})?|LOF|QDII)[)）]")
 _LISTED_NAME = re.compile(f"[A-Za-z{CJK}'‘’·]{{2,20}}$")
 # Words a name grows by only while they repeat it, never across them: 华夏成长混合 stops before 最新净值.
-_NAME_STOP = re.compile(r"最新|的|在|于|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
+_NAME_STOP = re.compile(r"最新|的|在|于|上半年|下半年|前三季度|季度|全年|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
 # A name seen this many times in an article may be its topic; fewer is a name in passing.
 TOPIC_MIN_MENTIONS = 2
 # How much a mention counts by where it is: the headline and the lead say what an article is about.
@@ -211,7 +211,7 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
     top = len(headline) + 1 + TOPIC_READ_CHARS
     found: dict[str, Mention] = {}
     listed = _listed(text) if "(" in text or "（" in text else []
-    for m in mentions(text[:top]) + listed:
+    for m in mentions(text[:top]) + listed + _trade_names(text, top):
         found.setdefault(m.name, m)
     def where(at: int) -> float:  # a mention in the headline or the lead counts more
         return HEADLINE_WEIGHT if at < len(headline) else LEAD_WEIGHT if at < len(headline) + LEAD_CHARS else 1
@@ -228,6 +228,39 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
         return ArticleSubjects("", ())
     first = found.get(names[0])
     return ArticleSubjects(_grow(names[0], text), tuple(names[:20]), first is None or first.tag == "ns")
+
+
+# The words a company's name ends with: 国际实业, 大连万达集团, 星河电子. jieba knows few companies; a name it does not
+# know is read as common words ("国际" "实业"), so a repeated run of characters before one of these is taken.
+_TRADE_SUFFIX = re.compile("实业|股份|科技|控股|电子|能源|医药|药业|电气|传媒|物流|地产|置业|矿业|化工|汽车|证券|银行|保险|集团")
+TRADE_NAME_PREFIX = (2, 4)  # characters before the suffix
+# What a company does in the news and a concept does not (新能源汽车, 生物医药): it announces, reports and says.
+_SPEAKS = "(?:发布|公布|披露|宣布|公告|称|表示|回应|介绍)"
+
+
+def _trade_names(text: str, top: int) -> list[Mention]:
+    """Company names the headline and lead give that jieba does not know: the longest run of 2-4 characters before
+    a company word that the article repeats as often as its shortest form (so 从国际实业 gives 国际实业), and that
+    announces or says something somewhere in it."""
+    out: dict[str, Mention] = {}
+    for suffix in _TRADE_SUFFIX.finditer(text, 0, top):
+        best = ""
+        shortest = 0
+        for k in range(TRADE_NAME_PREFIX[0], TRADE_NAME_PREFIX[1] + 1):
+            prefix = text[suffix.start() - k : suffix.start()]
+            if len(prefix) < k or not re.fullmatch(f"[{CJK}]+", prefix):
+                break
+            name = prefix + suffix.group()
+            count = text.count(name)
+            if k == TRADE_NAME_PREFIX[0]:
+                shortest = count
+            if count < 2 or count < shortest:
+                break
+            best = name
+        if (best and best not in out and not _NOT_SUBJECT.match(best) and not _POINTING.search(best)
+                and re.search(re.escape(best) + _SPEAKS, text)):
+            out[best] = Mention(suffix.start() - len(best) + len(suffix.group()), best, tag="nt", word=best)
+    return list(out.values())
 
 
 def _occurrences(text: str, name: str) -> list[int]:
