@@ -337,10 +337,12 @@ def test_a_figure_for_another_name_in_the_same_measure_is_that_names():
 def test_a_figure_whose_clause_names_nothing_belongs_to_the_name_its_sentence_opened_with():
     facts = _news_facts(
         "2024-07-21 18:00，正文：全市昨日普降大雨。青龙河流域平均降水量最大，达到96毫米；白石河流域次之，为71毫米。"
+        "山区降雨更多，七星湖流域达到112毫米，其次是黑松河流域，平均降水量103毫米。"
     )
     assert _find(facts, 96, "毫米").subject == "青龙河流域"
     assert _find(facts, 96, "毫米").metric == "平均降水量"
     assert _find(facts, 71, "毫米").subject == "白石河流域"
+    assert _find(facts, 103, "毫米").subject == "黑松河流域"  # named since the figure before, in a clause of its own
 
 
 def test_the_measure_is_named_around_remarks_shares_and_what_was_achieved():

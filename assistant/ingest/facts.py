@@ -180,7 +180,7 @@ _LEADING = re.compile(
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(
-    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|超|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已)+$"
+    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|超|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已|只剩下|只剩|剩下|仅剩|也)+$"
 )
 
 
@@ -201,6 +201,8 @@ _PREDICATE = {"已", "已经", "全部", "全面", "均", "都", "进行", "实�
               "确保", "持续", "全力", "参加", "参与", "前往", "来到", "赶赴", "组成", "出席", "受到", "涉及"}
 _NOUNISH = ("n", "j", "eng", "vn", "b", "q", "m", "an", "zg")
 _COMPARE = re.compile(r"^(?:较|比|同比|环比)")
+# A figure a comparison is made with: "高于三个月前的52次", "低于去年同期的3.2万吨".
+_ABOVE = re.compile(r"^(?:略|远|明显)?(?:高于|低于|多于|少于|不及|超过)[^，]*的$")
 
 
 def _phrase_after(after: str) -> str:
@@ -307,8 +309,11 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     if _SAME_A_YEAR_BEFORE.fullmatch(raw.strip()) and prev_metric:
         return prev_metric  # "上年同期为8504.53万元": the same measure, a year before
     if _COMPARE.match(pre) and prev_metric:
-        verb = re.search(f"([{CJK}]{{2}})$", pre)
-        return prev_metric + (verb.group(1) if verb else "变化")
+        # "比上年减少": the change; "比一季报1.8次": the same measure, of the baseline
+        last = pos_words(pre)[-1]
+        return prev_metric + (last[0] if last[1].startswith("v") and len(last[0]) == 2 else "")
+    if _ABOVE.match(raw) and prev_metric:
+        return prev_metric  # "高于三个月前的52次": the same measure, at the time compared with
     if len(post) >= 2 or (post and (not pre or cut == prev_end or raw.rstrip()[-1:] in _CONJ)):
         return post
     if "的" in pre[:-1]:
@@ -316,7 +321,7 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     pre = re.sub(r"^.*?指标(?=.{2,})", "", pre)  # "高质量发展指标PM2.5年均浓度": the indicator named after it
     if rate or sentence[start:end].endswith("成"):
         share = re.match(r"^(.{2,}?)(?:为|是|相当于)(?=.{2,})", pre)
-        if share:  # "跟投比例为帝奥微本次公开发行股票数量的3%": the share named, not what it is a share of
+        if share and pos_words(share.group(1))[-1][1].startswith(_NOUNISH):  # "跟投比例为帝奥微本次公开发行股票数量的3%": the share named, not what it is a share of
             pre = share.group(1)
     achieved = re.search(r"(?:创下|创出|实现|录得|取得|斩获)(?:了)?(?P<noun>[^，]{2,})$", pre)
     if achieved:  # "该股创下股价高点55.50元", "实现营业收入12亿元": what was achieved
@@ -450,7 +455,7 @@ class _ArticleScope:
     headline: str  # the title, unless it is only the document's id or file name
     body: str  # the article after its heading lines
     dated: bool = False  # the article opens with its date, which gives its figures' year over earlier sentences'
-    # The subject each clause of the sentence being read opens with, by (position, clause); cleared per sentence.
+    # The subject each clause of the sentence being read opens with, by where it starts; cleared per sentence.
     clause_subjects: dict = field(default_factory=dict)
 
     @cached_property
@@ -550,23 +555,25 @@ def _article_subject(scope: _ArticleScope) -> str:
 _FRAME = re.compile(r"^[^，]{0,4}?在(?=[^，]{2,}(?:上|中)$)")
 
 
-def _earlier_clause_subject(before: str, scope: _ArticleScope) -> str | None:
+def _earlier_clause_subject(before: str, scope: _ArticleScope, since: int = 0) -> str | None:
     """The name an earlier clause of the sentence opens with: the topic the clauses after it go on about
     ("北运河流域平均降水量最大，达到82毫米"). Not in a local office's bulletin, whose figures are its place's
     whatever its clauses name first, and never an administrative place (the place rules have read the clause)."""
     topic = scope.subjects.topic
     if scope.place and topic and topic != scope.place and short_place(scope.place) in topic:
         return None
-    clauses = re.split("[，；：]", before)
     read = scope.clause_subjects  # the figures of a sentence read the same clauses: each is read once
-    for k in range(len(clauses) - 1, 0, -1):
-        key = (k, clauses[k - 1])
-        if key not in read:
+    ends = [m.start() for m in re.finditer("[，；：]", before)]
+    for k in range(len(ends) - 1, -1, -1):  # the clause ending at ends[k], nearest first
+        start = ends[k - 1] + 1 if k else 0
+        if start < since:
+            break
+        if start not in read:
             # A frame names what the clauses after it are about: "而在微软的电话会上，…提到了58次".
-            clause = _FRAME.sub("", clauses[k - 1])
-            read[key] = clause_subject(clause, "，".join(clauses[: k - 1]), scope.subjects)
-        if read[key]:
-            return None if read[key][-1] in ADMIN_SUFFIXES else read[key]
+            read[start] = clause_subject(_FRAME.sub("", before[start : ends[k]]), before[:start], scope.subjects,
+                                         whole=True)
+        if read[start]:
+            return None if read[start][-1] in ADMIN_SUFFIXES else read[start]
     return None
 
 
@@ -719,7 +726,10 @@ class RuleFactExtractor:
             period = prev.period  # "2023年上半年营业收入为1.81亿元，同比下降38.37%": the change is of the same half
         subject = (_sentence_place(clause, scope, text)
                    or clause_subject(clause, before, scope.subjects)
-                   or (prev.subject if prev else "")  # a clause naming nobody goes on about the figure before it
+                   # else the name a clause since the figure before it opens with ("其次是大清河流域，平均降水量…"),
+                   # that figure's subject (a clause naming nobody goes on about it), or an earlier clause's name
+                   or _earlier_clause_subject(before[:clause_start], scope, since=prev_end if prev else 0)
+                   or (prev.subject if prev else "")
                    or _earlier_clause_subject(before[:clause_start], scope)
                    or _article_subject(scope) or "未知")
         metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"

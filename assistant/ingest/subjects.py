@@ -64,7 +64,7 @@ _COMPANY_END = re.compile(r"(?:公司|集团|银行|证券|航空|股份|科技|
 _POINTING = re.compile(r"该公司|本公司|公司|该集团|全国|我国|全省|该省")
 # What may come before a clause's subject: a date, a linking word.
 _OPENING = re.compile(
-    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日|截至[^，]{0,12}?日|截至目前|目前|其中|同时|此外|另外|而|但|"
+    r"^(?:(?:19|20)\d{2}年(?:\d{1,2}月)?(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日|截至[^，]{0,12}?日|截至目前|目前|其中|同时|此外|另外|而|但|其次是|其次为|其次|再次是|然后是|"
     r"今年|去年|上半年|当日|当天|今日|昨日|此前|[，、\s])*"
 )
 CLAUSE_HEAD_CHARS = 24  # the opening of a clause read for its subject (names are shorter)
@@ -281,16 +281,17 @@ def _strong(m: Mention, article: ArticleSubjects) -> bool:
     return not m.person and (m.tag in ("ns", "nt") or m.name != m.word)
 
 
-def clause_subject(clause_before: str, sentence_before: str, article: ArticleSubjects) -> str | None:
+def clause_subject(clause_before: str, sentence_before: str, article: ArticleSubjects, whole: bool = False) -> str | None:
     """The name the figure's own clause opens with, or the company, place or country its 公司/全市/我国 points
-    at; None when the clause names nobody."""
+    at; None when the clause names nobody. `whole`: the clause is an earlier one, which may be only the name
+    ("其次是大清河流域，…")."""
     opening = _OPENING.sub("", clause_before)
     pointing = _POINTING.match(opening)
     # The subject opens its clause ("缅甸共接待了…", "日本队赢得…"); a name further in is an object or a modifier
     # ("完成涉河湖问题整改"), and one right before the figure is a verb jieba took for a place ("新建3座").
     # Only the clause's opening words are tagged: the subject is there.
     named = [m for m in mentions(opening[:CLAUSE_HEAD_CHARS]) if m.start == 0 and _strong(m, article)
-             and not re.match(r"[\d零〇一二两三四五六七八九十百千]|$", opening[len(m.name) :])]
+             and not re.match(r"[\d零〇一二两三四五六七八九十百千]" + ("" if whole else "|$"), opening[len(m.name) :])]
     if named:
         name = named[-1].name
         # The topic's short form stands for it: 京津 in a clause of an article about 京津城际.
