@@ -298,8 +298,11 @@ def test_a_province_filter_finds_the_figures_of_its_cities_and_counties(tmp_path
 def test_schedules_counts_of_named_items_and_casualties():
     facts = _news_facts(
         "2023-09-01 10:00，正文：义诊活动将在社区每月举行1次。穆迪公司和标普全球公司两家共提到了58次AI，"
-        "这两家机构还发布了12份报告。台风造成其中一人重伤，650人被困机场。"
+        "这两家机构还发布了12份报告。台风造成其中一人重伤，650人被困机场。民警获悉某小区有1名嫌疑人出没，"
+        "参与侦破了这三起案件。"
     )
+    assert not [f for f in facts if f.value == 1 and f.unit == "名"]  # "有1名嫌疑人": "one" as "a"
+    assert not [f for f in facts if f.unit == "起"]  # the three cases just named
     assert not [f for f in facts if f.unit == "次" and f.value == 1]  # a schedule
     assert not [f for f in facts if f.unit == "家"]  # the two firms just named
     assert _find(facts, 58, "次") and _find(facts, 12, "份")

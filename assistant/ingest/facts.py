@@ -500,7 +500,7 @@ _NAMED_BY_NUMBER = re.compile(r"[级型号式]|光伏|机组")
 # A schedule: "每月举行1次".
 _SCHEDULE = re.compile(r"每(?:年|季度?|月|周|天|日|场|次)")
 # A count of the items just named: after 这/该/上述, or right after names joined by 和 or 、.
-_COUNT_WORDS = ("家", "个", "位", "名", "所", "座")
+_COUNT_WORDS = ("家", "个", "位", "名", "所", "座", "起", "件", "项", "批")
 _POINTS_BACK = re.compile(f"(?:这|那|该|上述|以上|此)$|[{CJK}]{{2,}}(?:和|与|及|、)[{CJK}]{{2,}}(?:公司|集团|机构|银行|企业)$")
 # A comparison's other side opens with 与/和/同: "与汾渭平原15个城市比".
 _BASELINE_GROUP = re.compile(r"(?:与|和|同|跟)[^，；：。]{0,10}$")
@@ -601,6 +601,9 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
         return False  # "这两家评级巨头", "穆迪公司和标普全球公司两家": the items just named, counted
     if m.group("num") in ("零", "〇"):
         return False  # "零头", "零容忍"
+    if m.group("num") in ("1", "一") and unit in ("名", "位", "个", "人") and before.endswith("有") \
+            and not re.match(CASUALTY, sentence[m.end():]):
+        return False  # "某写字楼有1名在逃人员出现": "one" as "a", not a count
     if _BASELINE_GROUP.search(clause) and re.match(f"[{CJK}]{{0,6}}(?:比|相比)", sentence[m.end():]):
         return False  # "与汾渭平原15个城市比": the group compared with, not a figure reported
     return m.group("num")[0].isdigit() or not _VAGUE.search(before)
