@@ -313,7 +313,9 @@ def test_a_year_given_to_figures_carries_on_but_a_year_said_in_passing_does_not(
     facts = _news_facts(
         "2024-03-02 09:00，正文：蓝湾科技2023年营业收入为8.6亿元，同比增长4.1%；归属于上市公司股东的净利润为1.2亿元。"
         "该公司于2019年5月起在创业板上市，目前共有员工1500人。本月降雨量达120毫米，是自1998年有记录以来的最大值。"
+        "2022年，该项目列入省级项目库，今年得到批复资金15.5万元。"
     )
+    assert _find(facts, 15.5, "万元").year == 2024  # 今年 in its own clause, whatever the sentence began with
     assert _find(facts, 1.2, "亿元").year == 2023  # the next clause group of a report on 2023
     assert _find(facts, 1500, "人").year == 2024  # not 2019, the year a span began
     assert _find(facts, 120, "毫米").year == 2024  # not 1998

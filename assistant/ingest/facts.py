@@ -363,6 +363,7 @@ def _previous_clause_noun(text: str) -> str:
     """The measure named at the end of the clause before a bare figure ("…平均降水量最大"), its last words."""
     clause = text[_clause_start(text):]
     clause = _CLAUSE_PREDICATE.sub("", clause)
+    clause = clause[clause.rfind("的") + 1 :]  # "…梭冲组的组级公路": the head after 的
     words_ = pos_words(clause)
     if not words_ or not words_[-1][1].startswith(_NOUNISH):
         return ""
@@ -713,7 +714,8 @@ class RuleFactExtractor:
         clause = before[clause_start:]
         if not own_years and scope.this_year and "今年" in sentence:
             own_years = [scope.this_year]
-        if scope.this_year and _NOW.search(clause):  # "目前共有员工1500人": the article's own time
+        if scope.this_year and (_NOW.search(clause) or ("今年" in clause and not _own_years(clause))):
+            # "目前共有员工1500人", "2022年，…放进项目库，今年得到批复资金15.5万": the article's own time
             own_years = [scope.this_year]
         if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
             own_years = [scope.this_year - 1]
