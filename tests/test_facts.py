@@ -367,3 +367,13 @@ def test_a_company_jieba_does_not_know_is_found_by_its_trade_word_and_what_it_an
     )
     assert {f.subject for f in facts} == {"远大实业"}
     assert _find(facts, 310.5, "%").period == "2024年上半年"
+
+
+def test_windows_of_time_line_numbers_and_resume_months_are_not_facts():
+    facts = _news_facts(
+        "2024-03-05 08:00，正文：近90天内共有3家投行给出买入评级。气象台预计未来2小时有强降雨。地铁12号线全线贯通，"
+        "全长42公里。他1984.09--1988.07在地质学校学习。"
+    )
+    assert not [f for f in facts if f.unit in ("天", "小时", "号线")]
+    assert not [f for f in facts if not f.unit and f.value in (1984.09, 1988.07)]
+    assert _find(facts, 3, "家") and _find(facts, 42, "公里")

@@ -592,6 +592,10 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
     after = sentence[m.end() : m.end() + 4]
     if unit in _DURATION_UNITS and not (_DURATION_REPORTED.search(clause) or re.match(r"内|左右|后到|就", after)):
         return False
+    if unit in _DURATION_UNITS and re.search(r"(?:近|最近|过去|未来)$", before):
+        return False  # "近90天内共有3家投行", "预计未来2小时": a window of time, not a quantity reported
+    if unit == "号线" or (not unit and re.fullmatch(r"(?:19|20)\d{2}\.(?:0[1-9]|1[0-2])", m.group("num"))):
+        return False  # "地铁12号线" names a line; "1984.09--1988.07" are months of a résumé
     if unit and _NAMED_BY_NUMBER.match(after) and unit not in ("%", "个百分点"):
         return False
     if unit in ("位", "名") and re.search(r"(?:排在|排名|位列|位居|居|列)?前$", before):

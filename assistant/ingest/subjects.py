@@ -37,7 +37,7 @@ _BYLINE = re.compile(f"(?:记者|通讯员|编辑|作者)[\\s{CJK}、·]{{0,16}}
 _LISTING_CODE = re.compile(r"\s*[（(](?:\d{5,6}(?:\.[A-Za-z]{2})?|LOF|QDII)[)）]")
 _LISTED_NAME = re.compile(f"[A-Za-z{CJK}'‘’·]{{2,20}}$")
 # Words a name grows by only while they repeat it, never across them: 华夏成长混合 stops before 最新净值.
-_NAME_STOP = re.compile(r"最新|的|在|于|上半年|下半年|前三季度|季度|全年|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
+_NAME_STOP = re.compile(r"(?:19|20)\d{2}|\d{1,2}月|最新|的|在|于|上半年|下半年|前三季度|季度|全年|近日|日前|今年|公布|发布|宣布|将|已|共|同比|是|为|和|与|及|今日|当日|本次|获悉|表示|称")
 # A name seen this many times in an article may be its topic; fewer is a name in passing.
 TOPIC_MIN_MENTIONS = 2
 # How much a mention counts by where it is: the headline and the lead say what an article is about.
