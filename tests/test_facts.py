@@ -377,3 +377,14 @@ def test_windows_of_time_line_numbers_and_resume_months_are_not_facts():
     assert not [f for f in facts if f.unit in ("天", "小时", "号线")]
     assert not [f for f in facts if not f.unit and f.value in (1984.09, 1988.07)]
     assert _find(facts, 3, "家") and _find(facts, 42, "公里")
+
+
+def test_figures_given_respectively_pair_with_their_items():
+    facts = _news_facts(
+        "2024-05-09 10:00，正文：4月，铜精矿、锌精矿、铅精矿进口分别增长3.2倍、41.5%、26.8%。"
+        "一季度，对日本和东盟的出口分别下降8.4%、3.1%。"
+    )
+    assert _find(facts, 41.5, "%").metric == "锌精矿进口增长率"
+    assert _find(facts, 26.8, "%").metric == "铅精矿进口增长率"
+    japan, asean = _find(facts, 8.4, "%"), _find(facts, 3.1, "%")
+    assert (japan.subject, asean.subject) == ("日本", "东盟") and asean.metric == "出口下降率"

@@ -180,7 +180,7 @@ _LEADING = re.compile(
     f"[{CJK}]{{2,4}}?(?:县|市|区)(?![城域])(?:生态环境局)?(?:[{CJK}]{{2,4}}?分局)?)+"
 )
 _TRAILING = re.compile(
-    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|超|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已|只剩下|只剩|剩下|仅剩|也)+$"
+    r"(?:共计|合计|总计|共|累计|达到|高达|多达|达|为|约|近|超过|超|逾|突破|不到|仅|只有|控制在|降至|降到|提升至|提升到|增至|是|的|有|了|分别|已经|已|只剩下|只剩|剩下|仅剩|也|大约|不超过|不到|不足|不少于|不低于|不高于|似乎|竟然|仍然|依然|仍|均|都|还|更是)+$"
 )
 
 
@@ -198,7 +198,8 @@ _CONJ = "和及与、并"
 # Words that end the noun phrase after a figure: the predicate begins ("17个小项整改任务已全部完成").
 _PREDICATE = {"已", "已经", "全部", "全面", "均", "都", "进行", "实施", "开展", "召开", "划分", "达到", "达", "列入", "被", "将",
               "并", "得到", "获得", "完成", "结伴", "内", "以上", "以下", "左右", "深入", "打好", "推进", "推动", "加强", "实现",
-              "确保", "持续", "全力", "参加", "参与", "前往", "来到", "赶赴", "组成", "出席", "受到", "涉及"}
+              "确保", "持续", "全力", "参加", "参与", "前往", "来到", "赶赴", "组成", "出席", "受到", "涉及", "要", "像", "能",
+              "会", "应", "应当"}  # (not 可: 可直飞目的地, 可用床位 name what is counted)
 _NOUNISH = ("n", "j", "eng", "vn", "b", "q", "m", "an", "zg")
 _COMPARE = re.compile(r"^(?:较|比|同比|环比)")
 # A figure a comparison is made with: "高于三个月前的52次", "低于去年同期的3.2万吨".
@@ -329,9 +330,43 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     for idiom, name in _IDIOMS:  # "报收于22.26元": a closing price
         if idiom.search(pre):
             return name
-    if len(pre) < 2 and not post and cut > 0:  # "北运河流域平均降水量最大，达到82毫米": named in the clause before
+    if len(pre) < 2 and not post and cut > 0 and sentence[cut - 1] in "，；：":
+        # "北运河流域平均降水量最大，达到82毫米": named in the clause before
         return _previous_clause_noun(sentence[:cut - 1]) or pre
     return _word_suffix(pre, 14) if len(pre) > 14 else pre
+
+
+def _respectively(sentence: str, m: re.Match) -> tuple[str | None, str] | None:
+    """The (subject, measure) of one figure of "A、B和C分别增长5.9倍、49.5%和36.9%": its item with the measure the
+    items share and the direction of the change (铝矿砂进口增长率), or its item as the subject when every item is a
+    name; None unless the items and the figures after 分别 are as many."""
+    at = sentence.rfind("分别", 0, m.start())
+    opening = max(sentence.rfind(c, 0, at) for c in "，；：。！？") + 1
+    listed = re.sub(r"(?:同比|环比|均)$", "", sentence[opening:at])
+    items = [_LEADING.sub("", i).removeprefix("对") for i in re.split("[、和及与]", listed)]
+    figures = [f.start() for f in figure_matches(sentence) if at < f.start()]
+    if len(items) < 2 or not all(items) or len(items) != len(figures) or m.start() not in figures:
+        return None
+    shared = ""
+    if "的" in items[-1]:  # "对加拿大和欧盟的出口": what all of them measure
+        items[-1], shared = items[-1].split("的", 1)
+    else:  # "铜矿砂、铝矿砂、铁矿砂进口": the last item is as long as the others, the rest is shared
+        longest = max(len(i) for i in items[:-1])
+        if len(items[-1]) > longest + 1:
+            items[-1], shared = items[-1][:longest], items[-1][longest:]
+    change = _CHANGE_AFTER.search(sentence, at, figures[0])
+    item = items[figures.index(m.start())]
+    measure = shared + (_DIRECTION_NOUN.get(change.group("dir"), "增长率") if change else "")
+    # Names are what the figures are about ("对加拿大和欧盟的出口": 欧盟, 出口下降率; jieba names one at least);
+    # else the items are measures.
+    if len(measure) >= 2 and any(only_a_name(i) for i in items):
+        return item, measure
+    return None, item + measure
+
+
+# What stands between the figures of a list, or between two counts of one thing ("62户84人"), when the later one
+# names nothing after it.
+_LISTED = re.compile(r"\s*[、和及与或]?\s*")
 
 
 # A figure that restates the one before it in another unit or currency, the words between them:
@@ -435,6 +470,8 @@ def _own_years(text: str) -> list[int]:
     return out
 
 
+# A magnitude on a scale: "5.5级地震", "12级台风", "8级大风" (48公斤级 and B级 are names).
+_MAGNITUDE_SCALE = re.compile(r"级(?=地震|余震|台风|大风|阵风|风|强风|飓风)")
 _RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|—|至|到)\s*$")
 
 
@@ -526,7 +563,7 @@ def _without_subject(metric: str, subject: str) -> str:
     "L’OCCITANE于2024财年第一季度按固定汇率计算增长率" -> "按固定汇率计算增长率"."""
     if not subject or not metric.startswith(subject):
         return metric
-    rest = _AFTER_SUBJECT.sub("", metric[len(subject):])
+    rest = _AFTER_SUBJECT.sub("", metric[len(subject):]).lstrip("、")
     return rest if len(rest) >= 2 else metric
 
 
@@ -594,6 +631,8 @@ def _reports_a_figure(sentence: str, m: re.Match) -> bool:
         return False
     if unit in _DURATION_UNITS and re.search(r"(?:近|最近|过去|未来)$", before):
         return False  # "近90天内共有3家投行", "预计未来2小时": a window of time, not a quantity reported
+    if unit == "岁":
+        return False  # ages are not facts
     if unit == "号线" or (not unit and re.fullmatch(r"(?:19|20)\d{2}\.(?:0[1-9]|1[0-2])", m.group("num"))):
         return False  # "地铁12号线" names a line; "1984.09--1988.07" are months of a résumé
     if unit and _NAMED_BY_NUMBER.match(after) and unit not in ("%", "个百分点"):
@@ -702,6 +741,8 @@ class RuleFactExtractor:
         if negative(sentence, m):  # "净利润为-685.25万元": a loss, as written
             value = -value
         unit = (m.group("mag") or "") + (m.group("unit") or "").replace("％", "%")
+        if not unit and _MAGNITUDE_SCALE.match(sentence, m.end()):
+            unit = "级"  # "5.5级地震", "12级大风": a magnitude
         before = sentence[: m.start()]
         value_max = None
         rng = _RANGE.search(before)
@@ -741,7 +782,14 @@ class RuleFactExtractor:
                    or (prev.subject if prev else "")
                    or _earlier_clause_subject(before[:clause_start], scope)
                    or _article_subject(scope) or "未知")
-        metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
+        if prev and _LISTED.fullmatch(sentence[prev_end : m.start()]) and len(_phrase_after(sentence[m.end() :].replace("“", "").replace("”", ""))) < 2:
+            # "分别下降2.9%、4.6%和6.6%", "62户84人": the same measure, of the next item or in another unit
+            metric = prev.metric
+        else:
+            metric = metric_phrase(sentence, m.start(), m.end(), prev_end, prev_metric) or "数值"
+        paired = _respectively(sentence, m) if "分别" in clause else None
+        if paired:
+            subject, metric = paired[0] or subject, paired[1]
         if unit == prev_unit and prev_metric and _says_nothing(metric, subject):
             metric = prev_metric  # "5枚金牌中，日本队赢得4枚": a part of the figure before it
         elif unit == prev_unit and prev_metric and (name := only_a_name(metric)) and metric in clause:
