@@ -455,7 +455,8 @@ _SINCE = re.compile(r"(?:年|\d{1,2}月|\d{1,2}日)*[^，。；]{0,8}?(?:起|以
 _FROM = re.compile(r"(?:从|由)$")
 
 
-def _own_years(text: str) -> list[int]:
+@lru_cache(maxsize=4096)  # a sentence is read for each of its figures
+def _own_years(text: str) -> tuple[int, ...]:
     """The years a text names as the period of what it reports, in order; baselines of a comparison and the
     starts of a span left out."""
     text = fold_width(text)
@@ -467,7 +468,7 @@ def _own_years(text: str) -> list[int]:
         if _FROM.search(before) and re.search("到|至", text[m.end() :]):
             continue
         out.append(int(m.group(1)))
-    return out
+    return tuple(out)
 
 
 # A magnitude on a scale: "5.5级地震", "12级台风", "8级大风" (48公斤级 and B级 are names).
