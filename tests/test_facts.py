@@ -9,7 +9,6 @@ from assistant.settings import Settings
 from assistant.ingest.articles import parse_document
 from assistant.ingest.chunking import chunk_document
 from assistant.ingest.facts import RuleFactExtractor, parse_drafts
-from assistant.settings import Settings
 
 from .conftest import PAGE_000, PAGE_001, ROOT, run_cli
 from .fake_openai import FakeOpenAI

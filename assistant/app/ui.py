@@ -412,20 +412,13 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
             filters, (rows, shown, page), charted = ["", "", ""], ([], "共 0 条", 1), []
         return rows, shown, facts_chart(assistant, charted, metric), filters, page
 
+    # Paging and export read the applied filters, which filter_facts validated (a State stays on the server).
     def turn_page(filters: list, page: int, step: int):
-        try:
-            rows, shown, page = facts_page(filters, int(page or 1) + step)
-        except UIError:
-            rows, shown, page = [], "共 0 条", 1
-        return rows, shown, page
+        return facts_page(filters, int(page or 1) + step)
 
     def export_facts(filters: list):
         """Every fact the applied filters select, as a CSV written when asked for (never on each filter)."""
-        try:
-            rows = facts_rows(filtered_facts(assistant, *filters))
-        except UIError:
-            rows = []
-        return str(write_csv(rows, exports))
+        return str(write_csv(facts_rows(filtered_facts(assistant, *filters)), exports))
 
     def refreshed(message: str, keep_choice: bool = True):
         """What the documents tab shows after a change: the message, the list, the status, the delete choices."""

@@ -38,7 +38,7 @@ from .subjects import ArticleSubjects, article_subjects, clause_subject, only_a_
 class Fact(BaseModel):
     """One figure of an article with what it is about."""
 
-    subject: str = Field(min_length=1, max_length=40)  # the region or body: 沁水县, 晋城市生态环境局沁水分局
+    subject: str = Field(min_length=1, max_length=40)  # what it is about: 沁水县, 联想集团, 华夏成长混合, 中国
     year: int | None = Field(None, ge=1900, le=2100)
     period: str = ""  # the year and, where the text says so, its part: 2023年上半年, 2024年1—7月, 2023年
     metric: str = Field(min_length=1, max_length=40)  # 处罚金额
@@ -286,10 +286,10 @@ def metric_phrase(sentence: str, start: int, end: int, prev_end: int = 0, prev_m
     if "）" in sentence[cut:start] and cut > 0 and sentence[cut - 1] == "（":
         # "获配金额（不含新股配售经纪佣金）为7883.77万元": a remark in brackets is not where the words begin
         cut = max([sentence.rfind(c, 0, cut - 1) for c in "，；：。！？（"] + [prev_end - 1]) + 1
-    raw = re.sub(r"（[^（）]*）", "", sentence[cut:start])
-    raw = raw.replace("“", "").replace("”", "").rstrip("-−－+")  # "为-685.25万元": the sign is the figure's
+    # A remark in brackets goes; so does a minus sign ("为-685.25万元"): the sign is the figure's.
+    raw = _unquoted(re.sub(r"（[^（）]*）", "", sentence[cut:start])).rstrip("-−－+")
     pre = _TRAILING.sub("", _LEADING.sub("", raw)).strip("、")
-    after = sentence[end:].replace("“", "").replace("”", "")
+    after = _unquoted(sentence[end:])
     hurt = _CASUALTY.match(after)
     if hurt and re.search(r"(?:人|名)$", sentence[start:end]):
         return hurt.group() + "人数"  # "其中一人重伤": how many were hurt
@@ -366,7 +366,12 @@ def _respectively(sentence: str, m: re.Match) -> tuple[str | None, str] | None:
 
 # What stands between the figures of a list, or between two counts of one thing ("62户84人"), when the later one
 # names nothing after it.
-_LISTED = re.compile(r"\s*[、和及与或]?\s*")
+_LIST_JOINT = re.compile(r"\s*[、和及与或]?\s*")
+
+
+def _unquoted(text: str) -> str:
+    """The text without its quotation marks: a quoted name reads as the words it is ("“一泓清水入黄河”生态保护工程")."""
+    return text.replace("“", "").replace("”", "")
 
 
 # A figure that restates the one before it in another unit or currency, the words between them:
@@ -473,6 +478,23 @@ def _own_years(text: str) -> tuple[int, ...]:
 
 # A magnitude on a scale: "5.5级地震", "12级台风", "8级大风" (48公斤级 and B级 are names).
 _MAGNITUDE_SCALE = re.compile(r"级(?=地震|余震|台风|大风|阵风|风|强风|飓风)")
+def _figure_year(sentence: str, before: str, clause: str, scope: _ArticleScope, para_year: int | None) -> int | None:
+    """The year a figure is for: the one its sentence gives before it (on an undated page, anywhere in it); the
+    date's for 今年, 目前 and 本月 in its own clause ("2022年，…，今年得到批复资金15.5万"); the year before for 上年同期;
+    else the paragraph's, else the article's."""
+    own_years = _own_years(before) or (() if scope.dated else _own_years(sentence))
+    if scope.this_year:
+        if not own_years and "今年" in sentence:
+            own_years = (scope.this_year,)
+        if _NOW.search(clause) or ("今年" in clause and not _own_years(clause)):
+            own_years = (scope.this_year,)
+        if _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
+            own_years = (scope.this_year - 1,)
+    return own_years[-1] if own_years else para_year or scope.year
+
+
+# A qualifier written before a figure: "约3万元", "超过20倍".
+_QUALIFIER_BEFORE = re.compile(r"(?:约|近|超过|超|逾)$")
 _RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|—|至|到)\s*$")
 
 
@@ -594,26 +616,27 @@ def _article_subject(scope: _ArticleScope) -> str:
 _FRAME = re.compile(r"^[^，]{0,4}?在(?=[^，]{2,}(?:上|中)$)")
 
 
-def _earlier_clause_subject(before: str, scope: _ArticleScope, since: int = 0) -> str | None:
-    """The name an earlier clause of the sentence opens with: the topic the clauses after it go on about
-    ("北运河流域平均降水量最大，达到82毫米"). Not in a local office's bulletin, whose figures are its place's
-    whatever its clauses name first, and never an administrative place (the place rules have read the clause)."""
+def _earlier_subject(before: str, scope: _ArticleScope, since: int, prev_subject: str) -> str | None:
+    """Who a figure whose clause names nobody is about, from the clauses of its sentence before it, nearest first:
+    the name a clause opens with ("北运河流域平均降水量最大，达到82毫米"; a frame, "而在微软的电话会上，…"); at the
+    figure before it (ending at `since`), that figure's subject, which the clauses after it go on about. Not in a
+    local office's bulletin, whose figures are its place's whatever its clauses name first, and never an
+    administrative place (the place rules have read the clause)."""
     topic = scope.subjects.topic
     if scope.place and topic and topic != scope.place and short_place(scope.place) in topic:
-        return None
+        return prev_subject or None
     read = scope.clause_subjects  # the figures of a sentence read the same clauses: each is read once
     ends = [m.start() for m in re.finditer("[，；：]", before)]
     for k in range(len(ends) - 1, -1, -1):  # the clause ending at ends[k], nearest first
         start = ends[k - 1] + 1 if k else 0
-        if start < since:
-            break
+        if start < since and prev_subject:
+            return prev_subject
         if start not in read:
-            # A frame names what the clauses after it are about: "而在微软的电话会上，…提到了58次".
             read[start] = clause_subject(_FRAME.sub("", before[start : ends[k]]), before[:start], scope.subjects,
                                          whole=True)
         if read[start]:
             return None if read[start][-1] in ADMIN_SUFFIXES else read[start]
-    return None
+    return prev_subject or None
 
 
 def _clause_start(before: str) -> int:
@@ -750,22 +773,14 @@ class RuleFactExtractor:
         if rng:  # "3至5个": the figure is the range's upper end
             value, value_max = float(rng.group(1)), value
         qualifier = m.group("qual") or m.group("qual_mag") or m.group("qual2")
-        if re.search(r"(?:约|近|超过|超|逾)$", before):
-            qualifier = re.search(r"(约|近|超过|超|逾)$", before).group(1)
+        said_before = _QUALIFIER_BEFORE.search(before)
+        if said_before:
+            qualifier = said_before.group()
         if sentence[m.end() : m.end() + 2] == "以上":
             qualifier = "以上"
-        # A year after the figure is its own only on an undated page; a news item reports its date's figures.
-        own_years = _own_years(before) or ([] if scope.dated else _own_years(sentence))
         clause_start = _clause_start(before)
         clause = before[clause_start:]
-        if not own_years and scope.this_year and "今年" in sentence:
-            own_years = [scope.this_year]
-        if scope.this_year and (_NOW.search(clause) or ("今年" in clause and not _own_years(clause))):
-            # "目前共有员工1500人", "2022年，…放进项目库，今年得到批复资金15.5万": the article's own time
-            own_years = [scope.this_year]
-        if scope.this_year and _LAST_YEAR.search(clause):  # "上年同期为1.11亿元": the year before the report's
-            own_years = [scope.this_year - 1]
-        year = own_years[-1] if own_years else para_year or scope.year
+        year = _figure_year(sentence, before, clause, scope, para_year)
         # The period is said in the figure's clause, or in a clause of its own that sets the time of what follows
         # ("2023年上半年，我国服务进出口总额…").
         parts = list(_PERIOD_PART.finditer(fold_width(clause)))
@@ -777,13 +792,10 @@ class RuleFactExtractor:
             period = prev.period  # "2023年上半年营业收入为1.81亿元，同比下降38.37%": the change is of the same half
         subject = (_sentence_place(clause, scope, text)
                    or clause_subject(clause, before, scope.subjects)
-                   # else the name a clause since the figure before it opens with ("其次是大清河流域，平均降水量…"),
-                   # that figure's subject (a clause naming nobody goes on about it), or an earlier clause's name
-                   or _earlier_clause_subject(before[:clause_start], scope, since=prev_end if prev else 0)
-                   or (prev.subject if prev else "")
-                   or _earlier_clause_subject(before[:clause_start], scope)
+                   or _earlier_subject(before[:clause_start], scope, prev_end, prev.subject if prev else "")
                    or _article_subject(scope) or "未知")
-        if prev and _LISTED.fullmatch(sentence[prev_end : m.start()]) and len(_phrase_after(sentence[m.end() :].replace("“", "").replace("”", ""))) < 2:
+        listed = prev and _LIST_JOINT.fullmatch(sentence[prev_end : m.start()])
+        if listed and len(_phrase_after(_unquoted(sentence[m.end() :]))) < 2:
             # "分别下降2.9%、4.6%和6.6%", "62户84人": the same measure, of the next item or in another unit
             metric = prev.metric
         else:

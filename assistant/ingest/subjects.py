@@ -234,6 +234,7 @@ def article_subjects(headline: str, body: str) -> ArticleSubjects:
 # know is read as common words ("国际" "实业"), so a repeated run of characters before one of these is taken.
 _TRADE_SUFFIX = re.compile("实业|股份|科技|控股|电子|能源|医药|药业|电气|传媒|物流|地产|置业|矿业|化工|汽车|证券|银行|保险|集团")
 TRADE_NAME_PREFIX = (2, 4)  # characters before the suffix
+_CJK_RUN = re.compile(f"[{CJK}]+")
 # What a company does in the news and a concept does not (新能源汽车, 生物医药): it announces, reports and says.
 _SPEAKS = "(?:发布|公布|披露|宣布|公告|称|表示|回应|介绍)"
 
@@ -248,7 +249,7 @@ def _trade_names(text: str, top: int) -> list[Mention]:
         shortest = 0
         for k in range(TRADE_NAME_PREFIX[0], TRADE_NAME_PREFIX[1] + 1):
             prefix = text[suffix.start() - k : suffix.start()]
-            if len(prefix) < k or not re.fullmatch(f"[{CJK}]+", prefix):
+            if len(prefix) < k or not _CJK_RUN.fullmatch(prefix):
                 break
             name = prefix + suffix.group()
             count = text.count(name)

@@ -28,7 +28,7 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from .shared import SharedCatalog, SharedDocument, connect
 from .vectorstore import VectorStore, forget_clients, make_vector_store
-from ..text.places import places_within
+from ..text.places import places_within  # loads jionlp's table only when a facts filter names a place
 from ..text.zh import bigram_of_code, char_bigram_codes, char_bigrams, to_simplified, tokenize
 
 log = logging.getLogger(__name__)
@@ -529,7 +529,6 @@ class Index:
             return {"orphans_removed": 0, "vectors_added": 0}  # a new index: nothing to repair
         stored = self.vectors.ids()
         orphans = sorted(stored - catalog_ids) if self.shared is None else []
-        missing = sorted(catalog_ids - stored)
         if orphans:
             self.vectors.delete(orphans)
         added = self.embed_pending() if self.embedder.inline else 0  # a slow embedder's vectors follow later
@@ -1026,8 +1025,6 @@ class Index:
         return out
 
     def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:
-        if self.lexical_only:
-            return []
         generation = self.generation
         if generation != self._dense_generation:  # another writer may have changed the vectors
             self.vectors.forget_count()
