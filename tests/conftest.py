@@ -35,13 +35,15 @@ def _isolated_index(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def seeds_index(tmp_path_factory) -> Path:
-    """An index of seeds/, built once and shared read-only."""
+    """An index of seeds/ with its e5 vectors (as `make run` leaves it a few seconds after start), built once and shared
+    read-only."""
     from assistant import Assistant
 
     index_dir = tmp_path_factory.mktemp("seeds") / "index"
     assistant = Assistant(index_dir=index_dir)
     report = assistant.ingest(SEEDS)
-    assert len(report.added) == 2
+    assert len(report.added) == 2 and report.vectors_pending == assistant.status()["chunks"]
+    assert assistant.embed_pending() == report.vectors_pending
     assistant.close()
     return index_dir
 

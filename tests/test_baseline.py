@@ -23,9 +23,9 @@ def _seed_documents():
 @pytest.fixture(scope="module")
 def baseline():
     from assistant.eval.baseline import llamaindex_baseline
-    from assistant.store.embedding import HashingEmbedder
+    from assistant.store.embedding import E5Embedder
 
-    return llamaindex_baseline(_seed_documents(), HashingEmbedder())
+    return llamaindex_baseline(_seed_documents(), E5Embedder())
 
 
 def test_baseline_finds_the_penalty_passage_in_top_5(baseline):
@@ -65,12 +65,12 @@ BUILD_AND_RETRIEVE = textwrap.dedent(
     import json
     from pathlib import Path
     from assistant.eval.baseline import llamaindex_baseline
-    from assistant.store.embedding import HashingEmbedder
+    from assistant.store.embedding import E5Embedder
     from assistant.ingest.loading import SourceDocument, discover, read_file
 
     files, _ = discover([Path(%r)])
     docs = [d for f in files for d in read_file(f) if isinstance(d, SourceDocument)]
-    hits = llamaindex_baseline(docs, HashingEmbedder()).retrieve(%r)
+    hits = llamaindex_baseline(docs, E5Embedder()).retrieve(%r)
     print(json.dumps([h["text"] for h in hits], ensure_ascii=False))
     """
 )

@@ -55,8 +55,12 @@ def _ask_json(question: str, index_dir: Path, env: dict) -> dict:
 def test_a_second_process_with_nothing_local_answers_from_the_server_the_same_way(chroma_server, tmp_path):
     writer, reader = tmp_path / "writer", tmp_path / "reader"
     assert run_cli("ingest", str(SEEDS), "--index-dir", str(writer), env=chroma_server).returncode == 0
+    embedded = run_cli("embed", "--index-dir", str(writer), env=chroma_server, timeout=300)
+    assert embedded.returncode == 0 and "新计算 75 个段落的向量" in embedded.stdout, embedded.stdout + embedded.stderr
     for question in QUESTIONS:
         assert _ask_json(question, reader, chroma_server) == _ask_json(question, writer, chroma_server)
+    english = _ask_json("How much were the environmental fines in Qinshui County in 2024?", reader, chroma_server)
+    assert english["answer"] == "394.179万元"  # read through the vectors on the server
     status = json.loads(run_cli("status", "--json", "--index-dir", str(reader), env=chroma_server).stdout)
     assert status["documents"] == 2 and status["vectors"] == status["chunks"] == 75
     assert status["chroma_server"] == f"127.0.0.1:{chroma_server['ASSISTANT_CHROMA_PORT']}"

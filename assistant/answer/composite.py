@@ -169,9 +169,11 @@ class QuestionAnswerer:
     """Answers any question offline by composing single extractions (and the facts table, for superlatives)."""
 
     def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None,
-                 knobs: Knobs = KNOBS, crosslingual: CrossLingualReader | None = None):
+                 knobs: Knobs = KNOBS, crosslingual: CrossLingualReader | None = None,
+                 vectors_pending: Callable[[], int] | None = None):
         self.extractor = extractor
         self.crosslingual = crosslingual  # reads English questions; None without a multilingual embedding
+        self.vectors_pending = vectors_pending  # () -> passages still waiting for their vectors
         self.retrieve = retrieve
         self.facts = facts  # (subject=None, subject_prefix=None, year=None) -> list[Fact]
         self.passages_for = passages_for  # (chunk ids) -> list[Passage]
@@ -222,10 +224,15 @@ class QuestionAnswerer:
         """A question asked in English: read by the multilingual reader, or declined with what it needs."""
         if self.crosslingual is None:
             return Extraction(False, f"{DECLINE_PREFIX}该问题的答案：用英文提问需要多语言向量模型"
-                              "（设置 ASSISTANT_EMBEDDING=e5，再运行 assistant embed）。", [], reason="language")
+                              "（默认的 ASSISTANT_EMBEDDING=e5，而不是 none）。", [], reason="language")
         # The Chinese names its pinyin names read as join the query: the lexical rankings find their articles.
         sounds = [place for places in frame.sounds_like.values() for place in places[:MAX_SOUNDS]]
-        return self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *sounds])))
+        result = self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *sounds])))
+        pending = self.vectors_pending() if self.vectors_pending is not None else 0
+        if pending:
+            result.warnings.append(f"还有 {pending} 个段落的向量正在后台计算：用英文提问暂时只能检索到已算好向量的段落，"
+                                   "用中文提问不受影响。")
+        return result
 
     # --- figure questions from the facts table ------------------------------------------
 

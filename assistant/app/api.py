@@ -259,6 +259,7 @@ class Assistant:
             passages_for=lambda ids: view.read(index.passages(ids)),
             crosslingual=CrossLingualReader(embedder.embed_query, embedder.embed_documents, view.article)
             if getattr(embedder, "semantic", False) else None,
+            vectors_pending=index.pending_count,
         )
         result = answerer.answer(t.frame).result
         citations = [view.as_written(p) for p in result.passages]

@@ -154,6 +154,10 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
+PENDING_MARK = "后台计算中"  # the status line's words while vectors are pending
+STATUS_REFRESH_S = 3.0  # how often an open page refreshes the status line while vectors are pending
+
+
 def status_text(assistant: Assistant) -> str:
     try:
         info = assistant.status()
@@ -166,7 +170,7 @@ def status_text(assistant: Assistant) -> str:
     return (
         f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info['documents']} 篇文档、{info['articles']} 篇文章、"
         f"{info['chunks']} 个段落、{info['facts']} 条数据，占用 {mb:.1f} MB"
-        + (f"　|　**向量**：后台计算中，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
+        + (f"　|　**向量**：{PENDING_MARK}，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
     )
 
 
@@ -473,6 +477,8 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
     with gr.Blocks(title="环保新闻问答助手", analytics_enabled=False) as app:
         gr.Markdown("## 环保新闻问答助手\n根据已导入的新闻回答问题，每个回答都附有可展开的原文引用。")
         status = gr.Markdown(status_text(assistant), elem_id="status")
+        # While vectors are computed in the background, the status line counts them down on its own.
+        ticker = gr.Timer(STATUS_REFRESH_S, active=False)
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
                 chatbot = gr.Chatbot(label="对话", height=520, elem_id="chatbot", sanitize_html=False,
@@ -527,13 +533,22 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                     victim = gr.Dropdown(choices=[], value=None, label="选择要删除的文档",
                                          elem_id="delete-choice")
                     remove = gr.Button("删除文档", variant="stop", elem_id="delete")
-                ingest_btn.click(upload, [files], [ingest_log, docs, status, victim], api_visibility="private",
-                                 concurrency_limit=1)
-                remove.click(delete, [victim], [ingest_log, docs, status, victim], api_visibility="private",
+                changes = [ingest_btn.click(upload, [files], [ingest_log, docs, status, victim],
+                                            api_visibility="private", concurrency_limit=1)]
+                changes.append(remove.click(delete, [victim], [ingest_log, docs, status, victim], api_visibility="private",
                              concurrency_limit=1,
-                             js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null")
+                             js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null"))
         gr.api(ask_api, api_name="ask")
         app.load(filter_facts, [subject, metric, year], [table, count, chart, applied, page_no],
                  api_visibility="private")
         app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
+
+        def counting_down():
+            text = status_text(assistant)
+            return text, gr.Timer(active=PENDING_MARK in text)
+
+        for event in (app.load, ticker.tick):
+            event(counting_down, None, [status, ticker], api_visibility="private", show_progress="hidden")
+        for change in changes:  # an upload leaves vectors pending
+            change.then(counting_down, None, [status, ticker], api_visibility="private", show_progress="hidden")
     return app

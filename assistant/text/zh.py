@@ -192,7 +192,7 @@ def tokenize(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str) -> tuple[str, ...]:
-    # Ingestion tokenizes each chunk twice (BM25 and the hashing embedder): the cache makes that once.
+    # A question is tokenized by each ranking that reads it (passage BM25, the article scores): the cache makes that once.
     if len(_TOKEN_FORMS) > TOKEN_FORMS_MAX:
         _TOKEN_FORMS.clear()
     forms = _TOKEN_FORMS
