@@ -112,3 +112,45 @@ def test_an_english_question_asked_while_the_vectors_are_pending_says_so(tmp_pat
     pending = a.status()["vectors_pending"]
     assert pending > 0 and any(f"还有 {pending} 个段落的向量正在后台计算" in w for w in answer.warnings)
     assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"  # a Chinese question never waits
+
+
+def test_a_running_server_embeds_what_another_process_ingests(tmp_path, monkeypatch):
+    """`assistant serve`'s background embedder keeps looking: an `assistant ingest` from another terminal gets its
+    vectors without a restart."""
+    import threading
+    import time
+
+    from assistant.app.ui import BackgroundEmbedder
+
+    monkeypatch.setattr(BackgroundEmbedder, "IDLE_POLL_S", 0.5)
+    served = _e5(tmp_path / "idx")
+    served.ingest(_write(tmp_path / "news.jsonl"))
+    embedder = BackgroundEmbedder(served, threading.Lock())
+    embedder.kick()
+    try:
+        deadline = time.monotonic() + 120
+        while served.status()["vectors_pending"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert served.status()["vectors_pending"] == 0
+        other = tmp_path / "more.jsonl"
+        other.write_text(json.dumps({"id": "more", "title": "平遥县推进清洁取暖", "text": "2025年，平遥县完成清洁取暖改造1.2万户。"},
+                                    ensure_ascii=False) + "\n", encoding="utf-8")
+        assert run_cli("ingest", str(other), "--index-dir", str(tmp_path / "idx")).returncode == 0
+        deadline = time.monotonic() + 120
+        while served.status()["vectors"] < served.status()["chunks"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = served.status()
+        assert status["documents"] == 3 and status["vectors"] == status["chunks"]
+    finally:
+        embedder.stopping.set()
+
+
+def test_a_chinese_question_its_words_answer_never_loads_the_embedding_model(seeds_index):
+    """Warm or cold, a question answered by its own words pays nothing for the vectors: the e5 engine and the vector
+    store stay unopened; a question in English opens them."""
+    a = Assistant(index_dir=seeds_index)
+    assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"
+    index = a._open()
+    assert index.embedder._model is None and index._vectors is None
+    assert a.ask("How much were the environmental fines in Qinshui County in 2024?").answer == "394.179万元"
+    assert index.embedder._model is not None and index._vectors is not None

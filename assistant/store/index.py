@@ -322,6 +322,11 @@ def _parsed_hash(doc: SourceDocument) -> str:
     return f"p{PARSER_VERSION}:{doc.content_hash}"
 
 
+# Vectors of an embedder that no longer exists: the feature-hashing embedder's (the default before issue 23, 666 MB
+# of crud_news_dev's index). reconcile() drops them from a local store.
+RETIRED_COLLECTIONS = "chunks_hashing-"
+
+
 def _collection_name(fingerprint: str) -> str:
     return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
 
@@ -532,10 +537,17 @@ class Index:
         orphans = sorted(stored - catalog_ids) if self.shared is None else []
         if orphans:
             self.vectors.delete(orphans)
+        self._drop_retired()
         added = self.embed_pending() if self.embedder.inline else 0  # a slow embedder's vectors follow later
         self._build_bm25(None)
         self.refresh_facts()
         return {"orphans_removed": len(orphans), "vectors_added": added}
+
+    def _drop_retired(self) -> None:
+        """Drop a local store's collections of retired embedders (the caller holds the write lock)."""
+        if self.shared is None:
+            for name in self.vectors.drop_collections(RETIRED_COLLECTIONS):
+                log.warning("dropped the vectors of a retired embedder (%s)", name)
 
     def pending_vectors(self) -> list[str]:
         """Chunks in the catalog that have no vector yet, in reading order."""
@@ -553,6 +565,8 @@ class Index:
         missing = self.pending_vectors()
         if not missing:
             return 0
+        with lock if lock is not None else nullcontext(), self.writing():
+            self._drop_retired()
         sent: deque[list[dict]] = deque()  # the rows of the batches in flight, in order
 
         def batches() -> Iterable[list[str]]:
@@ -572,10 +586,8 @@ class Index:
                     live = self._live_chunks([r["chunk_id"] for r in rows])
                     keep = [n for n, r in enumerate(rows) if r["chunk_id"] in live]
                     if keep:
-                        self.vectors.upsert(
-                            [rows[n]["chunk_id"] for n in keep], vectors[keep],
-                            [{"doc_id": rows[n]["doc_id"], "source": rows[n]["source"], "title": rows[n]["title"]}
-                             for n in keep],
+                        self.vectors.upsert(  # the catalog has the rest: a title and a path a vector would repeat
+                            [rows[n]["chunk_id"] for n in keep], vectors[keep], [{"doc_id": rows[n]["doc_id"]} for n in keep],
                             documents=[rows[n]["text"] for n in keep] if self.shared is not None else None,
                         )
                 done += len(rows)
@@ -872,6 +884,7 @@ class Index:
         """How many passages wait for their vectors (a count, unlike pending_vectors)."""
         if self.lexical_only:
             return 0
+        self.sync()
         return self._pending(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], self.vectors.count())
 
     def status(self) -> dict:

@@ -25,6 +25,8 @@ class VectorStore(Protocol):
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]: ...
 
+    def drop_collections(self, prefix: str) -> list[str]: ...
+
 
 class ChromaVectorStore:
     """A Chroma collection holding vectors we compute ourselves (Chroma's own embedding function is never used)."""
@@ -84,6 +86,14 @@ class ChromaVectorStore:
     def count(self) -> int:
         return self.collection.count()
 
+    def drop_collections(self, prefix: str) -> list[str]:
+        """Delete the client's other collections whose names start with `prefix`; their names."""
+        names = [c.name for c in self.client.list_collections()
+                 if c.name.startswith(prefix) and c.name != self.collection.name]
+        for name in names:
+            self.client.delete_collection(name)
+        return names
+
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if self._count is None:
             self._count = self.count()
@@ -130,6 +140,9 @@ class NoVectorStore:
         pass
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        return []
+
+    def drop_collections(self, prefix: str) -> list[str]:
         return []
 
 
