@@ -124,3 +124,26 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+_WHY = {  # pydantic's error types, in the words a user reads
+    "int_parsing": "应为整数", "float_parsing": "应为数字", "bool_parsing": "应为 true 或 false",
+    "greater_than_equal": "不能小于 {ge}", "less_than_equal": "不能大于 {le}", "greater_than": "应大于 {gt}",
+    "less_than": "应小于 {lt}",
+}
+
+
+def invalid_settings(exc) -> str:
+    """A pydantic ValidationError of Settings as one Chinese sentence naming the variables and what they may be."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error.get("loc") else "?"
+        name = f"ASSISTANT_{field.upper()}"
+        ctx = error.get("ctx") or {}
+        if "expected" in ctx:
+            why = "可选 " + str(ctx["expected"]).replace(" or ", "、").replace(", ", "、")
+        else:
+            why = _WHY.get(error.get("type", ""), "格式不对").format(**ctx)
+        parts.append(f"{name} 的值 {error.get('input')!r} 无效（{why}）")
+    return "设置有误：" + "；".join(parts) + "。"
+

@@ -194,3 +194,12 @@ def test_sources_that_disagree_on_a_figure_are_both_shown(seeds_copy, tmp_path):
     assert answer["answer"].startswith("资料说法不一") and "394.179万元" in answer["answer"] and "999万元" in answer["answer"]
     assert {c["doc_id"] for c in answer["citations"]} == {"notice.txt", "000_b6794b346518e693.txt"}
     assert any("说法不一" in w for w in answer["warnings"])
+
+
+def test_a_setting_the_assistant_refuses_is_named_in_one_chinese_line(tmp_path):
+    """ASSISTANT_EMBEDDING=hashing (the embedder before e5 became the default) or a number that is not one."""
+    for env, named in (({"ASSISTANT_EMBEDDING": "hashing"}, "ASSISTANT_EMBEDDING 的值 'hashing' 无效（可选 'e5'、'openai'、'none'）"),
+                       ({"ASSISTANT_TOP_K": "abc"}, "ASSISTANT_TOP_K 的值 'abc' 无效（应为整数）")):
+        done = run_cli("status", "--index-dir", str(tmp_path / "idx"), env=env)
+        assert done.returncode == 2 and named in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "ValidationError" not in done.stderr

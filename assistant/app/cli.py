@@ -459,7 +459,10 @@ def _usage_error(exc) -> str:
 
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line and a non-zero exit code."""
+    from pydantic import ValidationError
     from typer._click.exceptions import ClickException, UsageError
+
+    from ..settings import invalid_settings
 
     _speak_chinese()
     if len(sys.argv) == 1:
@@ -482,6 +485,9 @@ def main() -> None:
         sys.exit(exc.exit_code or 2)
     except SystemExit:
         raise
+    except ValidationError as exc:  # a setting from the environment or .env that Settings refuses
+        _err(invalid_settings(exc))
+        sys.exit(2)
     except Exception as exc:  # anything unexpected still ends in one line
         _err(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
         sys.exit(1)
