@@ -154,3 +154,41 @@ def test_a_chinese_question_its_words_answer_never_loads_the_embedding_model(see
     assert index.embedder._model is None and index._vectors is None
     assert a.ask("How much were the environmental fines in Qinshui County in 2024?").answer == "394.179万元"
     assert index.embedder._model is not None and index._vectors is not None
+
+
+def test_ctrl_c_stops_assistant_embed_at_once_and_keeps_what_it_finished(tmp_path):
+    """Ctrl-C: one Chinese line, exit 130, within seconds (the workers' batches in flight are dropped), no worker left
+    behind, and the batches already written stay: the next run starts from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    index = tmp_path / "idx"
+    corpus = ROOT / "evals" / "crud_news_sample_corpus.jsonl"
+    assert run_cli("ingest", str(corpus), "--index-dir", str(index), timeout=300).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "embed", "--index-dir", str(index)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = json.loads(run_cli("status", "--json", "--index-dir", str(index)).stdout)
+            if status["vectors"]:
+                break
+            time.sleep(0.5)
+        assert status["vectors"] > 0
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+        proc.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - signalled < 10
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "错误：已中断。" and "Traceback" not in err
+    time.sleep(0.5)
+    assert workers and not [p for p in workers if os.path.exists(f"/proc/{p}") and
+                            open(f"/proc/{p}/status").read().split("State:")[1].split()[0] != "Z"]
+    after = json.loads(run_cli("status", "--json", "--index-dir", str(index)).stdout)
+    assert 0 < after["vectors"] and after["vectors"] + after["vectors_pending"] == after["chunks"]

@@ -468,7 +468,11 @@ def main() -> None:
     if len(sys.argv) == 1:
         sys.argv.append("--help")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # Ctrl-C, which click turns into a return value without standalone mode
+            _err("已中断。")
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except AssistantError as exc:
         _err(str(exc))
         sys.exit(exc.exit_code)

@@ -192,19 +192,23 @@ def document_vectors(settings: Settings, embedder: Embedder,
     from concurrent.futures import ProcessPoolExecutor
 
     workers = embedding_workers(settings)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_embedder,
-                             initargs=(settings, os.getpid(), on_start)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_embedder,
+                               initargs=(settings, os.getpid(), on_start))
 
-        def in_order(batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
-            flying: deque = deque()
-            for batch in batches:
-                flying.append(pool.submit(_embed_in_worker, batch))
-                if len(flying) >= workers * WORKER_WINDOW:
-                    yield flying.popleft().result()
-            while flying:
+    def in_order(batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
+        flying: deque = deque()
+        for batch in batches:
+            flying.append(pool.submit(_embed_in_worker, batch))
+            if len(flying) >= workers * WORKER_WINDOW:
                 yield flying.popleft().result()
+        while flying:
+            yield flying.popleft().result()
 
-        try:
-            yield in_order
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        yield in_order
+    except BaseException:  # interrupted (Ctrl-C, a stop, an error): the batches in flight are dropped at once
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
