@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..text.zh import (
-    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
+    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, latin_word_count, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
     words, years_in,
 )
 
@@ -228,7 +228,6 @@ def _anchors(ws: list[str], terms: dict[str, float]) -> tuple[list[str], list[st
 
 # A question with fewer Chinese characters than this and at least two Latin words is read as English.
 MIN_CJK_FOR_CHINESE = 2
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _EN_KINDS = [  # first match wins, as in the Chinese rules above
     ("year", re.compile(r"\b(?:what|which|in which) year\b", re.I)),
     ("date", re.compile(r"\b(?:when|what date|which date|what day|which day|what time)\b", re.I)),
@@ -261,7 +260,7 @@ _NOT_PINYIN_NAMES = frozenset({"china"})
 
 def is_latin_question(q: str) -> bool:
     """True for a question written in English (or another Latin-script language) rather than Chinese."""
-    return cjk_count(q) < MIN_CJK_FOR_CHINESE and len(_LATIN_WORD.findall(q)) >= 2
+    return cjk_count(q) < MIN_CJK_FOR_CHINESE and latin_word_count(q) >= 2
 
 
 def _analyze_latin(question: str, q: str) -> QuestionFrame:

@@ -154,24 +154,28 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-PENDING_MARK = "后台计算中"  # the status line's words while vectors are pending
 STATUS_REFRESH_S = 3.0  # how often an open page refreshes the status line while vectors are pending
 
 
 def status_text(assistant: Assistant) -> str:
+    return status_line(assistant)[0]
+
+
+def status_line(assistant: Assistant) -> tuple[str, int]:
+    """The status line, and how many passages wait for their vectors."""
     try:
         info = assistant.status()
     except IndexMissing:
-        return f"**回答方式**：{_backend(assistant)}　|　**索引**：尚无数据，请在“文档”页上传。"
+        return f"**回答方式**：{_backend(assistant)}　|　**索引**：尚无数据，请在“文档”页上传。", 0
     except Exception as exc:  # an unreadable index must not take the page down
-        return f"**索引**：无法读取（{type(exc).__name__}）。"
+        return f"**索引**：无法读取（{type(exc).__name__}）。", 0
     mb = _size(assistant.index_dir) / 1e6
     pending = info.get("vectors_pending") or 0
     return (
         f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info['documents']} 篇文档、{info['articles']} 篇文章、"
         f"{info['chunks']} 个段落、{info['facts']} 条数据，占用 {mb:.1f} MB"
-        + (f"　|　**向量**：{PENDING_MARK}，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
-    )
+        + (f"　|　**向量**：后台计算中，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
+    ), pending
 
 
 class BackgroundEmbedder:
@@ -545,8 +549,8 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         app.load(lambda: refreshed(""), None, [ingest_log, docs, status, victim], api_visibility="private")
 
         def counting_down():
-            text = status_text(assistant)
-            return text, gr.Timer(active=PENDING_MARK in text)
+            text, pending = status_line(assistant)
+            return text, gr.Timer(active=bool(pending))
 
         for event in (app.load, ticker.tick):
             event(counting_down, None, [status, ticker], api_visibility="private", show_progress="hidden")

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import cjk_count, fold_width, to_simplified, tokenize
+from ..text.zh import cjk_count, fold_width, latin_word_count, to_simplified, tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 
@@ -47,7 +47,6 @@ MIN_CJK_FOR_LEXICAL = 2  # a question with fewer Chinese characters than this is
 # A question with this many words in Latin letters is in another language, whatever Chinese names it carries: its
 # ranking fuses the multilingual embedding's. (A Chinese question's Latin words are names and units: PM2.5, GDP.)
 MIN_LATIN_WORDS_FOR_DENSE = 3
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # A Chinese question is ranked lexically, and its passages' e5 ranking fused in only when no sentence of the best
 # passages holds this share of the question's (rarity-weighted) bigrams: few shared words, as in a paraphrase. Only
 # then is the question embedded (20-30 ms on this machine). On the DRCD test split of reading_train (600 questions)
@@ -96,7 +95,7 @@ class Retriever:
             return self.index.search_dense(question, k)
         # A question in another language that carries Chinese names ("fines in Qinshui County 沁水县") fuses both
         # rankings; a Chinese question is embedded only when its words are found too thinly (DENSE_BELOW_COVER).
-        foreign = len(_LATIN_WORD.findall(question)) >= MIN_LATIN_WORDS_FOR_DENSE
+        foreign = latin_word_count(question) >= MIN_LATIN_WORDS_FOR_DENSE
         dense = self._dense(question, n) if semantic and (mode == "passages" or foreign) else None
         articles = self.index.search_articles(question, self.article_candidates) if mode == "hybrid" else []
         if not articles or not self.article_weight:

@@ -166,7 +166,7 @@ def embedding_workers(settings: Settings) -> int:
     return max(1, min(cores, 8))
 
 
-def _start_embedder(settings: Settings, parent_pid: int, on_start: Callable[[int], None] | None) -> None:
+def _start_embedder(parent_pid: int, on_start: Callable[[int], None] | None) -> None:
     if on_start is not None:
         on_start(parent_pid)
     _WORKER["embedder"] = E5Embedder(threads=1)  # one thread each: processes never share an OpenMP pool
@@ -185,7 +185,7 @@ def document_vectors(settings: Settings, embedder: Embedder,
     scales with processes as with threads, a question's embedding in this process never shares the engine with the
     archive's, and a server answering questions keeps its interpreter. Anything else embeds here. `on_start(pid)`
     runs first in each worker (index.py makes workers die with their parent)."""
-    if embedder.inline or not isinstance(embedder, E5Embedder):
+    if not isinstance(embedder, E5Embedder):
         yield lambda batches: (embedder.embed_documents(b) for b in batches)
         return
     import multiprocessing
@@ -193,7 +193,7 @@ def document_vectors(settings: Settings, embedder: Embedder,
 
     workers = embedding_workers(settings)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_embedder,
-                               initargs=(settings, os.getpid(), on_start))
+                               initargs=(os.getpid(), on_start))
 
     def in_order(batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
         flying: deque = deque()

@@ -71,6 +71,15 @@ def cjk_count(text: str) -> int:
     return len(_CJK_RE.findall(text))
 
 
+_LATIN_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+
+
+def latin_word_count(text: str) -> int:
+    """How many words of two or more Latin letters the text holds (an English question has several; a Chinese one's
+    are names and units: PM2.5, GDP)."""
+    return len(_LATIN_WORD_RE.findall(text))
+
+
 def has_words(text: str) -> bool:
     """True if the text holds a Chinese character or a Latin word: something a question could be about ("？？？",
     "🙂🙂" and "%" hold none)."""
