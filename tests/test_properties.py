@@ -104,3 +104,44 @@ def test_bm25_built_with_numpy_scores_as_bm25s_own_build(rows):
     theirs.index([row or [""] for row in rows], show_progress=False)
     for query in (["沁水", "处罚"], ["金额"], ["阳城", "2024", "万元"], ["没有"]):
         assert np.array_equal(ours.get_scores(query), theirs.get_scores(query))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.dictionaries(st.text(max_size=8), st.integers(min_value=-2**40, max_value=2**40), max_size=60),
+       st.lists(st.text(max_size=8), max_size=20))
+def test_a_sorted_table_on_disk_answers_as_the_dict_it_was_written_from(tmp_path_factory, items, probes):
+    # The BM25 vocabularies and the word frequencies are opened from disk by binary search rather than parsed into
+    # a dict (a fifth of a cold question); every key, every missing key and odd strings must look up the same.
+    from assistant.text.table import SortedTable
+
+    path = tmp_path_factory.mktemp("table") / "t"
+    SortedTable.write(path, items)
+    table = SortedTable.open(path)
+    assert dict(table.items()) == items and len(table) == len(items)
+    for key in list(items) + probes:
+        assert table.get(key) == items.get(key) and (key in table) == (key in items)
+
+
+def test_a_bm25_index_saved_and_loaded_scores_as_built_and_an_older_save_still_loads(tmp_path):
+    # Saved indexes keep their vocabulary as a SortedTable; an index saved before (bm25s's JSON vocabulary) must
+    # keep answering the same after the upgrade.
+    import json
+
+    import numpy as np
+
+    from assistant.store.lexical import VOCAB_FILE, BM25Index
+
+    rows = [["沁水", "县", "处罚"], ["阳城", "2024", "万元"], [], ["沁水", "金额", "万元", "万元"]]
+    built = BM25Index.build([(f"c{i}", row) for i, row in enumerate(rows)], generation=3)
+    built.save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    older = tmp_path / "older"
+    built.retriever.save(str(older / "bm25s"))  # as saved before the table: the whole vocabulary in JSON
+    (older / "ids.json").write_text(json.dumps({"generation": 3, "ids": built.ids}), encoding="utf-8")
+    assert not (older / "bm25s" / VOCAB_FILE).exists()
+    old = BM25Index.load(older)
+    for query in (["沁水", "处罚"], ["万元"], ["没有", "阳城"]):
+        for index in (loaded, old):
+            assert np.array_equal(index.retriever.get_scores(query), built.retriever.get_scores(query))
+            assert index.idf(query) == built.idf(query) and index.search(query, 2) == built.search(query, 2)
+    assert loaded.generation == old.generation == 3

@@ -13,6 +13,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from assistant.text.table import SortedTable
+
+VOCAB_FILE = "vocab.table"  # the vocabulary as a SortedTable: opened in no time, where bm25s's JSON took 0.2 s
 
 class BM25Index:
     """A bm25s index whose rows are chunk ids."""
@@ -83,7 +86,13 @@ class BM25Index:
         new = Path(tempfile.mkdtemp(prefix=f".{path.name}-{self.generation}-", dir=path.parent))
         try:
             if self.ids:
-                self.retriever.save(str(new / "bm25s"))
+                vocab = self.retriever.vocab_dict
+                self.retriever.vocab_dict = {}  # bm25s writes its JSON copy of an empty vocabulary; ours follows
+                try:
+                    self.retriever.save(str(new / "bm25s"))
+                finally:
+                    self.retriever.vocab_dict = vocab
+                SortedTable.write(new / "bm25s" / VOCAB_FILE, vocab)
             (new / "ids.json").write_text(
                 json.dumps({"generation": self.generation, "ids": self.ids}, ensure_ascii=False), encoding="utf-8"
             )
@@ -117,7 +126,12 @@ class BM25Index:
         data = json.loads(meta.read_text(encoding="utf-8"))
         # Memory-mapped: a process reads the pages its questions touch (the saved folder never changes; a newer save
         # goes to a new folder), so opening is faster and several processes share the page cache.
-        retriever = bm25s.BM25.load(str(path / "bm25s"), mmap=True) if data["ids"] else bm25s.BM25()
+        retriever = bm25s.BM25()
+        if data["ids"]:
+            table = path / "bm25s" / VOCAB_FILE
+            retriever = bm25s.BM25.load(str(path / "bm25s"), mmap=True, load_vocab=not table.exists())
+            if table.exists():  # else an index saved before the table, with the whole vocabulary in bm25s's JSON
+                retriever.vocab_dict = SortedTable.open(table)
         return cls(retriever, data["ids"], int(data["generation"]))
 
     def scores_for(self, tokens: list[str], ids: list[str]) -> dict[str, float]:
