@@ -295,11 +295,13 @@ def char_bigram_codes(text: str):
         inside[1:-1] |= (cp >= lo) & (cp <= hi)
     pair = inside[1:-2] & inside[2:-1]  # cp[i] and cp[i + 1] are both in a run
     alone = inside[1:-1] & ~inside[:-2] & ~inside[2:]
-    # Each run's codes in order: a lone character where it stands, each bigram at its first character.
-    at = np.concatenate([np.flatnonzero(alone), np.flatnonzero(pair)])
-    codes = np.concatenate([(cp[alone] << _CODE_SHIFT) | _ONE_CHAR,
-                            (cp[:-1][pair] << _CODE_SHIFT) | cp[1:][pair]])
-    return codes[np.argsort(at, kind="stable")]
+    # Each run's codes in order: a lone character where it stands, each bigram at its first character (no position
+    # is both: a lone character has no neighbour in a run), read off in position order without a sort.
+    codes = (cp << _CODE_SHIFT) | _ONE_CHAR
+    codes[:-1][pair] = (cp[:-1][pair] << _CODE_SHIFT) | cp[1:][pair]
+    keep = alone.copy()
+    keep[:-1] |= pair
+    return codes[keep]
 
 
 def bigram_of_code(code: int) -> str:
