@@ -86,6 +86,44 @@ def test_a_streamed_answer_arrives_in_chunks_with_its_citations_at_the_end(api):
     assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["citations"]
 
 
+def test_replies_count_their_tokens_streamed_or_not(api):
+    # Clients read `usage` (llm's OpenAI plugin fails on a reply without it); a stream carries it in one last chunk
+    # when the client asks for it (stream_options.include_usage), as OpenAI's own API does.
+    import tiktoken
+
+    url, _ = api
+    reply = _chat(url)
+    usage = reply.usage
+    enc = tiktoken.get_encoding("cl100k_base")
+    assert usage.completion_tokens == len(enc.encode(reply.choices[0].message.content))
+    assert 0 < usage.prompt_tokens and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    chunks = list(_openai(url).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": CANONICAL}], stream=True,
+        stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == usage.total_tokens
+    assert all(c.usage is None for c in chunks[:-1])
+    plain = list(_chat(url, stream=True))  # not asked for: no usage chunk
+    assert all(c.usage is None and c.choices for c in plain)
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_the_llm_command_line_tool_gets_a_cited_answer(api, tmp_path, streamed):
+    # simonw/llm, set up as its docs say for an OpenAI-compatible server (extra-openai-models.yaml), in both modes.
+    import os
+    import subprocess
+    import sys
+
+    url, _ = api
+    (tmp_path / "extra-openai-models.yaml").write_text(
+        f"- model_id: news-qa\n  model_name: news-qa-assistant\n  api_base: {url}/v1\n", encoding="utf-8")
+    env = {**os.environ, "LLM_USER_PATH": str(tmp_path), "OPENAI_API_KEY": "unused"}
+    args = [str(Path(sys.executable).with_name("llm")), "-m", "news-qa", CANONICAL, "--no-log"]
+    done = subprocess.run(args if streamed else [*args, "--no-stream"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("394.179万元 [1]") and "来源：" in done.stdout
+
+
 def test_ask_returns_the_same_object_as_ask_json(api):
     url, index_dir = api
     over_http = httpx.post(f"{url}/v1/ask", json={"question": "那阳城县呢？", "history": ["晋中市2025年PM2.5年均浓度是多少？"]},

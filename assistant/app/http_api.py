@@ -109,6 +109,16 @@ class ChatRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: dict | None = None  # {"include_usage": true}: a last chunk with the token counts
+
+
+def usage(messages: list[dict], text: str) -> dict:
+    """OpenAI's token counts of a reply (tiktoken cl100k, as the chunker counts): clients such as llm read them."""
+    from ..ingest.chunking import count_tokens
+
+    prompt = sum(count_tokens(m["content"]) for m in messages)
+    completion = count_tokens(text)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def citation_dicts(answer: Answer) -> list[dict]:
@@ -275,19 +285,23 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
             return {
                 "id": ident, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                **extra,
+                "usage": usage(messages, text), **extra,
             }
+        with_usage = bool((body.stream_options or {}).get("include_usage"))
 
         def events() -> Iterator[str]:
-            def chunk(delta: dict, finish: str | None = None, **more) -> str:
+            def chunk(delta: dict | None, finish: str | None = None, **more) -> str:
+                choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
                 body_ = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
+                         "choices": choices, **({"usage": None} if with_usage else {}), **more}
                 return f"data: {json.dumps(body_, ensure_ascii=False)}\n\n"
 
             yield chunk({"role": "assistant", "content": ""})
             for i in range(0, len(text), STREAM_PIECE_CHARS):
                 yield chunk({"content": text[i : i + STREAM_PIECE_CHARS]})
             yield chunk({}, "stop", **extra)
+            if with_usage:  # as OpenAI sends it: after the last choice, a chunk with no choices
+                yield chunk(None, usage=usage(messages, text))
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
