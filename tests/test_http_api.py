@@ -124,6 +124,19 @@ def test_the_llm_command_line_tool_gets_a_cited_answer(api, tmp_path, streamed):
     assert done.stdout.startswith("394.179万元 [1]") and "来源：" in done.stdout
 
 
+def test_replies_name_documents_without_the_servers_folders(api):
+    # The seeds were ingested by their absolute path: a client is told the document's name, not where the server
+    # keeps its files, in an answer's citations, in the chat reply's and in the documents list.
+    url, _ = api
+    folder = str(SEEDS.resolve().parent)
+    asked = httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()
+    chat = _chat(url).model_extra["citations"]
+    listed = httpx.get(f"{url}/v1/documents", timeout=60).json()["documents"]
+    sources = [c["source"] for c in asked["citations"] + chat] + [d["source"] for d in listed]
+    assert asked["citations"] and listed and all(s.endswith(".txt") for s in sources)
+    assert not any(folder in s or Path(s).is_absolute() for s in sources), sources
+
+
 def test_ask_returns_the_same_object_as_ask_json(api):
     url, index_dir = api
     over_http = httpx.post(f"{url}/v1/ask", json={"question": "那阳城县呢？", "history": ["晋中市2025年PM2.5年均浓度是多少？"]},

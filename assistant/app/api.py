@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from itertools import zip_longest
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterator
 
 from ..answer.composite import QuestionAnswerer, split_parts, understand
@@ -24,6 +24,17 @@ from ..settings import Settings, get_settings
 from ..store.index import Index, IngestReport
 from ..store.records import ArticleText, DocumentInfo, full_heading
 from ..text.zh import has_words, normalize_question, to_simplified
+
+
+def public_source(source: str) -> str:
+    """A document's source as an answer or a list shows it to a client: the path as it was ingested when that was
+    relative ("seeds/a.txt", any leading "../" dropped), the file's name when it was absolute. A reply never tells a
+    client where the server keeps its files."""
+    path = PurePath(source)
+    if path.is_absolute():
+        return path.name
+    parts = [part for part in path.parts if part != ".."]
+    return str(PurePath(*parts)) if parts else path.name
 
 
 @dataclass
@@ -53,7 +64,8 @@ class Answer:
             "evidence": self.evidence,
             "citations": [
                 {
-                    **{k: c.to_dict()[k] for k in ("source", "title", "subtitle", "text", "doc_id", "chunk_id", "score")},
+                    **{k: c.to_dict()[k] for k in ("title", "subtitle", "text", "doc_id", "chunk_id", "score")},
+                    "source": public_source(c.source),
                     **({"marker": self.markers[i]} if i < len(self.markers) else {}),
                 }
                 for i, c in enumerate(self.citations)

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
-from .api import Answer, Assistant
+from .api import Answer, Assistant, public_source
 from .uploads import refusal, report_lines, save_stream, too_large
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
             docs = assistant.documents()
         except IndexMissing:
             docs = []
-        return {"documents": [d.to_dict() for d in docs]}
+        return {"documents": [d.to_dict() | {"source": public_source(d.source)} for d in docs]}
 
     @v1.delete("/documents/{doc_id:path}", tags=["文档"], summary="删除一篇文档（其段落与数据一并删除）")
     def delete(doc_id: str) -> dict:
