@@ -137,6 +137,17 @@ def test_replies_name_documents_without_the_servers_folders(api):
     assert not any(folder in s or Path(s).is_absolute() for s in sources), sources
 
 
+def test_a_question_that_names_its_own_subject_does_not_inherit_the_last_turns_year(api):
+    # It was answered as "2023年沅水特大桥主跨多少米？" (and declined) in the UI, in chat and here; a follow-up that
+    # names nothing still borrows the last turn's place and year.
+    url, _ = api
+    history = ["2023年7月江苏全省共有多少人被终生禁驾？"]
+    alone = httpx.post(f"{url}/v1/ask", json={"question": "沅水特大桥主跨多少米？", "history": history}, timeout=60).json()
+    assert alone["standalone_question"] == "沅水特大桥主跨多少米？"
+    follow = httpx.post(f"{url}/v1/ask", json={"question": "立案查处了多少件？", "history": [CANONICAL]}, timeout=60).json()
+    assert follow["standalone_question"] == "沁水县2024年立案查处了多少件？" and follow["answer"].startswith("24件")
+
+
 def test_ask_returns_the_same_object_as_ask_json(api):
     url, index_dir = api
     over_http = httpx.post(f"{url}/v1/ask", json={"question": "那阳城县呢？", "history": ["晋中市2025年PM2.5年均浓度是多少？"]},

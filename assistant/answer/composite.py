@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..retrieve.retrieval import Passage
-from ..text.zh import CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, same_figure, short_place
+from ..text.zh import (
+    CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, pos_words, same_figure, short_place,
+)
 from .crosslingual import CrossLingualReader
 from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
 from .frame import UNIT_FAMILY, QuestionFrame, analyze
@@ -101,6 +103,8 @@ def condense(frame: QuestionFrame, history: list[QuestionFrame]) -> str:
             out = out.replace(old, new)
         prefix = "".join(new_places[len(old_places):]) + "".join(f"{y}年" for y in frame.years[len(last.years):])
         return prefix + out
+    if not frame.places and _names_new_subject(frame, history):
+        return q
     prefix = ""
     places = frame.places
     if not places:
@@ -108,13 +112,28 @@ def condense(frame: QuestionFrame, history: list[QuestionFrame]) -> str:
         if named is not None:
             prefix += "".join(_as_written(named.question, named.places))
             places = named.places
-    if not frame.years:
+    if not frame.years and frame.kind != "year":
         # A year is carried from a turn about the same place: a question that moves to another place does not
-        # inherit the year another place's figures were asked for.
+        # inherit the year another place's figures were asked for. Nor does a question that asks for a year.
         dated = next((h for h in reversed(history) if h.years and (not places or set(places) & set(h.places))), None)
         if dated is not None:
             prefix += f"{dated.years[0]}年"
     return prefix + q if prefix else q
+
+
+# jieba's tags of proper names: places and landmarks (rivers, bridges), people, other names; organisations (nt) only
+# when named at length ("华为公司"), as jieba also tags the bare institutions a follow-up asks about ("公安局") nt.
+_NAME_TAGS = ("ns", "nr", "nz")
+_ORG_TAG, _MIN_ORG_NAME = "nt", 4
+
+
+def _names_new_subject(frame: QuestionFrame, history: list[QuestionFrame]) -> bool:
+    """True when the question names what it is about, by a proper name the last turn did not hold: it is read on its
+    own ("沅水特大桥主跨多少米？" after a question about 江苏's drivers takes neither that place nor its year). A
+    follow-up that names nothing ("立案查处了多少件？") or a name the last turn holds borrows the scope."""
+    names = [w for w, tag in pos_words(frame.wh_left or frame.text)
+             if len(w) > 1 and (tag in _NAME_TAGS or (tag == _ORG_TAG and len(w) >= _MIN_ORG_NAME))]
+    return any(w not in history[-1].question for w in names)
 
 
 def _as_written(text: str, places: list[str]) -> list[str]:
