@@ -109,11 +109,13 @@ def test_an_index_emptied_by_deletion_still_says_which_command_to_run(tmp_path):
     assert proc.returncode == 1 and "assistant ingest" in proc.stderr
 
 
-ENGLISH_FRAMEWORK_WORDS = re.compile(r"Usage|Options|Arguments|Commands|Show this message|\[required\]|Missing|Error|Try ")
+ENGLISH_FRAMEWORK_WORDS = re.compile(r"Usage|Options|Arguments|Commands|Show this message|\[required\]|Missing|Error|Try "
+                                    r"|<(?:bool|path|str|text|int|float|list)")  # typer's value types ("--help <bool>")
 
 
 def test_help_is_chinese_throughout():
-    for args in ([], ["--help"], ["ask", "--help"], ["ingest", "--help"], ["eval", "--help"], ["facts", "--help"]):
+    for args in ([], ["--help"], ["ask", "--help"], ["ingest", "--help"], ["eval", "--help"], ["facts", "--help"],
+                 ["serve", "--help"]):
         proc = run_cli(*args)
         assert proc.returncode == 0, proc.stderr
         assert "用法：" in proc.stdout and "选项" in proc.stdout

@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 command = partial(app.command, options_metavar="[选项]")
 
+# How the help names an option's value type (typer writes <path>, <int>, <list[str]>).
+HELP_TYPE_NAMES = {"path": "<路径>", "str": "<文本>", "text": "<文本>", "int": "<整数>", "int range": "<整数>",
+                   "float": "<数>", "list[str]": "<文本>", "list[Path]": "<路径>"}
+
 IndexDirOption = typer.Option(
     None, "--index-dir", help="索引目录（也可用环境变量 ASSISTANT_INDEX_DIR；默认 ./index）", show_default=False
 )
@@ -417,6 +421,12 @@ def _speak_chinese() -> None:
         chinese_usage.chinese = True
         formatting.HelpFormatter.write_usage = chinese_usage
 
+    from typer.core import TyperArgument, TyperOption
+
+    for kind in (TyperOption, TyperArgument):
+        if not getattr(kind.display_type_rich, "chinese", False):
+            kind.display_type_rich = _chinese_type(kind.display_type_rich)
+
     help_option = decorators.help_option
     if not getattr(help_option, "chinese", False):
         def chinese_help_option(*names, **kwargs):
@@ -431,6 +441,18 @@ def _speak_chinese() -> None:
 
         chinese_help_option.chinese = True
         decorators.help_option = chinese_help_option
+
+
+def _chinese_type(display_type):
+    def chinese_type(self, ctx) -> str | None:
+        """A flag shows no value type (typer showed "--help <bool>"); other types are named in Chinese."""
+        if getattr(self, "is_flag", False):
+            return None
+        shown = display_type(self, ctx)
+        return shown if shown is None else HELP_TYPE_NAMES.get(shown.strip("<>"), shown)
+
+    chinese_type.chinese = True
+    return chinese_type
 
 
 def _usage_error(exc) -> str:
