@@ -191,8 +191,12 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
     async def invalid(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path") and not isinstance(p, int))
-        why = INVALID.get(first.get("type", ""), "格式不对")
-        return error_response(422, "invalid_request", f"请求格式不对：{where or '请求体'}{why}。")
+        kind = first.get("type", "")
+        if kind == "missing":
+            told = f"缺少字段 {where}" if where else "缺少请求体"
+        else:
+            told = f"{f'字段 {where} ' if where else '请求体'}{INVALID.get(kind, '格式不对')}"
+        return error_response(422, "invalid_request", f"请求格式不对：{told}。")
 
     def answered(call):
         try:
