@@ -72,6 +72,8 @@ def test_adversarial_eval_meets_its_floors(seeds_index):
     gold = ROOT / "evals" / "adversarial_gold.jsonl"
     proc = run_cli("eval", str(gold), "--index-dir", str(seeds_index), "--floors", str(ROOT / "evals" / "floors.json"))
     assert proc.returncode == 0, proc.stderr
+    # Every question of the set has an answer: the precision of its declines is undefined, not 0.000
+    assert "拒答精确率 –" in proc.stdout and "拒答召回率 –" in proc.stdout
 
 
 def test_conversations_keep_place_and_year_and_meet_their_floors(seeds_index):

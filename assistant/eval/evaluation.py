@@ -272,8 +272,10 @@ def summarize(rows: list[dict]) -> dict:
             "decline_evidence": _mean([float(bool(r.get("decline_evidence"))) for r in short_declined]),
             "em": _mean([r["em"] for r in answerable]),
             "f1": _mean([r["f1"] for r in answerable]),
+            # Undefined ("–") unless the set holds questions to decline: a set of answerable ones only (the adversarial
+            # set) would print 0.000 for its few declines, which reads as "declines everything wrongly".
             "decline_precision": (
-                sum(not r["answerable"] for r in declined) / len(declined) if declined else None
+                sum(not r["answerable"] for r in declined) / len(declined) if declined and unanswerable else None
             ),
             "decline_recall": (
                 sum(not r["answered"] for r in unanswerable) / len(unanswerable) if unanswerable else None
