@@ -180,7 +180,7 @@ def test_errors_are_one_json_sentence_with_the_right_status(api):
 
 
 def test_upload_ask_list_and_delete_over_http(api, tmp_path):
-    url, _ = api
+    url, index_dir = api
     article = tmp_path / "襄汾秸秆.txt"
     article.write_bytes(GBK_ARTICLE.encode("gbk"))
     pdf = tmp_path / "scan.pdf"
@@ -200,7 +200,10 @@ def test_upload_ask_list_and_delete_over_http(api, tmp_path):
     facts = httpx.get(f"{url}/v1/facts", params={"subject": "襄汾", "year": 2025}, timeout=30).json()["facts"]
     assert {"93.5%", "42.6万亩"} <= {f["display"] for f in facts}
 
+    uploaded = index_dir / "uploads" / "襄汾秸秆.txt"
+    assert uploaded.exists()
     assert httpx.delete(f"{url}/v1/documents/襄汾秸秆.txt", timeout=60).json() == {"deleted": "襄汾秸秆.txt"}
+    assert not uploaded.exists()  # the upload goes with its document
     after = httpx.post(f"{url}/v1/ask", json={"question": "襄汾县秸秆综合利用率是多少？"}, timeout=60).json()
     assert not after["answered"] and "93.5%" not in after["answer"]
     status = httpx.get(f"{url}/v1/status", timeout=30).json()

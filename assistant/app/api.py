@@ -196,7 +196,15 @@ class Assistant:
         return self._open().embed_pending(progress=progress, stop=stop, lock=lock)
 
     def delete(self, doc_id: str) -> bool:
-        return self._open().delete_document(doc_id)
+        """Delete a document; an upload (a file under the index's uploads/ folder) goes with its last document."""
+        index = self._open()
+        source = index.document_source(doc_id)
+        deleted = index.delete_document(doc_id)
+        if deleted and source and not index.documents_from(source):
+            path = Path(source)
+            if path.resolve().parent == (self.index_dir / "uploads").resolve():
+                path.unlink(missing_ok=True)
+        return deleted
 
     def _check(self, question: str) -> str:
         if question is None or not str(question).strip():

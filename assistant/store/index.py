@@ -984,6 +984,15 @@ class Index:
         ).fetchall()
         return [DocumentInfo(*r, article_titles=titles.get(r[0], [])) for r in rows]
 
+    def document_source(self, doc_id: str) -> str | None:
+        """The file a document was ingested from."""
+        row = self.db.execute("SELECT source FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def documents_from(self, source: str) -> int:
+        """How many documents came from this file (a .jsonl holds many)."""
+        return self.db.execute("SELECT COUNT(*) FROM documents WHERE source=?", (source,)).fetchone()[0]
+
     def document_text(self, doc_id: str) -> str | None:
         """A document's whole normalized text (what its articles and chunks index into)."""
         row = self.db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
