@@ -91,3 +91,24 @@ def test_an_over_long_sentence_is_split_without_cutting_a_figure():
     assert len(chunks) > 1
     joined = "".join(c.text for c in chunks)
     assert joined.count("394.179万元") == 60
+
+
+HEADLINES = [
+    "女子地铁喝水收到告知单，官方：只是告知，并未罚款",
+    "“双减”之后，课外班去哪了？",
+    "京津城际开通运营15年 累计发送旅客3.4亿人次",
+    "6人到案！遵义打掉两个涉“两卡”犯罪团伙",
+]
+
+
+def test_a_headline_with_punctuation_on_the_first_line_titles_its_article():
+    # Headlines hold commas, colons, question marks, quotes and spaces; the one on a file's first line is the title,
+    # not a body sentence glued to the next paragraph, and never the file's name.
+    body = "近日，一名女子在地铁车厢内喝水，收到了工作人员递来的告知单。\n地铁方面表示，告知单只是提醒，并未罚款。"
+    for headline in HEADLINES:
+        doc = parse_document(f"{headline}\n{body}", "000")
+        assert [a.title for a in doc.articles] == [headline]
+        assert doc.text[doc.articles[0].body_start:].startswith("近日，一名女子")
+    # A first line that is a sentence stays in the body (and the article takes the file's name, having no headline)
+    doc = parse_document(f"近日，地铁方面发布了告知单的说明。\n{body}", "000")
+    assert [a.title for a in doc.articles] == ["000"] and doc.text[doc.articles[0].body_start:].startswith("近日，地铁")

@@ -6,7 +6,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from ..text.zh import CJK, ends_sentence, tidy_spacing, to_simplified
+from ..text.zh import CJK, CLOSERS, ends_sentence, tidy_spacing, to_simplified
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 
@@ -49,10 +49,24 @@ def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
     if ends_sentence(line) or _INNER_PUNCT.search(line) or line.endswith(("，", "、", "：", ",")):
         return False
     w = _width(line)
-    if w > 40:
+    if w > MAX_HEADLINE_WIDTH:
         return False
     # In a hard-wrapped column a paragraph's first line fills the column; a headline does not.
     return not hard_wrapped or w < 0.8 * column
+
+
+MAX_HEADLINE_WIDTH = 40  # display width (CJK characters) beyond which a line is a paragraph, not a headline
+# How a first line may end and still be a headline: a statement's full stop, or a clause mark that the next line
+# would continue, make it body text; "！" and "？" end headlines as often as sentences.
+_NOT_HEADLINE_ENDS = ("。", "；", ";", "，", ",", "、", "：", ":")
+
+
+def _opens_as_headline(line: str) -> bool:
+    """The first line of a page of one-line paragraphs read as its headline, punctuation and all ("女子地铁喝水收到告知单，
+    官方：只是告知，并未罚款"): short, with no full stop, not ending as a clause the next line would continue."""
+    bare = line.rstrip(CLOSERS)
+    return (_width(line) <= MAX_HEADLINE_WIDTH and "。" not in line and bool(bare)
+            and not bare.endswith(_NOT_HEADLINE_ENDS))
 
 
 def _heading_block(lines: list[str]) -> Block:
@@ -129,7 +143,8 @@ def normalize_blocks(raw: str) -> list[Block]:
             flush()
             blocks.append(Block(SIGNATURE, line))
             continue
-        if _is_heading_like(line, hard_wrapped, column):
+        if _is_heading_like(line, hard_wrapped, column) or (
+                n == 0 and len(lines) > 1 and not hard_wrapped and _opens_as_headline(line)):
             if current is not None:
                 flush()
             heading_lines.append(line)
