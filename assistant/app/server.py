@@ -70,7 +70,7 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     blocks = build_app(assistant, write_lock, embedder)
     blocks.queue(default_concurrency_limit=4)
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
-    app = FastAPIOffline(title="环保新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
+    app = FastAPIOffline(title="新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
                   description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
     _chinese_page(app)
     install(app, assistant, write_lock, embedder.kick, TokenGuard(tokens, required=beyond_loopback))

@@ -7,6 +7,7 @@ import atexit
 import csv
 import hmac
 import html
+import json
 import logging
 import re
 import shutil
@@ -23,12 +24,12 @@ from .uploads import human, refusal, report_lines, save_file
 from ..store.records import full_heading
 from ..text.zh import figure_matches
 
-EXAMPLES = [
-    "沁水县2024年处罚金额多少？",
-    "阳城县和晋中市的PM2.5浓度哪个更低？",
-    "哪个地方第三轮中央环保督察交办的群众举报件最多？",
-    "高平分局帮助多少家企业完成了信用修复？",
-]
+APP_TITLE = "新闻问答助手"
+# Example questions are the archive's own: figure questions made from its facts, each kept only if it is answered.
+EXAMPLE_COUNT = 3
+EXAMPLE_CANDIDATE_FACTS = 400  # facts read to pick the examples from (one per document, the first ones)
+EXAMPLE_TRIES = 12  # questions asked at start-up to find EXAMPLE_COUNT that answer (a few ms each)
+EXAMPLE_MAX_METRIC_CHARS = 8  # "处罚金额" reads as a question; a long clause of a metric does not
 FACT_HEADERS = ["主体", "指标", "数值", "单位", "时期", "原文", "来源"]
 DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落数", "文件"]
 # Shares of the table's width, so every column fits a 1280 px window and long text wraps inside its cell.
@@ -62,11 +63,37 @@ CSS = """
 """
 
 
-# The page is Chinese whatever the browser's language: the served document says so, and Gradio's own labels (which
-# follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see _chinese_page).
+# Gradio's labels its zh-CN translation lacks or that its components hard-code in English (tooltips, screen-reader
+# labels), in Chinese.
+GRADIO_LABELS_ZH = {
+    "Copy message": "复制消息", "Copied message": "已复制消息", "Copy": "复制", "Copied": "已复制",
+    "Copy table data": "复制表格数据", "Scroll down": "滚动到最新消息", "Fullscreen": "全屏",
+    "Exit fullscreen": "退出全屏", "Exit fullscreen mode": "退出全屏", "Click to upload or drop files": "点击上传或拖放文件",
+    "File upload": "上传文件", "chatbot conversation": "对话记录", "Textbox": "文本框", "Dataframe": "数据表格",
+    "Open cell menu": "打开单元格菜单", "Table actions": "表格操作", "More tabs": "更多标签页",
+    "Gradio footer navigation": "页脚导航", "Stop Recording": "停止录音", "Clear": "清除", "Download": "下载",
+    "Share": "分享", "Retry": "重试", "Undo": "撤销", "Edit": "编辑", "Like": "赞", "Dislike": "踩", "Close": "关闭",
+    "Sort ascending": "升序排列", "Sort descending": "降序排列", "Clear sort": "取消排序", "Search": "搜索",
+    "Remove": "移除", "Loading...": "加载中…", "Error": "错误",
+}
+# The page is Chinese whatever the browser's language: the served document says so, Gradio's own labels (which
+# follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see _chinese_page), and
+# the labels that stay English are replaced as they appear (attributes and text alike).
 PIN_CHINESE = (
     '<script>Object.defineProperty(navigator, "language", {get: () => "zh-CN"});'
-    'Object.defineProperty(navigator, "languages", {get: () => ["zh-CN", "zh"]});</script>'
+    'Object.defineProperty(navigator, "languages", {get: () => ["zh-CN", "zh"]});'
+    "(() => { const zh = " + json.dumps(GRADIO_LABELS_ZH, ensure_ascii=False) + ";"
+    "const attrs = ['aria-label', 'title', 'placeholder', 'alt'];"
+    "const fix = (el) => { for (const a of attrs) { const v = el.getAttribute && el.getAttribute(a);"
+    " if (v && zh[v.trim()]) el.setAttribute(a, zh[v.trim()]); } };"
+    "const text = (n) => { const t = n.nodeValue.trim(); if (t && zh[t]) n.nodeValue = n.nodeValue.replace(t, zh[t]); };"
+    "const walk = (root) => { if (root.nodeType === 3) { text(root); return; } if (root.nodeType !== 1) return;"
+    " fix(root); for (const el of root.querySelectorAll('*')) fix(el);"
+    " const w = document.createTreeWalker(root, NodeFilter.SHOW_TEXT); while (w.nextNode()) text(w.currentNode); };"
+    "new MutationObserver((ms) => { for (const m of ms) { if (m.type === 'attributes') fix(m.target);"
+    " else if (m.type === 'characterData') text(m.target); else m.addedNodes.forEach(walk); } })"
+    ".observe(document.documentElement, {subtree: true, childList: true, characterData: true, attributes: true,"
+    " attributeFilter: attrs}); })();</script>"
 )
 
 log = logging.getLogger(__name__)
@@ -349,6 +376,75 @@ class LoginGuard:
 # --- the app ----------------------------------------------------------------------------
 
 
+# Which figures make the best examples: money, shares and concentrations first (what people ask about most), counts last.
+EXAMPLE_UNIT_ORDER = ("元", "%", "立方米")
+# An example's metric names a quantity, as people ask for one ("处罚金额", "净利润", "PM2.5浓度均值", "优良天数"); the
+# facts' other metrics ("数值", "完成总工程量") read badly as questions.
+EXAMPLE_METRIC_ENDS = ("金额", "收入", "利润", "营收", "浓度", "均值", "比例", "率", "面积", "产量", "产值", "人数", "人次",
+                       "总额", "投资", "价格", "数量", "销量", "规模", "天数", "增速", "增幅", "涨幅", "跌幅", "总量", "资金",
+                       "费用", "成本", "里程", "长度", "排放量")
+
+
+def _example_question(fact) -> str | None:
+    """A figure question a person would type for this fact, or None when its metric does not name a quantity."""
+    from ..text.zh import pos_words
+
+    metric = fact.metric
+    if fact.qualifier or not 2 <= len(metric) <= EXAMPLE_MAX_METRIC_CHARS or not fact.unit:
+        return None
+    if not metric.endswith(EXAMPLE_METRIC_ENDS):
+        return None
+    words = pos_words(metric)
+    if len(words) > 2 and words[0][1] == "v":  # a clause ("完成总工程量"), not a quantity's name
+        return None
+    scope = f"{fact.subject}{f'{fact.year}年' if fact.year else ''}"
+    if any(u in fact.unit for u in EXAMPLE_UNIT_ORDER):
+        return f"{scope}{metric}是多少？"
+    return f"{scope}{metric}有多少{fact.unit}？"  # a count: 有多少家
+
+
+def archive_examples(assistant: Assistant) -> list[str]:
+    """A few figure questions about the archive's own articles, made from its facts ("沁水县2024年处罚金额是多少？"),
+    each of another subject and metric, each kept only if the assistant answers it with that fact's figure. None for
+    an empty archive."""
+    try:
+        facts = assistant.facts(limit=EXAMPLE_CANDIDATE_FACTS)
+    except (IndexMissing, UIError):
+        return []
+    # The metrics the archive states most often, in most documents, make the examples (noise is rare), money and
+    # shares first among equals.
+    docs_stating: dict[str, set] = {}
+    for f in facts:
+        docs_stating.setdefault(f.metric, set()).add(f.doc_id)
+    unit_rank = lambda f: next((i for i, u in enumerate(EXAMPLE_UNIT_ORDER) if u in f.unit), len(EXAMPLE_UNIT_ORDER))  # noqa: E731
+    chosen: list[str] = []
+    seen_subjects, seen_metrics, tries = set(), set(), 0
+    for fact in sorted(facts, key=lambda f: (-len(docs_stating[f.metric]), unit_rank(f))):
+        if len(chosen) >= EXAMPLE_COUNT or tries >= EXAMPLE_TRIES:
+            break
+        if fact.subject in seen_subjects or fact.metric in seen_metrics:
+            continue
+        question = _example_question(fact)
+        if question is None:
+            continue
+        tries += 1
+        try:
+            answer = assistant.ask(question)
+        except Exception:  # noqa: BLE001 - an example that cannot be asked is simply not shown
+            continue
+        if answer.answered and answer.answer.startswith(_quoted_number(fact.span)):
+            chosen.append(question)
+            seen_subjects.add(fact.subject)
+            seen_metrics.add(fact.metric)
+    return chosen
+
+
+def _quoted_number(span: str) -> str:
+    """The figure's digits as the span writes them ("394.179万元" -> "394.179")."""
+    m = re.search(r"\d[\d.,]*", span)
+    return m.group(0) if m else span
+
+
 def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: BackgroundEmbedder):
     """The Gradio page. `write_lock` is held by every ingest and delete of this server (UI and HTTP API alike);
     `embedder` computes the vectors an upload leaves pending."""
@@ -479,8 +575,9 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         message = f"已删除 {doc_id}（其段落与数据一并删除）。" if removed else f"没有找到文档 {doc_id}。"
         return refreshed(message, keep_choice=False)
 
-    with gr.Blocks(title="环保新闻问答助手", analytics_enabled=False) as app:
-        gr.Markdown("## 环保新闻问答助手\n根据已导入的新闻回答问题，每个回答都附有可展开的原文引用。")
+    examples = archive_examples(assistant)
+    with gr.Blocks(title=APP_TITLE, analytics_enabled=False) as app:
+        gr.Markdown(f"## {APP_TITLE}\n根据已导入的新闻回答问题，每个回答都附有可展开的原文引用。")
         status = gr.Markdown(status_text(assistant), elem_id="status")
         # While vectors are computed in the background, the status line counts them down on its own.
         ticker = gr.Timer(STATUS_REFRESH_S, active=False)
@@ -490,11 +587,12 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                                      render_markdown=False, buttons=["copy"])
                 asked = gr.State([])
                 with gr.Row():
-                    question = gr.Textbox(placeholder="输入问题，例如：沁水县2024年处罚金额多少？", show_label=False,
+                    question = gr.Textbox(placeholder=f"输入问题{f'，例如：{examples[0]}' if examples else ''}", show_label=False,
                                           scale=8, elem_id="question", autofocus=True)
                     send = gr.Button("提问", variant="primary", scale=1, elem_id="send")
                     reset = gr.Button("清空对话", scale=1, elem_id="clear")
-                gr.Examples(EXAMPLES, inputs=question, label="示例问题")
+                if examples:
+                    gr.Examples(examples, inputs=question, label="示例问题（来自已导入的文章）", elem_id="chat-examples")
                 send.click(chat, [question, chatbot, asked], [chatbot, question, asked], api_name="chat")
                 question.submit(chat, [question, chatbot, asked], [chatbot, question, asked], api_visibility="private")
                 reset.click(clear, None, [chatbot, question, asked], api_visibility="private")
