@@ -329,6 +329,8 @@ def test_facts_chart_draws_the_filtered_metric_and_a_bar_opens_its_passage(page)
     assert widths == sorted(widths, reverse=True) and widths[0] > 4 * widths[-1]
     labels = chart.locator(".bar-label").all_inner_texts()
     assert len(set(labels)) == 5 and "县河流域水污染治理" in labels[0]  # the project each sum is for
+    cut = chart.locator(".bar-label").evaluate_all("ls => ls.filter(l => l.scrollWidth > l.clientWidth + 1).length")
+    assert cut == 0  # a long label wraps onto a second line; none is cut off with "…"
     first = chart.locator("details.bar").first
     assert not first.locator(".passage").is_visible()
     first.locator("summary").click()

@@ -50,7 +50,7 @@ CSS = """
 .fact-chart { margin: 0 0 1em 0; }
 .fact-chart figcaption { font-weight: 600; margin-bottom: .3em; }
 .fact-chart .bar summary { display: flex; align-items: center; gap: .5em; cursor: pointer; padding: .15em 0; }
-.fact-chart .bar-label { flex: 0 0 10em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.fact-chart .bar-label { flex: 0 0 14em; overflow-wrap: anywhere; line-height: 1.35; }  /* wraps, never cut */
 .fact-chart .bar-track { flex: 1 1 auto; background: var(--background-fill-secondary); height: 1.1em; }
 .fact-chart .bar-fill { display: block; height: 100%; background: #4a7fd0; }
 .fact-chart .bar[open] .bar-fill { background: #e0a100; }
