@@ -1,7 +1,8 @@
 """Benchmarks for the closing notes: cold CLI ask, warm ask latency, ingestion throughput, retrieval hit@k.
 
 Usage: python scripts/bench.py [--gold evals/seeds_gold.jsonl] [--corpus ../shared/data/cmrc2018/cmrc_dev_corpus.jsonl]
-Writes evals/reports/bench.json and prints a Markdown summary. Timings are wall-clock on this machine.
+Writes evals/reports/bench.json (untracked) after every step and prints a summary; a step that fails or lacks its
+data is named and skipped, the others still run. Timings are wall-clock on this machine.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from assistant.eval.evaluation import GoldItem, load_gold, passage_hit, percenti
 
 
 MODES = ("hybrid", "passages", "articles", "bm25", "dense")  # ours, then each signal alone
+UI_ANSWER_TIMEOUT_MS = 120_000  # one answer rendered in Chromium; a slower one is counted as timed out, not fatal
 
 
 def retrieval_hits(assistant: Assistant, items: list[GoldItem], mode: str) -> dict:
@@ -91,6 +93,7 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
     if not Path("/usr/bin/chromium").exists():
         return None
     from gradio_client import Client
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as sock:
@@ -117,14 +120,28 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
             page = browser.new_page()
             page.goto(url)
             page.wait_for_selector("#question textarea")
-            for i, q in enumerate(questions, start=1):
+            slow = 0
+            bots = "#chatbot [data-testid='bot']"
+            for q in questions:
+                # The next question goes in only once the last one is done (its last update clears the box), and
+                # the wait is for one more answer than are shown, so one lost question does not fail the rest.
+                shown = page.locator(bots).count()
                 page.fill("#question textarea", q)
+                page.wait_for_function("q => document.querySelector('#question textarea').value === q", arg=q)
                 t0 = time.perf_counter()
                 page.click("#send")
-                page.wait_for_function(
-                    "n => { const b = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
-                    " return b.length >= n && !b[n-1].innerText.trim().startsWith('…'); }", arg=i, timeout=60_000)
+                try:
+                    page.wait_for_function(
+                        "n => { const b = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
+                        " const t = b.length >= n ? b[n-1].innerText.trim() : '';"
+                        " return t.length > 1 && !t.startsWith('…'); }", arg=shown + 1, timeout=UI_ANSWER_TIMEOUT_MS)
+                except PlaywrightTimeout:  # counted, not fatal: one slow answer must not lose the other figures
+                    slow += 1
+                    continue
                 clicks.append((time.perf_counter() - t0) * 1000)
+                page.wait_for_function(  # the event has finished: the status tracker is hidden again
+                    "() => { const s = document.querySelector(\"#chatbot [data-testid='status-tracker']\");"
+                    " return !s || s.classList.contains('hide'); }", timeout=UI_ANSWER_TIMEOUT_MS)
             browser.close()
         client = Client(url, verbose=False)
         calls = []
@@ -140,9 +157,35 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
             proc.kill()
     return {
         "startup_s": startup,
-        "browser_answer_ms": {"n": len(clicks), "p50": percentile(clicks, 50), "p95": percentile(clicks, 95)},
+        "browser_answer_ms": {"n": len(clicks), "p50": percentile(clicks, 50), "p95": percentile(clicks, 95),
+                              "timed_out": slow},
         "gradio_client_ask_ms": {"n": len(calls), "p50": percentile(calls, 50), "p95": percentile(calls, 95)},
     }
+
+
+class Steps:
+    """The benchmark's steps: each result is written to the report the moment it is known, and a step that fails
+    is recorded as one line (the others still run), so a slow or broken step never loses the rest."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.results: dict = {"machine": {"cores": __import__("os").cpu_count()}}
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+    def run(self, name: str, fn):
+        print(f"[bench] {name} …", file=sys.stderr, flush=True)
+        try:
+            self.results[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - recorded, and the next step runs
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.results[name] = {"error": f"{type(exc).__name__}: {first}"}
+            print(f"[bench] {name} failed: {self.results[name]['error']}", file=sys.stderr, flush=True)
+        self.out.write_text(json.dumps(self.results, ensure_ascii=False, indent=2), encoding="utf-8")
+        return self.results[name]
+
+    def skip(self, name: str, why: str) -> None:
+        print(f"[bench] {name} skipped: {why}", file=sys.stderr, flush=True)
+        self.results[name] = {"skipped": why}
 
 
 def main() -> None:
@@ -153,103 +196,132 @@ def main() -> None:
     ap.add_argument("--news", type=Path, default=ROOT.parent / "shared" / "data" / "crud_news_dev",
                     help="a folder with corpus.jsonl and questions.jsonl (ingesting crud_news_dev takes ~5 min)")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "bench.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "bench.json",
+                    help="the report, rewritten after every step (not tracked by git: it changes on every run)")
     args = ap.parse_args()
 
     gold = load_gold(args.gold)
-    results: dict = {"machine": {"cores": __import__("os").cpu_count()}}
+    steps = Steps(args.out)
+    results = steps.results
     with tempfile.TemporaryDirectory() as tmp:
         seeds_index = Path(tmp) / "seeds-index"
         assistant = Assistant(index_dir=seeds_index)
-        report = assistant.ingest(args.seeds)
-        results["seeds_ingest_s"] = report.seconds
-        started = time.perf_counter()
-        assistant.embed_pending()  # what `make run` leaves a few seconds after it starts: questions use the vectors
-        results["seeds_embed_s"] = time.perf_counter() - started
+        steps.run("seeds_ingest_s", lambda: assistant.ingest(args.seeds).seconds)
 
-        cold = cold_cli(seeds_index, gold[0].question, args.repeats)
-        results["cold_cli_ask_s"] = {"median": statistics.median(cold), "min": min(cold), "max": max(cold)}
+        def embed() -> float:
+            started = time.perf_counter()
+            assistant.embed_pending()  # what `make run` leaves a few seconds after it starts: questions use the vectors
+            return time.perf_counter() - started
 
-        assistant.ask(gold[0].question)  # warm-up: loads jieba, Chroma, BM25
-        latencies = []
-        for _ in range(args.repeats):
-            for item in gold:
-                started = time.perf_counter()
-                assistant.ask(item.question)
-                latencies.append((time.perf_counter() - started) * 1000)
-        results["warm_ask_ms"] = {
-            "n": len(latencies), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-        }
-        results["retrieval"] = {mode: retrieval_hits(assistant, gold, mode) for mode in MODES}
+        steps.run("seeds_embed_s", embed)
+
+        def cold() -> dict:
+            times = cold_cli(seeds_index, gold[0].question, args.repeats)
+            return {"median": statistics.median(times), "min": min(times), "max": max(times)}
+
+        steps.run("cold_cli_ask_s", cold)
+
+        def warm() -> dict:
+            assistant.ask(gold[0].question)  # warm-up: loads jieba, Chroma, BM25
+            latencies = []
+            for _ in range(args.repeats):
+                for item in gold:
+                    started = time.perf_counter()
+                    assistant.ask(item.question)
+                    latencies.append((time.perf_counter() - started) * 1000)
+            return {"n": len(latencies), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95)}
+
+        steps.run("warm_ask_ms", warm)
+        steps.run("retrieval", lambda: {mode: retrieval_hits(assistant, gold, mode) for mode in MODES})
         assistant.close()
-        results["llm_overhead_ms"] = llm_overhead(seeds_index, gold, args.repeats)
-        results["ui"] = ui_latency(seeds_index, gold, 30)
+        steps.run("llm_overhead_ms", lambda: llm_overhead(seeds_index, gold, args.repeats))
+        steps.run("ui", lambda: ui_latency(seeds_index, gold, 30))
 
         if args.corpus.exists():
-            corpus_index = Path(tmp) / "corpus-index"
-            big = Assistant(index_dir=corpus_index)
-            rep = big.ingest(args.corpus)
-            big.embed_pending()  # about 5 minutes: the dense ranking is one of the modes compared
-            size_mb = args.corpus.stat().st_size / 1e6
-            results["corpus_ingest"] = {
-                "file": args.corpus.name, "mb": size_mb, "seconds": rep.seconds, "mb_per_s": size_mb / rep.seconds,
-                "documents": len(rep.added), "chunks": big.status()["chunks"],
-            }
-            questions = args.corpus.with_name("cmrc_dev_open.jsonl")
-            if questions.exists():
-                cmrc = load_gold(questions)  # context_id is the gold document
-                results["corpus_retrieval"] = {m: retrieval_hits(big, cmrc, m) for m in MODES}
-            big.close()
+            def corpus() -> dict:
+                big = Assistant(index_dir=Path(tmp) / "corpus-index")
+                rep = big.ingest(args.corpus)
+                big.embed_pending()  # about 5 minutes: the dense ranking is one of the modes compared
+                size_mb = args.corpus.stat().st_size / 1e6
+                out = {"file": args.corpus.name, "mb": size_mb, "seconds": rep.seconds, "mb_per_s": size_mb / rep.seconds,
+                       "documents": len(rep.added), "chunks": big.status()["chunks"]}
+                questions = args.corpus.with_name("cmrc_dev_open.jsonl")
+                if questions.exists():
+                    cmrc = load_gold(questions)  # context_id is the gold document
+                    out["retrieval"] = {m: retrieval_hits(big, cmrc, m) for m in MODES}
+                big.close()
+                return out
 
-        if args.news.exists():  # a real news archive: retrieval by signal, and warm ask at its size (its e5 vectors
-            # would take an hour here: they stay pending, and the dense mode ranks nothing; see bench_scale.py)
-            news = Assistant(index_dir=Path(tmp) / "news-index")
-            rep = news.ingest(args.news / "corpus.jsonl")
-            questions = load_gold(args.news / "questions.jsonl")
-            news.ask(questions[0].question)
-            lat = []
-            for item in questions:
-                started = time.perf_counter()
-                news.ask(item.question)
-                lat.append((time.perf_counter() - started) * 1000)
-            results["news"] = {
-                "file": str(args.news.name), "documents": len(rep.added), "chunks": news.status()["chunks"],
-                "ingest_s": rep.seconds, "warm_ask_ms": {"n": len(lat), "p50": percentile(lat, 50), "p95": percentile(lat, 95)},
-                "retrieval": {m: retrieval_hits(news, questions, m) for m in MODES},
-            }
-            news.close()
+            steps.run("corpus_ingest", corpus)
+        else:
+            steps.skip("corpus_ingest", f"{args.corpus} is missing (CMRC 2018: ../shared/data is not in the repository)")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    r = results
-    print(f"cold `assistant ask`: median {r['cold_cli_ask_s']['median']:.2f} s (n={args.repeats})")
-    print(f"warm Assistant.ask: p50 {r['warm_ask_ms']['p50']:.1f} ms, p95 {r['warm_ask_ms']['p95']:.1f} ms (n={r['warm_ask_ms']['n']})")
-    lo = r["llm_overhead_ms"]
-    print(f"before the first LLM token, our pipeline (retrieval + prompt): p50 {lo['pipeline_p50']:.1f} ms, p95 {lo['pipeline_p95']:.1f} ms; "
-          f"first token from a local server: p50 {lo['first_token_p50']:.1f} ms, p95 {lo['first_token_p95']:.1f} ms (n={lo['n']})")
-    if r.get("ui"):
-        u = r["ui"]
-        print(f"web UI: serving after {u['startup_s']:.1f} s; click to rendered answer in Chromium p50 "
-              f"{u['browser_answer_ms']['p50']:.0f} ms, p95 {u['browser_answer_ms']['p95']:.0f} ms; gradio_client /ask p50 "
-              f"{u['gradio_client_ask_ms']['p50']:.0f} ms, p95 {u['gradio_client_ask_ms']['p95']:.0f} ms "
-              f"(n={u['browser_answer_ms']['n']})")
-    if "corpus_ingest" in r:
-        c = r["corpus_ingest"]
-        print(f"ingest {c['file']}: {c['mb']:.2f} MB in {c['seconds']:.1f} s = {c['mb_per_s']:.3f} MB/s ({c['documents']} docs, {c['chunks']} chunks)")
-    for mode, m in r.get("corpus_retrieval", {}).items():
-        print(f"CMRC dev ({m['n']} questions, document hit) {mode}: hit@1 {m['hit@1']:.3f}, hit@5 {m['hit@5']:.3f}, "
-              f"MRR@5 {m['mrr@5']:.3f}, articles in top 5 {m['articles@5']:.2f}")
-    if "news" in r:
-        n = r["news"]
-        print(f"news archive {n['file']} ({n['documents']} docs, {n['chunks']} chunks, ingest {n['ingest_s']:.0f} s): warm ask "
-              f"p50 {n['warm_ask_ms']['p50']:.1f} ms, p95 {n['warm_ask_ms']['p95']:.1f} ms")
+        if (args.news / "corpus.jsonl").exists():
+            def news_archive() -> dict:
+                # A real news archive: retrieval by signal, and warm ask at its size (its e5 vectors would take an hour
+                # here: they stay pending, and the dense mode ranks nothing; see bench_scale.py)
+                news = Assistant(index_dir=Path(tmp) / "news-index")
+                rep = news.ingest(args.news / "corpus.jsonl")
+                questions = load_gold(args.news / "questions.jsonl")
+                news.ask(questions[0].question)
+                lat = []
+                for item in questions:
+                    started = time.perf_counter()
+                    news.ask(item.question)
+                    lat.append((time.perf_counter() - started) * 1000)
+                out = {"file": str(args.news.name), "documents": len(rep.added), "chunks": news.status()["chunks"],
+                       "ingest_s": rep.seconds,
+                       "warm_ask_ms": {"n": len(lat), "p50": percentile(lat, 50), "p95": percentile(lat, 95)},
+                       "retrieval": {m: retrieval_hits(news, questions, m) for m in MODES}}
+                news.close()
+                return out
+
+            steps.run("news", news_archive)
+        else:
+            steps.skip("news", f"{args.news}/corpus.jsonl is missing (crud_news_dev: ../shared/data is not in the repository)")
+    steps.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    print_summary(results, args)
+
+
+def print_summary(results: dict, args) -> None:
+    """What the steps measured; a failed or skipped step is named instead of its figures."""
+    def ok(name: str):
+        value = results.get(name)
+        if isinstance(value, dict) and ("error" in value or "skipped" in value):
+            print(f"{name}: {value.get('error') or 'skipped: ' + value['skipped']}")
+            return None
+        return value
+
+    if c := ok("cold_cli_ask_s"):
+        print(f"cold `assistant ask`: median {c['median']:.2f} s (n={args.repeats})")
+    if w := ok("warm_ask_ms"):
+        print(f"warm Assistant.ask: p50 {w['p50']:.1f} ms, p95 {w['p95']:.1f} ms (n={w['n']})")
+    if lo := ok("llm_overhead_ms"):
+        print(f"before the first LLM token, our pipeline (retrieval + prompt): p50 {lo['pipeline_p50']:.1f} ms, "
+              f"p95 {lo['pipeline_p95']:.1f} ms; first token from a local server: p50 {lo['first_token_p50']:.1f} ms, "
+              f"p95 {lo['first_token_p95']:.1f} ms (n={lo['n']})")
+    if u := ok("ui"):
+        b, g = u["browser_answer_ms"], u["gradio_client_ask_ms"]
+        print(f"web UI: serving after {u['startup_s']:.1f} s; click to rendered answer in Chromium p50 {b['p50']:.0f} ms, "
+              f"p95 {b['p95']:.0f} ms (n={b['n']}, {b.get('timed_out', 0)} timed out); gradio_client /ask p50 "
+              f"{g['p50']:.0f} ms, p95 {g['p95']:.0f} ms")
+    if c := ok("corpus_ingest"):
+        print(f"ingest {c['file']}: {c['mb']:.2f} MB in {c['seconds']:.1f} s = {c['mb_per_s']:.3f} MB/s "
+              f"({c['documents']} docs, {c['chunks']} chunks)")
+        for mode, m in c.get("retrieval", {}).items():
+            print(f"CMRC dev ({m['n']} questions, document hit) {mode}: hit@1 {m['hit@1']:.3f}, hit@5 {m['hit@5']:.3f}, "
+                  f"MRR@5 {m['mrr@5']:.3f}, articles in top 5 {m['articles@5']:.2f}")
+    if n := ok("news"):
+        print(f"news archive {n['file']} ({n['documents']} docs, {n['chunks']} chunks, ingest {n['ingest_s']:.0f} s): "
+              f"warm ask p50 {n['warm_ask_ms']['p50']:.1f} ms, p95 {n['warm_ask_ms']['p95']:.1f} ms")
         for mode, m in n["retrieval"].items():
             print(f"  {mode}: hit@1 {m['hit@1']:.3f}, hit@5 {m['hit@5']:.3f}, MRR@5 {m['mrr@5']:.3f}, "
                   f"articles in top 5 {m['articles@5']:.2f}")
-    print("| retrieval on " + args.gold.name + " | hit@1 | hit@5 | MRR@5 | articles in top 5 |")
-    print("| --- | --- | --- | --- | --- |")
-    for mode, m in r["retrieval"].items():
-        print(f"| {mode} (n={m['n']}) | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr@5']:.3f} | {m['articles@5']:.2f} |")
+    if r := ok("retrieval"):
+        print("| retrieval on " + args.gold.name + " | hit@1 | hit@5 | MRR@5 | articles in top 5 |")
+        print("| --- | --- | --- | --- | --- |")
+        for mode, m in r.items():
+            print(f"| {mode} (n={m['n']}) | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr@5']:.3f} | {m['articles@5']:.2f} |")
 
 
 if __name__ == "__main__":
