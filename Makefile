@@ -9,7 +9,10 @@ INDEX  ?= index
 QUESTION ?= 沁水县2024年处罚金额多少？
 
 CMRC   ?= ../shared/data/cmrc2018
-.PHONY: install run ask system-deps test bench bench-scale chaos cmrc fit-reader reader-eval facts-news lock clean
+SHARED ?= ../shared/data
+# The datasets of ../shared/data are not in the repository: a target that reads one says where it looked, and stops.
+need = @test -e $(1) || { echo "缺少数据：$(1) 不存在。这些评测数据不在仓库里：请把 shared/data 放在项目旁边（../shared/data），或用 $(2)=路径 指定。" >&2; exit 2; }
+.PHONY: install run ask system-deps test bench bench-scale chaos cmrc fit-reader reader-eval facts-news docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +55,7 @@ chaos: install
 
 # External benchmark: CMRC 2018 dev (848 paragraphs, 3,219 questions) in its own index.
 cmrc: install
+	$(call need,$(CMRC)/cmrc_dev_corpus.jsonl,CMRC)
 	$(BIN)/assistant ingest $(CMRC)/cmrc_dev_corpus.jsonl --index-dir index/cmrc
 	$(BIN)/assistant eval $(CMRC)/cmrc_dev_open.jsonl --index-dir index/cmrc --baseline \
 		--results evals/reports/cmrc_results.jsonl --report evals/reports/cmrc.md
@@ -59,26 +63,34 @@ cmrc: install
 # The facts table against ../shared/data/news_facts_dev's 266 hand-checked figures of 30 news articles (its score.py
 # judges; the 15 commonest kinds of error go to stderr). The index is built under index/news_facts_dev.
 facts-news: install
+	$(call need,$(SHARED)/news_facts_dev/docs.jsonl,SHARED)
 	rm -rf index/news_facts_dev
-	$(BIN)/assistant ingest ../shared/data/news_facts_dev/docs.jsonl --index-dir index/news_facts_dev
-	$(BIN)/python ../shared/data/news_facts_dev/score.py ../shared/data/news_facts_dev/gold.jsonl \
-		../shared/data/news_facts_dev/docs.jsonl index/news_facts_dev
+	$(BIN)/assistant ingest $(SHARED)/news_facts_dev/docs.jsonl --index-dir index/news_facts_dev
+	$(BIN)/python $(SHARED)/news_facts_dev/score.py $(SHARED)/news_facts_dev/gold.jsonl \
+		$(SHARED)/news_facts_dev/docs.jsonl index/news_facts_dev
 
 # Refit the learned reader (ASSISTANT_READER=learned) on ../shared/data/reading_train: writes
 # assistant/answer/reader_model.json and evals/reports/fit_reader.md (about 5 minutes on 2 cores, after a first build
 # of the indexes under index/reading_train). Installs LightGBM (the `fit` extra), which answering never needs.
 fit-reader: install
+	$(call need,$(SHARED)/reading_train,SHARED)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[fit]"
 	$(BIN)/python scripts/fit_reader.py
 
 # Correct, wrong and declined (short-gold questions) on crud_news_dev and a 600-question CMRC dev sample, per reader.
 CRUD   ?= ../shared/data/crud_news_dev
 reader-eval: install
+	$(call need,$(CRUD)/corpus.jsonl,CRUD)
+	$(call need,$(CMRC)/cmrc_dev_corpus.jsonl,CMRC)
 	test -f index/crud/catalog.sqlite3 || $(BIN)/assistant ingest $(CRUD)/corpus.jsonl --index-dir index/crud
 	test -f index/cmrc/catalog.sqlite3 || $(BIN)/assistant ingest $(CMRC)/cmrc_dev_corpus.jsonl --index-dir index/cmrc
 	for r in rules learned; do ASSISTANT_READER=$$r $(BIN)/python scripts/reader_eval.py \
 		crud=index/crud:$(CRUD)/questions.jsonl cmrc=index/cmrc:$(CMRC)/cmrc_dev_open.jsonl:600 \
 		--out evals/reports/reader_$$r.json; done
+
+# docs/settings.md from the settings' own descriptions (a test fails when they disagree).
+docs: install
+	$(BIN)/python -c "from assistant.settings import settings_markdown; open('docs/settings.md', 'w', encoding='utf-8').write(settings_markdown())"
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: install

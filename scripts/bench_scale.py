@@ -6,7 +6,7 @@ Usage: python scripts/bench_scale.py [--sizes 1000,10000,100000] [--news ../shar
                                      [--embed 1000,crud_news_dev]
 The vectors are computed (as `assistant embed` does) for the rows --embed names; the others' are estimated from
 the characters left to embed at the measured rate. Questions are asked after the vectors are done.
-Writes evals/reports/bench_scale.json, .md and .svg (the README shows the table and the chart). Every step runs in a
+Writes evals/reports/bench_scale.json, .md and .svg (docs/benchmarks.md shows the table and the chart). Every step runs in a
 fresh process, so its peak RSS is its own; timings are wall-clock on this machine.
 """
 

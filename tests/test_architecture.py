@@ -1,4 +1,4 @@
-"""The architecture the README draws: each package imports only the packages below it, and every module says in its
+"""The architecture docs/architecture.md draws: each package imports only the packages below it, and every module says in its
 first line what it is for."""
 
 import ast

@@ -20,3 +20,22 @@ def test_the_wheel_ships_the_prompt_files_and_the_command(tmp_path):
     for prompt in ("qa.md", "condense.md", "extract_facts.md"):
         assert f"assistant/llm/prompts/{prompt}" in names
     assert "assistant = assistant.app.cli:main" in entry_points
+
+
+def test_the_settings_page_is_made_from_the_settings_themselves():
+    # docs/settings.md cannot drift from assistant/settings.py: every field has a description, and the page is
+    # what `make docs` writes from them.
+    from assistant.settings import Settings, settings_markdown
+
+    assert not [name for name, field in Settings.model_fields.items() if not field.description]
+    assert (ROOT / "docs" / "settings.md").read_text(encoding="utf-8") == settings_markdown(), "run make docs"
+
+
+def test_the_readme_is_a_front_page_whose_links_resolve():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150 and "make run" in readme and "make test" in readme
+    import re
+
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target

@@ -1,7 +1,7 @@
 """The offline answerer's tuning constants in one frozen object: what each knob does and how it was set.
 
 All were set by hand while building the rules (issues 2, 3 and 5), judged on the whole seeds gold set and the
-whole CMRC 2018 dev set (3,219 questions), never on single items; the README's evaluation section has the figures
+whole CMRC 2018 dev set (3,219 questions), never on single items; docs/evaluation.md has the figures
 they give. Change one only with `assistant eval` run on every set before and after.
 """
 

@@ -52,7 +52,7 @@ MIN_LATIN_WORDS_FOR_DENSE = 3
 # then is the question embedded (20-30 ms on this machine). On the DRCD test split of reading_train (600 questions)
 # hit@1 grows with the threshold: lexical alone 0.918, 0.2 0.920 (13% of questions embedded), 0.3 0.923 (40%), 0.5
 # 0.927 (79%, as good as fusing every question). But embedding a quarter of the seeds' questions (0.3) takes their
-# warm p95 from 15 to 45 ms, over the 30 ms goal; 0.2 keeps it at 23 ms. README.md ("Retrieval") has the other sets.
+# warm p95 from 15 to 45 ms, over the 30 ms goal; 0.2 keeps it at 23 ms. docs/evaluation.md ("Retrieval") has the other sets.
 DENSE_BELOW_COVER = 0.2
 
 
