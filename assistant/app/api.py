@@ -356,6 +356,11 @@ class Assistant:
         timings = {"condense_ms": (time.perf_counter() - started) * 1000} if llm is not None else {}
         return _Turn(question, llm, frame, warnings, timings, started)
 
+    def ask_offline(self, question: str) -> Answer:
+        """The offline (extractive) answer, whatever LLM is configured: it costs no LLM call (the web UI checks its
+        example questions with it at start-up)."""
+        return self._extractive(self._turn(question, None))
+
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""
         t = self._turn(question, history)

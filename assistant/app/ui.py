@@ -429,7 +429,7 @@ def archive_examples(assistant: Assistant) -> list[str]:
             continue
         tries += 1
         try:
-            answer = assistant.ask(question)
+            answer = assistant.ask_offline(question)  # never an LLM call (or its cost) at start-up
         except Exception:  # noqa: BLE001 - an example that cannot be asked is simply not shown
             continue
         if answer.answered and answer.answer.startswith(_quoted_number(fact.span)):
