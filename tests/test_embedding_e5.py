@@ -168,8 +168,11 @@ def test_ctrl_c_stops_assistant_embed_at_once_and_keeps_what_it_finished(tmp_pat
     index = tmp_path / "idx"
     corpus = ROOT / "evals" / "crud_news_sample_corpus.jsonl"
     assert run_cli("ingest", str(corpus), "--index-dir", str(index), timeout=300).returncode == 0
+    # As from a terminal: SIGINT handled. (A test run started in the background, `cmd &` in a shell without job
+    # control, ignores SIGINT, and a child inherits that: Ctrl-C would then rightly do nothing.)
     proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "embed", "--index-dir", str(index)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
