@@ -207,13 +207,8 @@ def document_vectors(settings: Settings, embedder: Embedder,
     try:
         yield in_order
     except BaseException:  # interrupted (Ctrl-C, a stop, an error): the batches in flight are dropped at once
-        # Nothing here may wait on the pool: the batches queued for dead workers would never be read, and joining
-        # the queue's feeder thread (as a waiting shutdown does) could then block the interrupted command for good.
-        queue = getattr(pool, "_call_queue", None)
-        if queue is not None:
-            queue.cancel_join_thread()
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
