@@ -16,19 +16,45 @@ SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stoppe
 API_THREADS = 64  # worker threads for the API's blocking routes (FastAPI's default pool has 40)
 
 
-def _chinese_page(app) -> None:
-    """Serve Gradio's page as <html lang="zh-CN"> with the locale pinned before any of Gradio's scripts run."""
-    from starlette.responses import Response
+class ChinesePage:
+    """ASGI middleware: Gradio's page served as <html lang="zh-CN"> with the locale pinned before any of Gradio's
+    scripts run. Only a GET answered with HTML is touched; every other request and stream passes straight through.
+    (A BaseHTTPMiddleware wrapped every request, and logged "No response returned." with a traceback whenever a
+    browser left while a request was still open.)"""
 
-    @app.middleware("http")
-    async def chinese(request, call_next):
-        response = await call_next(request)
-        if request.method != "GET" or not response.headers.get("content-type", "").startswith("text/html"):
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])
-        page = body.decode("utf-8").replace('lang="en"', 'lang="zh-CN"', 1).replace("<head>", "<head>" + PIN_CHINESE, 1)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def rewrite(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = {k.lower(): v for k, v in message.get("headers", [])}
+                html = headers.get(b"content-type", b"").startswith(b"text/html") and b"content-encoding" not in headers
+                if not html:
+                    await send(message)
+                    return
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            page = b"".join(chunks).decode("utf-8").replace('lang="en"', 'lang="zh-CN"', 1)
+            body = page.replace("<head>", "<head>" + PIN_CHINESE, 1).encode("utf-8")
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, rewrite)
 
 
 def api_tokens(settings) -> list[str]:
@@ -72,7 +98,7 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
     app = FastAPIOffline(title="新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
                   description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
-    _chinese_page(app)
+    app.add_middleware(ChinesePage)
     install(app, assistant, write_lock, embedder.kick, TokenGuard(tokens, required=beyond_loopback))
 
     @app.on_event("startup")

@@ -77,8 +77,8 @@ GRADIO_LABELS_ZH = {
     "Remove": "移除", "Loading...": "加载中…", "Error": "错误",
 }
 # The page is Chinese whatever the browser's language: the served document says so, Gradio's own labels (which
-# follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see _chinese_page), and
-# the labels that stay English are replaced as they appear (attributes and text alike).
+# follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see
+# server.ChinesePage), and the labels that stay English are replaced as they appear (attributes and text alike).
 PIN_CHINESE = (
     '<script>Object.defineProperty(navigator, "language", {get: () => "zh-CN"});'
     'Object.defineProperty(navigator, "languages", {get: () => ["zh-CN", "zh"]});'
