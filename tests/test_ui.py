@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -141,14 +142,22 @@ def _ask(page, question: str, n: int):
 _ERROR_BADGES = ".toast-body.error, .error, [data-testid='toast-body']"
 
 
-def test_a_fresh_page_opens_every_tab_without_an_error(browser, server):
-    """Load the page as a new user does, open each tab, and fail on any error badge or server traceback."""
-    # An English browser: the page is Chinese all the same, Gradio's own labels included.
+@contextmanager
+def _english_page(browser, server: str):
+    """The page loaded by an English (en-US) browser at 1280 px: it must be Chinese all the same."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
     try:
         page.goto(server)
         page.wait_for_selector("#question textarea", timeout=60_000)
+        yield page
+    finally:
+        context.close()
+
+
+def test_a_fresh_page_opens_every_tab_without_an_error(browser, server):
+    """Load the page as a new user does, open each tab, and fail on any error badge or server traceback."""
+    with _english_page(browser, server) as page:
         assert page.locator("html").get_attribute("lang") == "zh-CN"
         for tab in ("数据表", "文档", "问答"):  # each tab's content, then back to the chat
             page.get_by_role("tab", name=tab).click()
@@ -170,8 +179,6 @@ def test_a_fresh_page_opens_every_tab_without_an_error(browser, server):
         page.get_by_role("tab", name="数据表").click()
         shown = re.search(r"共 (\d+) 条", page.locator("#facts-count").inner_text())
         assert shown and int(shown.group(1)) > 10  # the table is filled on load, unfiltered
-    finally:
-        context.close()
     log = _log(_SERVERS[server])
     assert "Traceback" not in log and "Error" not in log, f"the server logged an error:\n{log}"
 
@@ -213,8 +220,10 @@ def test_chat_answers_with_a_citation_that_opens_on_the_passage(page):
 
 def test_an_example_question_can_be_asked(page):
     # The examples are the archive's own figure questions; the first one asked answers with a figure.
+    page.wait_for_function("() => (document.querySelector('#chat-examples')?.innerText || '').includes('？')",
+                           timeout=30_000)
     examples = page.locator("#chat-examples button, #chat-examples td, #chat-examples .example").all_inner_texts()
-    first = next(e.strip() for e in examples if e.strip())
+    first = next(e.strip() for e in examples if e.strip().endswith("？"))
     page.get_by_text(first, exact=True).first.click()
     page.wait_for_function("q => document.querySelector('#question textarea').value === q", arg=first, timeout=30_000)
     answer = _ask(page, page.input_value("#question textarea"), 1).inner_text()
@@ -255,11 +264,7 @@ ENGLISH_LEFT = r"""() => {
 def test_no_english_label_is_left_for_an_english_browser(browser, server):
     # Tooltips and screen-reader labels too ("Copy message", "Fullscreen", "Click to upload or drop files"...), on
     # every tab, after an answer has its message buttons.
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    page = context.new_page()
-    try:
-        page.goto(server)
-        page.wait_for_selector("#question textarea", timeout=60_000)
+    with _english_page(browser, server) as page:
         _ask(page, CANONICAL, 1)
         left = set(page.evaluate(ENGLISH_LEFT))
         for tab in ("数据表", "文档", "问答"):
@@ -268,8 +273,6 @@ def test_no_english_label_is_left_for_an_english_browser(browser, server):
             left |= set(page.evaluate(ENGLISH_LEFT))
         assert not left, sorted(left)
         assert page.title() == "新闻问答助手"
-    finally:
-        context.close()
 
 
 def test_facts_tab_filters_and_downloads_csv(page, tmp_path):
