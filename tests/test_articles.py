@@ -32,17 +32,17 @@ def test_displaced_headlines_find_their_articles():
     assert titles[0] == "越是艰难越向前 不负山水不负民"  # printed after the article
     assert doc.articles[0].subtitle == "阳城县生态环保工作综述"  # its "——" line is the subtitle
     assert "定襄桥断面" in titles[1]  # printed after the article, before the next one
-    assert "如画沁水" in doc.articles[2].subtitle  # printed two articles further down the page
+    assert "如画沁水" in doc.articles[2].title  # its only heading line, printed two articles further down the page
     assert doc.articles[0].byline == "科学导报记者 来虹"
 
 
-def test_a_subtitle_is_never_the_headline_and_a_body_sentence_never_a_title():
-    """The page prints the 沁水 story's subtitle but not its headline, and no headline for the 运城 and 太原
-    meeting reports: they stay untitled, and the reader sees which is which without a sentence posing as a title."""
+def test_a_lone_subtitle_is_the_headline_and_a_body_sentence_never_a_title():
+    """The page prints only the 沁水 story's "——" line, which is then its headline, and no headline at all for
+    the 运城 and 太原 meeting reports: they stay untitled rather than have a sentence pose as a title."""
     doc = _parse(PAGE_000)
     qinshui, yuncheng, taiyuan = doc.articles[2], doc.articles[3], doc.articles[4]
-    assert qinshui.title == "" and qinshui.subtitle == "小记如画沁水的“生态守护神”"
-    assert heading_label(qinshui.title, qinshui.subtitle) == "（副题）小记如画沁水的“生态守护神”"
+    assert qinshui.title == "小记如画沁水的“生态守护神”" and qinshui.subtitle == ""
+    assert doc.text[qinshui.start : qinshui.body_start].strip() == qinshui.title  # no dash line left in the text
     for article in (yuncheng, taiyuan):
         body = doc.text[article.body_start : article.end]
         assert article.title == "" and article.subtitle == ""

@@ -21,8 +21,8 @@ def test_ask_json_has_the_documented_fields(seeds_index):
     cite = data["citations"][0]
     assert set(cite) == {"source", "title", "subtitle", "text", "doc_id", "chunk_id", "score"}
     assert "394.179万元" in cite["text"] and cite["doc_id"] == "000_b6794b346518e693.txt"
-    # The page printed this story's subtitle, not its headline.
-    assert cite["title"] == "" and cite["subtitle"] == "小记如画沁水的“生态守护神”"
+    # The page printed only this story's "——" line: that line is its headline, so a client reading `title` finds it.
+    assert cite["title"] == "小记如画沁水的“生态守护神”" and cite["subtitle"] == ""
 
 
 def test_index_dir_also_comes_from_the_environment(seeds_index):

@@ -138,7 +138,7 @@ def test_an_index_from_before_subtitles_is_upgraded_by_the_next_ingest(tmp_path)
     report = old.ingest(SEEDS)
     assert sorted(report.replaced) == sorted(p.name for p in SEEDS.glob("*.txt")) and not report.unchanged
     headings = [h for d in old.documents() for h in d.article_titles]
-    assert "（副题）小记如画沁水的“生态守护神”" in headings
+    assert "小记如画沁水的“生态守护神”" in headings
     assert not any(h.startswith("为深入贯彻") for h in headings)
 
 

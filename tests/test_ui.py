@@ -194,8 +194,8 @@ def test_chat_answers_with_a_citation_that_opens_on_the_passage(page):
     citation = answer.locator("details.citation").first
     summary = citation.locator("summary").inner_text()
     assert summary.startswith("[1]") and "000_b6794b346518e693.txt" in summary
-    # The page printed the 沁水 story's subtitle only: the citation says so instead of passing it off as a headline.
-    assert "（副题）小记如画沁水的“生态守护神”" in summary and "——" not in summary
+    # The page printed only the 沁水 story's "——" line: the citation is titled by it, with no dashes or marker.
+    assert "小记如画沁水的“生态守护神”" in summary and "——" not in summary and "副题" not in summary
     assert not citation.locator(".passage").is_visible()  # closed until the user opens it
     citation.locator("summary").click()
     passage = citation.locator(".passage")

@@ -18,11 +18,11 @@ UNTITLED = "（无标题）"
 
 
 def heading_label(title: str, subtitle: str = "") -> str:
-    """How an article is named to a reader: its headline, else its subtitle marked as one, else 无标题 (a story
-    whose page printed no headline is never named by a sentence of its body)."""
+    """How an article is named to a reader: its headline, else its subtitle, else 无标题 (a story whose page
+    printed no headline is never named by a sentence of its body)."""
     if title:
         return title
-    return f"（副题）{subtitle}" if subtitle else UNTITLED
+    return subtitle or UNTITLED
 
 
 def full_heading(title: str, subtitle: str = "") -> str:
@@ -36,7 +36,7 @@ def full_heading(title: str, subtitle: str = "") -> str:
 class Article:
     """One news item: its title and where its text lies in the normalized document."""
 
-    title: str  # the headline; "" when the page printed none (a body sentence is never made one)
+    title: str  # the headline (the subtitle when the page printed only that); "" when it printed neither
     start: int  # offset of the article (its heading lines) in the normalized document text
     body_start: int  # offset where the text after the heading lines begins
     end: int
@@ -169,6 +169,8 @@ def build_articles(blocks: list[Block], default_title: str) -> ParsedDocument:
         # headline is missing stays untitled rather than borrowing its first sentence.
         title = " ".join(seg.headings) or (default_title if len(bodies) == 1 else "")
         subtitle = " ".join(seg.subtitles)
+        if not title and subtitle:  # the page printed only the kicker ("——小记如画沁水的…"): it is the headline
+            title, subtitle = subtitle, ""
         heading_lines = [line for line in (title, f"——{subtitle}" if subtitle else "") if line]
         body_start_in_article = sum(len(line) + 1 for line in heading_lines)
         paragraphs = list(heading_lines)

@@ -98,7 +98,7 @@ def _fact_row(f: Fact) -> list:
 FACTS_VERSION = "9"  # bump when the rule-based extractor changes, so existing indexes re-extract
 # Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 COMMIT_CHUNKS = 512  # passages written per catalog transaction (each lands whole; readers see it at once)
 EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
 WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
