@@ -124,6 +124,26 @@ def test_the_llm_command_line_tool_gets_a_cited_answer(api, tmp_path, streamed):
     assert done.stdout.startswith("394.179万元 [1]") and "来源：" in done.stdout
 
 
+@pytest.mark.parametrize("streamed", [True, False])
+def test_llama_index_openailike_gets_a_cited_answer(api, streamed):
+    # llama-index's OpenAILike, as its docs set it up for an OpenAI-compatible server: a chat model at api_base.
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai_like import OpenAILike
+
+    url, _ = api
+    llm = OpenAILike(model="news-qa-assistant", api_base=f"{url}/v1", api_key="unused", is_chat_model=True,
+                     context_window=8192, max_retries=0, timeout=120)
+    messages = [ChatMessage(role="user", content=CANONICAL)]
+    if streamed:
+        text = "".join(r.delta or "" for r in llm.stream_chat(messages))
+    else:
+        text = llm.chat(messages).message.content
+    assert text.startswith("394.179万元 [1]") and "来源：" in text
+    follow_up = llm.chat([*messages, ChatMessage(role="assistant", content=text),
+                          ChatMessage(role="user", content="立案查处了多少件？")])
+    assert follow_up.message.content.startswith("24件")
+
+
 def test_replies_name_documents_without_the_servers_folders(api):
     # The seeds were ingested by their absolute path: a client is told the document's name, not where the server
     # keeps its files, in an answer's citations, in the chat reply's and in the documents list.
