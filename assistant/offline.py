@@ -9,7 +9,10 @@ from pathlib import Path
 
 def _llama_index_tiktoken_cache() -> str | None:
     """Where llama-index-core ships the cl100k/o200k encodings, found without importing llama-index."""
-    spec = importlib.util.find_spec("llama_index.core")
+    try:  # a dotted name imports its parent: with no llama_index at all, find_spec raises instead of returning None
+        spec = importlib.util.find_spec("llama_index.core")
+    except (ImportError, ValueError):
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     cache = Path(list(spec.submodule_search_locations)[0]) / "_static" / "tiktoken_cache"

@@ -85,3 +85,10 @@ def test_ingest_and_ask_run_with_no_network(tmp_path, isolation):
     assert ask.returncode == 0, ask.stderr
     assert json.loads(ask.stdout)["answer"] == "394.179万元"
     assert log.read_text() == "", f"network was attempted: {log.read_text()}"
+
+
+def test_the_package_imports_without_llama_index():
+    # llama-index is only where the offline tiktoken encodings are looked for; its absence must not break import.
+    code = "import sys; sys.modules['llama_index'] = None; import assistant.offline as o; o.configure(); print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
