@@ -112,3 +112,19 @@ def test_a_headline_with_punctuation_on_the_first_line_titles_its_article():
     # A first line that is a sentence stays in the body (and the article takes the file's name, having no headline)
     doc = parse_document(f"近日，地铁方面发布了告知单的说明。\n{body}", "000")
     assert [a.title for a in doc.articles] == ["000"] and doc.text[doc.articles[0].body_start:].startswith("近日，地铁")
+
+
+def test_a_typed_story_of_one_long_paragraph_keeps_its_headline():
+    # A news file as people save it: headline, a dateline, then the story as one long paragraph. Most of its lines
+    # are short and unfinished, as in print wrapped at a column, but the paragraph runs far past any column: the
+    # first line is still the title (with the spaces that part its phrases), and the story keeps its closing lines.
+    paragraph = "记者从当地应急管理部门获悉，受强降雨影响，全省共有12条河流超过警戒水位，3座水库超汛限水位运行。" * 6
+    for headline in [*HEADLINES, "黑龙江省10条河流超警戒水位 3座水库超汛限运行"]:
+        doc = parse_document(f"{headline}\n2023-07-25 22:44，本报记者 张三\n{paragraph}", "000")
+        assert [a.title for a in doc.articles] == [headline]
+        assert doc.text[doc.articles[0].body_start:].startswith("2023-07-25 22:44")
+    doc = parse_document(f"{HEADLINES[0]}\n{paragraph}\n【编辑:李四】 更多精彩内容请进入国内新闻", "000")
+    assert [a.title for a in doc.articles] == [HEADLINES[0]] and doc.text.endswith("更多精彩内容请进入国内新闻")
+    # Lines of figures and brackets are no headline: the story, having none, takes the file's name.
+    doc = parse_document(f"[\n2023/07/25  17:07\n]，{paragraph}", "000")
+    assert [a.title for a in doc.articles] == ["000"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import statistics
+import unicodedata
 from dataclasses import dataclass
 
-from ..text.zh import CJK, CLOSERS, ends_sentence, tidy_spacing, to_simplified
+from ..text.zh import CJK, CJK_PUNCT, CLOSERS, ends_sentence, tidy_spacing, to_simplified
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 
@@ -30,6 +31,7 @@ _LEAD = re.compile(r"^(?:科学导报讯|本报讯|新华社|科学导报(?=\s|\
 _SIGNATURE = re.compile(f"^[{CJK}]{{2,3}}$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
 
 
 def byline_names(byline: str) -> list[str]:
@@ -43,9 +45,16 @@ def _width(line: str) -> float:
     return len(line) - 0.5 * len(line.encode("ascii", "ignore"))
 
 
+def _has_words(line: str) -> bool:
+    """At least two letters (Chinese or other): a line of figures and marks ("2023/07/25 17:07", "[") is no headline."""
+    return len(_LETTER.findall(line)) >= 2
+
+
 def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
     if line.startswith("—") or line.startswith("——"):
         return True
+    if not _has_words(line):
+        return False
     if ends_sentence(line) or _INNER_PUNCT.search(line) or line.endswith(("，", "、", "：", ",")):
         return False
     w = _width(line)
@@ -56,16 +65,21 @@ def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
 
 
 MAX_HEADLINE_WIDTH = 40  # display width (CJK characters) beyond which a line is a paragraph, not a headline
+WRAPPED_LINE_SPREAD = 2.0  # in hard-wrapped print a line (a caption, a table row) rarely runs past twice the column
+MAX_OVERLONG_SHARE = 0.1  # ... so when a tenth of the lines do, the lines are paragraphs, not a wrapped column
 # How a first line may end and still be a headline: a statement's full stop, or a clause mark that the next line
 # would continue, make it body text; "！" and "？" end headlines as often as sentences.
 _NOT_HEADLINE_ENDS = ("。", "；", ";", "，", ",", "、", "：", ":")
+
+
+_SPACE_BEFORE_PUNCT = re.compile(f"[ \\t]+(?=[{CJK_PUNCT}])")
 
 
 def _opens_as_headline(line: str) -> bool:
     """The first line of a page of one-line paragraphs read as its headline, punctuation and all ("女子地铁喝水收到告知单，
     官方：只是告知，并未罚款"): short, with no full stop, not ending as a clause the next line would continue."""
     bare = line.rstrip(CLOSERS)
-    return (_width(line) <= MAX_HEADLINE_WIDTH and "。" not in line and bool(bare)
+    return (_width(line) <= MAX_HEADLINE_WIDTH and "。" not in line and _has_words(bare)
             and not bare.endswith(_NOT_HEADLINE_ENDS))
 
 
@@ -85,21 +99,28 @@ def _heading_block(lines: list[str]) -> Block:
 def normalize_blocks(raw: str) -> list[Block]:
     """Classify and rejoin the lines of a page into paragraphs, in page order."""
     lines: list[str] = []
+    spaced: list[str] = []  # each line with its spaces only collapsed: a typed headline's spaces part its phrases
     md_headings: set[int] = set()  # indexes of lines that were markdown headings ("# 标题")
     for line in raw.splitlines():
         line = _BULLET.sub("", line.strip())
         is_md = bool(_MD_HEADING.match(line))
-        line = tidy_spacing(_MD_HEADING.sub("", line))
-        if line:
+        line = _MD_HEADING.sub("", line)
+        tidy = tidy_spacing(line)
+        if tidy:
             if is_md:
                 md_headings.add(len(lines))
-            lines.append(line)
+            lines.append(tidy)
+            spaced.append(_SPACE_BEFORE_PUNCT.sub("", " ".join(unicodedata.normalize("NFC", line).split())))
     if not lines:
         return []
     widths = [_width(x) for x in lines]
     column = statistics.median(widths)
     ending = sum(ends_sentence(x) for x in lines) / len(lines)
-    hard_wrapped = column <= 40 and ending < 0.5
+    # Print wrapped at a column: most lines short and unfinished, and hardly any far wider than the column. A short
+    # file of one-line paragraphs (headline, dateline, one long paragraph) has a short median too, but its
+    # paragraphs run far past it.
+    overlong = sum(w > WRAPPED_LINE_SPREAD * column for w in widths) / len(lines)
+    hard_wrapped = column <= 40 and ending < 0.5 and overlong < MAX_OVERLONG_SHARE
 
     blocks: list[Block] = []
     current: Block | None = None
@@ -116,9 +137,10 @@ def normalize_blocks(raw: str) -> list[Block]:
             current = None
 
     for n, line in enumerate(lines):
+        heading = line if hard_wrapped else spaced[n]  # print's spaces are layout; a typed headline's are not
         if n in md_headings:
             flush()
-            heading_lines.append(line)
+            heading_lines.append(heading)
             continue
         folded = to_simplified(line)  # the markers are matched in simplified characters (記者 -> 记者)
         if _CAPTION.search(folded) and _width(line) <= 60:
@@ -147,9 +169,14 @@ def normalize_blocks(raw: str) -> list[Block]:
                 n == 0 and len(lines) > 1 and not hard_wrapped and _opens_as_headline(line)):
             if current is not None:
                 flush()
-            heading_lines.append(line)
+            heading_lines.append(heading)
             continue
         flush()
         current = Block(BODY, line)
+    if heading_lines and not hard_wrapped and any(b.kind == BODY for b in blocks) and current is None:
+        # Short lines after the last paragraph of typed text ("【编辑:邵婉云】 更多精彩内容请进入国内新闻") close the
+        # story; only print sets a headline below its article.
+        blocks.append(Block(BODY, tidy_spacing(" ".join(heading_lines))))
+        heading_lines = []
     flush()
     return blocks
