@@ -121,6 +121,14 @@ def test_comparisons_and_superlatives_across_articles(seeds_assistant):
     assert len(most.citations) == 2
 
 
+def test_a_title_ending_in_a_direction_word_is_no_comparison(seeds_assistant):
+    # "哪位局长" ends in 长 (long) and names two bureaus: it asks for a person, and must not come back as a garbled
+    # comparison ("资料中未提及阳城分局的位局，无法比较。").
+    answer = seeds_assistant.ask("阳城分局和沁水分局的哪位局长表示要守护阳城秀美生态？").answer
+    assert "无法比较" not in answer and "位局" not in answer
+    assert seeds_assistant.ask("高平和晋中，哪个地方第三轮中央环保督察交办的群众举报件多？").answer.startswith("晋中")
+
+
 def test_figure_questions_are_answered_from_the_matching_fact(seeds_assistant):
     fact = seeds_assistant.facts(subject="沁水", metric="检查各类企业")[0]
     answer = seeds_assistant.ask("沁水县2024年共检查各类企业及单位多少家次？")

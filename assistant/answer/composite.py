@@ -11,6 +11,7 @@ from typing import Callable
 from ..retrieve.retrieval import Passage
 from ..text.zh import (
     CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, pos_words, same_figure, short_place,
+    word_at,
 )
 from .crosslingual import CrossLingualReader
 from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
@@ -399,8 +400,8 @@ class QuestionAnswerer:
     def _compare(self, frame: QuestionFrame) -> Extraction | None:
         question = frame.question
         m = _COMPARE.search(question)
-        if not m:
-            return None
+        if not m or word_at(question, m.start("dir")).lstrip("更较最比") != m.group("dir"):
+            return None  # "低" or "多" as a word of its own, not inside one (部长, 增长, 多少)
         # The compared subjects are coordinated before the question word: "高平和晋中，哪个…", and the metric may
         # sit between them and the question word: "阳城县和晋中市的PM2.5浓度哪个更低".
         before = question[: m.start()]

@@ -230,6 +230,16 @@ def _token_form(tok: str) -> str:
 _GRADE_SUFFIX = tuple("级类型号等档")
 
 
+def word_at(text: str, position: int) -> str:
+    """The jieba word of `text` that covers the character at `position` ("长" in "哪位部长" is inside 部长)."""
+    start = 0
+    for w in _cut(text):
+        if start <= position < start + len(w):
+            return w
+        start += len(w)
+    return ""
+
+
 def words(text: str) -> list[str]:
     """Plain (non-overlapping) jieba words, punctuation kept out; "B"+"级" stays one word ("B级")."""
     out: list[str] = []
