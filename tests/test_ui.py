@@ -249,13 +249,21 @@ def test_the_page_title_and_examples_are_the_archives_own(tmp_path):
 ENGLISH_LEFT = r"""() => {
   const out = new Set();
   const english = s => s && /[A-Za-z]{3,}/.test(s) && !/[\u4e00-\u9fff]/.test(s) && !/\.(txt|md|jsonl|csv)$/.test(s.trim());
+  // a label a screen reader reads: English words before a colon ("user's message: ..."), or markup read as text
+  const spoken = s => s && (/^[A-Za-z' ]{3,}:/.test(s.trim()) || /<[a-z]+[ >]/.test(s));
   for (const el of document.querySelectorAll('*')) {
-    for (const a of ['aria-label', 'title', 'placeholder', 'alt']) { if (english(el.getAttribute(a))) out.add(a + ': ' + el.getAttribute(a)); }
+    for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
+      const v = el.getAttribute(a);
+      if (english(v) || (a === 'aria-label' && spoken(v))) out.add(a + ': ' + v.slice(0, 80));
+    }
   }
   const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (w.nextNode()) {
     const p = w.currentNode.parentElement, t = w.currentNode.textContent.trim();
-    if (p && p.offsetParent !== null && !['script', 'style'].includes(p.tagName.toLowerCase()) && english(t)) out.add('text: ' + t);
+    if (!p || ['script', 'style'].includes(p.tagName.toLowerCase())) continue;
+    const live = p.closest('[role=status], [aria-live], .sr-only');  // hidden from the eye, read aloud
+    if ((p.offsetParent !== null || live) && english(t)) out.add('text: ' + t);
+    if (/^[a-z_]+\.[a-z_]+$/.test(t) && !/\.(txt|md|jsonl|csv|json)$/.test(t)) out.add('untranslated key: ' + t);  // Gradio's i18n key with no text
   }
   return [...out];
 }"""

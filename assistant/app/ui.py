@@ -74,8 +74,11 @@ GRADIO_LABELS_ZH = {
     "Gradio footer navigation": "页脚导航", "Stop Recording": "停止录音", "Clear": "清除", "Download": "下载",
     "Share": "分享", "Retry": "重试", "Undo": "撤销", "Edit": "编辑", "Like": "赞", "Dislike": "踩", "Close": "关闭",
     "Sort ascending": "升序排列", "Sort descending": "降序排列", "Clear sort": "取消排序", "Search": "搜索",
-    "Remove": "移除", "Loading...": "加载中…", "Error": "错误",
+    "Remove": "移除", "Loading...": "加载中…", "Error": "错误", "common.complete": "完成",
 }
+# A chat message's screen-reader label is "<role>'s message: <its HTML>": read aloud as who speaks and the plain text.
+GRADIO_LABEL_PREFIXES_ZH = {"user's message:": "你的问题：", "bot's message:": "助手的回答：",
+                            "assistant's message:": "助手的回答："}
 # The page is Chinese whatever the browser's language: the served document says so, Gradio's own labels (which
 # follow navigator.language) are pinned to zh-CN by a script that runs before Gradio's own (see
 # server.ChinesePage), and the labels that stay English are replaced as they appear (attributes and text alike).
@@ -83,9 +86,14 @@ PIN_CHINESE = (
     '<script>Object.defineProperty(navigator, "language", {get: () => "zh-CN"});'
     'Object.defineProperty(navigator, "languages", {get: () => ["zh-CN", "zh"]});'
     "(() => { const zh = " + json.dumps(GRADIO_LABELS_ZH, ensure_ascii=False) + ";"
+    "const prefixes = " + json.dumps(GRADIO_LABEL_PREFIXES_ZH, ensure_ascii=False) + ";"
     "const attrs = ['aria-label', 'title', 'placeholder', 'alt'];"
+    "const plain = (html) => new DOMParser().parseFromString(html, 'text/html').body.textContent"  # inert: loads nothing
+    ".replace(/\\s+/g, ' ').trim();"
     "const fix = (el) => { for (const a of attrs) { const v = el.getAttribute && el.getAttribute(a);"
-    " if (v && zh[v.trim()]) el.setAttribute(a, zh[v.trim()]); } };"
+    " if (!v) continue; if (zh[v.trim()]) { el.setAttribute(a, zh[v.trim()]); continue; }"
+    " for (const [en, cn] of Object.entries(prefixes)) if (a === 'aria-label' && v.startsWith(en))"
+    " el.setAttribute(a, cn + plain(v.slice(en.length))); } };"
     "const text = (n) => { const t = n.nodeValue.trim(); if (t && zh[t]) n.nodeValue = n.nodeValue.replace(t, zh[t]); };"
     "const walk = (root) => { if (root.nodeType === 3) { text(root); return; } if (root.nodeType !== 1) return;"
     " fix(root); for (const el of root.querySelectorAll('*')) fix(el);"
