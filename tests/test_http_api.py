@@ -193,6 +193,12 @@ def test_errors_are_one_json_sentence_with_the_right_status(api):
     assert year.status_code == 422 and year.json()["error"]["message"] == "请求格式不对：字段 year 应为整数。"
     gone = httpx.delete(f"{url}/v1/documents/no-such.txt", timeout=30)
     assert gone.status_code == 404 and "no-such.txt" in gone.json()["error"]["message"]
+    # A wrong method or an unknown route under /v1 is answered in the same shape, not with the web UI's English 404.
+    wrong = httpx.get(f"{url}/v1/ask", timeout=30)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["error"]["message"] == "/v1/ask 不接受 GET 请求，请用 POST。"
+    nowhere = httpx.post(f"{url}/v1/nothing", json={}, timeout=30)
+    assert nowhere.status_code == 404 and nowhere.json()["error"]["code"] == "not_found"
     from openai import BadRequestError
 
     with pytest.raises(BadRequestError, match="对话中没有用户问题"):

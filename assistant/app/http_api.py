@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -311,3 +312,15 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     app.include_router(v1)
+
+    # Anything else under /v1 is answered here, in the API's error shape, before the web UI (mounted at "/") would
+    # answer it with its own English 404: a known path asked with another method is a 405 that names the right one.
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(request: Request, rest: str):
+        path = request.url.path
+        allowed = sorted({m for r in v1.routes if isinstance(r, APIRoute) and r.path_regex.match(path)
+                          for m in r.methods} - {"HEAD"})
+        if allowed:
+            return error_response(405, "method_not_allowed", f"{path} 不接受 {request.method} 请求，请用 {'、'.join(allowed)}。",
+                                  headers={"Allow": ", ".join(allowed)})
+        return error_response(404, "not_found", f"没有这个接口：{path}。接口列表见 /docs。")
