@@ -169,6 +169,12 @@ class Assistant:
             self._index.close()
             self._index = None
 
+    def __enter__(self) -> "Assistant":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # --- public API ----------------------------------------------------------------------
 
     def ingest(self, *paths: str | Path, progress=None) -> IngestReport:

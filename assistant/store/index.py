@@ -21,7 +21,7 @@ from ..ingest.articles import ParsedDocument, parse_document
 from ..ingest.chunking import Chunk, chunk_document, scoped_text
 from .embedding import Embedder, document_vectors, make_embedder
 from ..ingest.facts import Fact, FactExtractor, make_extractor
-from .lexical import BM25Index
+from .lexical import BM25Index, LayeredBM25, Sources
 from .probe import store_is_whole
 from .records import ArticleText, DocumentInfo, Passage, full_heading
 from ..ingest.loading import SourceDocument, Skipped, discover, read_file
@@ -257,27 +257,61 @@ def _grouped(docs: Iterable[SourceDocument], task_bytes: int):
 
 # --- the two BM25 indexes, derived from the catalog ---------------------------------------------
 
-def _passage_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
-    """BM25 over the passages' jieba tokens (as prepared at ingestion)."""
-    rows = db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY doc_id, ordinal")
-    return BM25Index.build(((chunk_id, tokens.split(" ") if tokens else []) for chunk_id, tokens in rows), gen)
+def _in_docs(column: str, doc_ids: list[str] | None) -> tuple[str, list[str]]:
+    """A WHERE clause keeping the rows of these documents (all rows when None)."""
+    if doc_ids is None:
+        return "", []
+    return f"WHERE {column} IN ({','.join('?' * len(doc_ids))})", list(doc_ids)
 
 
-def _article_bm25(db: sqlite3.Connection, gen: int) -> BM25Index:
+def _passage_bm25(db: sqlite3.Connection, gen: int, doc_ids: list[str] | None = None,
+                  base: BM25Index | None = None) -> BM25Index:
+    """BM25 over the passages' jieba tokens (as prepared at ingestion), of every document or of these (a delta
+    scored with the base's statistics). The documents' hashes come in the same statement as their rows."""
+    where, args = _in_docs("c.doc_id", doc_ids)
+    rows = db.execute("SELECT c.chunk_id, c.tokens, c.doc_id, d.content_hash FROM chunks c "
+                      f"JOIN documents d ON d.doc_id = c.doc_id {where} ORDER BY c.doc_id, c.ordinal", args)
+    sources = Sources({}, [])
+
+    def read():
+        for chunk_id, tokens, doc_id, content_hash in rows:
+            sources.hashes[doc_id] = content_hash
+            sources.row_docs.append(doc_id)
+            yield chunk_id, tokens.split(" ") if tokens else []
+
+    return BM25Index.build(read(), gen, sources, base)
+
+
+def _article_bm25(db: sqlite3.Connection, gen: int, doc_ids: list[str] | None = None,
+                  base: BM25Index | None = None) -> BM25Index:
     """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
     as a whole, robust to how jieba happens to cut the question's words."""
     keys, codes = [], []
-    for doc_id, idx, title, subtitle, body in db.execute(
-        "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start) "
-        "FROM articles a JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx"
+    sources = Sources({}, [])
+    where, args = _in_docs("a.doc_id", doc_ids)
+    for doc_id, idx, title, subtitle, body, content_hash in db.execute(
+        "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start), "
+        f"d.content_hash FROM articles a JOIN documents d ON d.doc_id = a.doc_id {where} ORDER BY a.doc_id, a.idx",
+        args,
     ):  # one article's text at a time: only the codes are kept
         keys.append(article_key(doc_id, idx))
         codes.append(char_bigram_codes(scoped_text(title, subtitle, body)))
-    return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen)
+        sources.hashes[doc_id] = content_hash
+        sources.row_docs.append(doc_id)
+    return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen, sources, base)
+
+
+# A small ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the
+# whole catalog; once the rows laid over (new ones and masked old ones) pass this share of the saved index's rows,
+# the index is rebuilt and saved, which refreshes every token's rarity. The layer keeps the saved idf of every token
+# it knows (a token only the new rows hold is weighed from their own count). Measured on crud_news_dev with 400
+# CMRC articles laid over it (1,116 passages, 2.9%): against a rebuild, 1 of 342 questions had another first
+# passage, 4 another top 5, none another answer (hit@1 0.863 laid over, 0.860 rebuilt).
+BM25_DELTA_SHARE = 0.05
 
 
 # Each kind of BM25: its folder in the index (a link to its saved version) and how it is built from the catalog.
-BM25_KINDS: dict[str, tuple[str, Callable[[sqlite3.Connection, int], BM25Index]]] = {
+BM25_KINDS: dict[str, tuple[str, Callable[..., BM25Index]]] = {
     "bm25": ("bm25", _passage_bm25),
     "articles": ("bm25_articles", _article_bm25),
 }
@@ -601,10 +635,11 @@ class Index:
         marks = ",".join("?" * len(chunk_ids))
         return {r[0] for r in self.db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", chunk_ids)}
 
-    def _fresh(self, kind: str) -> BM25Index:
+    def _fresh(self, kind: str, rebuild: bool = True) -> BM25Index | None:
         """The BM25 of `kind` (a key of BM25_KINDS) for the catalog's generation: loaded from disk when a writer saved
-        it, else rebuilt from the catalog (and saved). While one thread loads it, other readers answer from the one
-        they have (it is consistent with an earlier committed catalog); the writer always waits for the new one."""
+        it; else the saved one with the documents changed since laid over it, while they are few; else rebuilt from
+        the catalog and saved (None instead when not `rebuild`). While one thread loads it, other readers answer from
+        the one they have (it is consistent with an earlier committed catalog); the writer waits for the new one."""
         writing = bool(getattr(self._writer, "depth", 0))
         if not writing:
             self.sync()
@@ -612,21 +647,49 @@ class Index:
         if current is not None and current.generation == self.generation:
             return current
         lock = self._loading[kind]
-        if not lock.acquire(blocking=current is None or writing):
+        if not lock.acquire(blocking=current is None or writing or not rebuild):
             return current
         try:
             gen = self.generation
             current = self._bm25s[kind]
             if current is None or current.generation != gen:
                 folder, build = BM25_KINDS[kind]
-                current = BM25Index.load(self.dir / folder)
-                if current is None or current.generation != gen:
-                    current = build(self.db, gen)
-                    self._save_if_free(current, self.dir / folder)
+                base = current.base if isinstance(current, LayeredBM25) else current
+                saved = BM25Index.load(self.dir / folder)
+                if saved is not None and (base is None or saved.generation >= base.generation):
+                    base = saved  # what a writer saved last, when newer than what this process holds
+                if base is not None and base.generation == gen:
+                    current = base
+                else:
+                    current = self._layered(kind, base, gen) if base is not None else None
+                    if current is None:
+                        if not rebuild:
+                            return None
+                        current = build(self.db, gen)
+                        self._save_if_free(current, self.dir / folder)
                 self._bm25s[kind] = current
             return current
         finally:
             lock.release()
+
+    def _layered(self, kind: str, base: BM25Index, gen: int) -> LayeredBM25 | None:
+        """`base` with the documents the catalog changed since it was built laid over it, or None when the base does
+        not say what it was built from or the change has outgrown BM25_DELTA_SHARE (then it is rebuilt)."""
+        sources = base.sources()
+        if sources is None:
+            return None
+        now = dict(self.db.execute("SELECT doc_id, content_hash FROM documents"))
+        changed = [d for d, h in now.items() if sources.hashes.get(d) != h]
+        stale = set(changed).union(d for d in sources.hashes if d not in now)
+        masked = [i for i, d in enumerate(sources.row_docs) if d in stale]
+        limit = BM25_DELTA_SHARE * len(base.ids)
+        if len(masked) > limit or len(changed) > limit:
+            return None
+        _, build = BM25_KINDS[kind]
+        delta = build(self.db, gen, changed, base) if changed else BM25Index.build([], gen)
+        if len(delta.ids) + len(masked) > limit:
+            return None
+        return LayeredBM25(base, delta, masked, gen)
 
     def _ensure_bm25(self) -> BM25Index:
         return self._fresh("bm25")
@@ -638,8 +701,9 @@ class Index:
         """Both BM25 indexes of the catalog as committed. With worker processes at hand, one of them builds and saves
         the article index while this process builds the passage index (together they are a third of a large
         ingest's time)."""
-        pending = (pool.submit(_save_bm25, str(self.dir), "articles", self.generation, os.getpid())
-                   if pool is not None else None)
+        pending = None
+        if pool is not None and self._fresh("articles", rebuild=False) is None:  # not a small change: rebuild
+            pending = pool.submit(_save_bm25, str(self.dir), "articles", self.generation, os.getpid())
         self._ensure_bm25()
         if pending is not None:
             try:
