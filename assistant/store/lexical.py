@@ -82,13 +82,12 @@ class BM25Index:
         n_docs, n_vocab = len(codes), len(vocab_codes)
         df = np.bincount(tok, minlength=n_vocab)
         tokens = [("" if code == empty else decode(code)) for code in vocab_codes.tolist()]
-        # bm25s's idf: the same float64 math (math.log), then float32; a token the base knows takes the base's
-        n_idf, known = n_docs, {}
-        if base is not None:
-            known = {j: d for j, d in enumerate(base.document_frequencies(tokens)) if d > 0}
-            n_idf = len(base.ids) + n_docs
-        idf = np.array([_score_idf_lucene(known[j], N=len(base.ids)) if j in known else _score_idf_lucene(d, N=n_idf)
-                        for j, d in enumerate(df.tolist())], dtype=np.float64).astype(retriever.dtype)
+        # bm25s's idf: the same float64 math (math.log), then float32. Rows laid over a base are weighed by the
+        # base's idf of the question's tokens when asked (DeltaBM25): looking every token up in the base's
+        # vocabulary now would cost more than building them.
+        if base is None:
+            idf = np.array([_score_idf_lucene(d, N=n_docs) for d in df.tolist()],
+                           dtype=np.float64).astype(retriever.dtype)
         # bm25s's tfc with the same operations in the same order: tf / (k1 * ((1 - b) + b * l_d / l_avg) + tf)
         k1, b = retriever.k1, retriever.b
         avg_len = base.avg_len if base is not None and base.avg_len else lengths.mean()
@@ -96,13 +95,17 @@ class BM25Index:
         tfc = tf32 / (k1 * ((1 - b) + b * lengths[row] / avg_len) + tf32)
         indptr = np.zeros(n_vocab + 1, dtype=np.int64)
         np.cumsum(df, out=indptr[1:])
-        retriever.scores = {"data": (idf[tok] * tfc).astype(retriever.dtype), "indices": row.astype(retriever.int_dtype),
-                            "indptr": indptr, "num_docs": n_docs}
+        # (a delta keeps its frequencies unrounded: idf times them is rounded once when asked, as the base's was)
+        data = tfc if base is not None else (idf[tok] * tfc).astype(retriever.dtype)
+        retriever.scores = {"data": data, "indices": row.astype(retriever.int_dtype), "indptr": indptr,
+                            "num_docs": n_docs}
         vocab = {t: j for j, t in enumerate(tokens)}
         vocab.setdefault("", n_vocab)  # as bm25s's index(): the empty token is always in the vocabulary
         retriever.vocab_dict = vocab
         retriever.unique_token_ids_set = set(vocab.values())
         retriever.nonoccurrence_array = None  # lucene has none
+        if base is not None:
+            return DeltaBM25(retriever, list(ids), generation, float(avg_len), sources, base)
         return cls(retriever, list(ids), generation, avg_len=float(avg_len), sources=sources)
 
     def sources(self) -> Sources | None:
@@ -225,6 +228,42 @@ class BM25Index:
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
+class DeltaBM25(BM25Index):
+    """Rows built to be laid over a base index: their matrix holds each token's length-normalized frequency, and a
+    question's tokens are weighed when asked by the base's idf (or, for a token only these rows hold, by their own
+    count among the base's rows and theirs), so that they score as if they had been built into the base."""
+
+    def __init__(self, retriever, ids: list[str], generation: int, avg_len: float, sources: Sources | None,
+                 base: BM25Index):
+        super().__init__(retriever, ids, generation, avg_len=avg_len, sources=sources)
+        self.base = base
+
+    def _idf(self, tokens: list[str]) -> dict[str, np.float32]:
+        from bm25s.scoring import _score_idf_lucene
+
+        mine = self.own_frequencies(tokens)
+        n_base = len(self.base.ids)
+        out = {}
+        for t, known, own in zip(tokens, self.base.document_frequencies(tokens), mine):
+            df, n = (known, n_base) if known else (own, n_base + len(self.ids))
+            out[t] = np.float32(_score_idf_lucene(df, N=n))
+        return out
+
+    def own_frequencies(self, tokens: list[str]) -> list[int]:
+        return BM25Index.document_frequencies(self, tokens)
+
+    def _scores(self, tokens: list[str]) -> np.ndarray:
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        vocab, matrix = self.retriever.vocab_dict, self.retriever.scores
+        present = [t for t in tokens if t in vocab]
+        idf = self._idf(list(dict.fromkeys(present)))
+        for t in present:  # in the query's order and with its repeats, as bm25s sums them
+            j = vocab[t]
+            start, end = matrix["indptr"][j], matrix["indptr"][j + 1]
+            np.add.at(scores, matrix["indices"][start:end], (idf[t] * matrix["data"][start:end]).astype(np.float32))
+        return scores
+
+
 class LayeredBM25(BM25Index):
     """A saved BM25 (the base) with the documents changed since it was built laid over it: the base's rows of those
     documents score nothing, and their current rows (the delta) are scored with the base's rarity statistics.
@@ -253,7 +292,8 @@ class LayeredBM25(BM25Index):
 
     def document_frequencies(self, tokens: list[str]) -> list[int]:
         # the base's counts, and the delta's for a token the base does not know (as the delta's scores take them)
-        return [b or d for b, d in zip(self.base.document_frequencies(tokens), self.delta.document_frequencies(tokens))]
+        return [b or d for b, d in zip(self.base.document_frequencies(tokens), BM25Index.document_frequencies(
+            self.delta, tokens))]
 
     def sources(self) -> Sources | None:
         return None  # a layered index is never saved: its base is, and the catalog says what changed since
