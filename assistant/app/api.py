@@ -219,7 +219,7 @@ class Assistant:
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(f"问题过长（{len(question)} 字），上限为 {self.settings.max_question_chars} 字。")
         if not has_words(question):
-            raise QuestionError("问题里没有文字，请输入一个具体的问题，例如“沁水县2024年处罚金额多少？”")
+            raise QuestionError("问题里没有可以检索的词（一个汉字词或一个英文单词），请写出要问的事，例如“沁水县2024年处罚金额多少？”")
         return question
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
