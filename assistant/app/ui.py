@@ -36,9 +36,11 @@ DOCUMENT_HEADERS = ["文档", "标题（各篇文章）", "文章数", "段落�
 FACT_COLUMN_WIDTHS = ["12%", "14%", "9%", "8%", "10%", "29%", "18%"]
 # Rows on one page of the facts table: a page is read from the index on its own, never the whole table.
 FACT_PAGE_ROWS = 50
+CHAT_HEIGHT = 440  # px: at 1280×800 the question box and the example questions stay above the fold
 DOCUMENT_COLUMN_WIDTHS = ["18%", "46%", "8%", "8%", "20%"]
 
 CSS = """
+footer .divider:last-child { display: none; }  /* the separator Gradio leaves after the one footer link shown */
 .offscreen { position: absolute !important; left: -9999px !important; width: 1px; height: 1px; overflow: hidden; }
 .citations { margin-top: .6em; font-size: .92em; }
 .citation { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: .3em .6em; margin: .3em 0; }
@@ -591,7 +593,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         ticker = gr.Timer(STATUS_REFRESH_S, active=False)
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
-                chatbot = gr.Chatbot(label="对话", height=520, elem_id="chatbot", sanitize_html=False,
+                chatbot = gr.Chatbot(label="对话", height=CHAT_HEIGHT, elem_id="chatbot", sanitize_html=False,
                                      render_markdown=False, buttons=["copy"])
                 asked = gr.State([])
                 with gr.Row():
