@@ -67,6 +67,15 @@ def test_an_openai_client_lists_the_model_and_gets_a_cited_answer(api):
     assert citations[0]["marker"] == 1 and "394.179万元" in citations[0]["text"]  # the figure is in the cited passage
 
 
+def test_an_answer_read_from_two_passages_marks_both(api):
+    # A comparison answers from each side's passage: the chat text marks both, as its 来源 list names both.
+    url, _ = api
+    text = _chat(url, question="阳城县和晋中市，哪个地方的PM2.5浓度更低？").choices[0].message.content
+    answer, sources = text.split("来源：")
+    assert answer.startswith("晋中") and "[1][2]" in answer
+    assert sources.strip().startswith("[1] ") and "\n[2] " in sources
+
+
 def test_a_follow_up_in_the_message_list_is_read_with_the_earlier_questions(api):
     url, _ = api
     reply = _openai(url).chat.completions.create(model="any-name", messages=[

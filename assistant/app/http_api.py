@@ -135,7 +135,8 @@ def chat_text(answer: Answer) -> str:
     cites = citation_dicts(answer)
     text = answer.answer.strip()
     if answer.answered and cites and "[" not in text:
-        text += f" [{cites[0]['marker']}]"  # the passage the answer was read from comes first
+        # every passage the answer was read from (both sides of a comparison, each part of a multi-part question)
+        text += " " + "".join(f"[{c['marker']}]" for c in cites)
     lines = [text]
     for w in answer.warnings:
         lines.append(f"（提示：{w}）")
