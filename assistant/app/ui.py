@@ -615,18 +615,17 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                 applied = gr.State(["", "", ""])  # the filters of the rows shown, which paging and export keep
                 page_no = gr.State(1)
                 count = gr.Markdown(elem_id="facts-count")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=640):
-                        table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True,
-                                             elem_id="facts", column_widths=FACT_COLUMN_WIDTHS)
-                        with gr.Row():
-                            previous = gr.Button("上一页", size="sm", elem_id="facts-prev")
-                            following = gr.Button("下一页", size="sm", elem_id="facts-next")
-                            export = gr.Button("下载 CSV", size="sm", elem_id="facts-csv")
-                        # Filled when 下载 CSV is clicked, then clicked by the page: the CSV is written on demand.
-                        download = gr.DownloadButton("facts.csv", elem_id="facts-csv-file", elem_classes="offscreen")
-                    with gr.Column(scale=2, min_width=360):
-                        chart = gr.HTML(elem_id="facts-chart")
+                # The chart of a filtered metric above the table, each the page's whole width: a table beside a
+                # chart left "微克/立方米" wrapped over three lines at 1280 px.
+                chart = gr.HTML(elem_id="facts-chart")
+                table = gr.Dataframe(headers=FACT_HEADERS, value=[], interactive=False, wrap=True,
+                                     elem_id="facts", column_widths=FACT_COLUMN_WIDTHS)
+                with gr.Row():
+                    previous = gr.Button("上一页", size="sm", elem_id="facts-prev")
+                    following = gr.Button("下一页", size="sm", elem_id="facts-next")
+                    export = gr.Button("下载 CSV", size="sm", elem_id="facts-csv")
+                # Filled when 下载 CSV is clicked, then clicked by the page: the CSV is written on demand.
+                download = gr.DownloadButton("facts.csv", elem_id="facts-csv-file", elem_classes="offscreen")
                 search.click(filter_facts, [subject, metric, year], [table, count, chart, applied, page_no],
                              api_name="facts")
                 previous.click(lambda f, p: turn_page(f, p, -1), [applied, page_no], [table, count, page_no],
