@@ -47,7 +47,7 @@ def _err(message: str) -> None:
 
 @command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="要导入的文件或文件夹（.txt、.md、.jsonl）", metavar="路径..."),
+    paths: list[Path] = typer.Argument(..., help="要导入的文件或文件夹（.txt、.md、.jsonl）", metavar="路径"),
     index_dir: Optional[Path] = IndexDirOption,
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出导入结果"),
 ) -> None:
