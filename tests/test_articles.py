@@ -125,6 +125,12 @@ def test_a_typed_story_of_one_long_paragraph_keeps_its_headline():
         assert doc.text[doc.articles[0].body_start:].startswith("2023-07-25 22:44")
     doc = parse_document(f"{HEADLINES[0]}\n{paragraph}\n【编辑:李四】 更多精彩内容请进入国内新闻", "000")
     assert [a.title for a in doc.articles] == [HEADLINES[0]] and doc.text.endswith("更多精彩内容请进入国内新闻")
+    # A dateline before a news agency's lead is the story's opening, not a story of its own; a story of three short
+    # lines is no printed column; a space before an opening quote parts the headline's phrases.
+    for lead in ("新华社耶路撒冷8月12日电 ", "本报讯(记者 李四)", ""):
+        doc = parse_document(f"缤纷假期 “暑”你精彩\n2023-08-12 19:20，新华社\n{lead}{paragraph[:60]}", "000")
+        assert [a.title for a in doc.articles] == ["缤纷假期 “暑”你精彩"]
+        assert doc.text[doc.articles[0].body_start:].startswith("2023-08-12 19:20，新华社\n")
     # Lines of figures and brackets are no headline: the story, having none, takes the file's name.
     doc = parse_document(f"[\n2023/07/25  17:07\n]，{paragraph}", "000")
     assert [a.title for a in doc.articles] == ["000"]

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
-from ..text.zh import char_bigrams, to_simplified
+from ..text.zh import char_bigrams, ends_sentence, to_simplified
 
 # A column label (栏目) printed with its pinyin ("一线传真 yixian chuanzhen") names the page's rubric, not the story.
 _COLUMN_LABEL = re.compile(r"^[\u4e00-\u9fff]{2,8}\s*[a-z]{2,}(?:\s+[a-z]{2,})+\s*")
@@ -80,6 +80,16 @@ class _Segment:
         return "".join(b.text for b in self.blocks)
 
 
+# What a story's text may open with before its lead ("2023-08-12 19:20，新华社"): a short line that ends no
+# sentence. A lead after it continues the same story instead of starting another.
+MAX_DATELINE_CHARS = 40
+
+
+def _only_a_dateline(seg: _Segment) -> bool:
+    body = "".join(b.text for b in seg.blocks if b.kind == BODY)
+    return len(body) <= MAX_DATELINE_CHARS and not ends_sentence(body)
+
+
 def _split_segments(blocks: list[Block]) -> list[_Segment]:
     """Cut the page at news leads, bylines and signatures; attach bylines and signatures to a side."""
     segments: list[_Segment] = [_Segment()]
@@ -98,7 +108,7 @@ def _split_segments(blocks: list[Block]) -> list[_Segment]:
         elif block.kind == SIGNATURE:
             cur.signature = block.text
             segments.append(_Segment())
-        elif block.kind == BODY and block.lead and cur.has_body:
+        elif block.kind == BODY and block.lead and cur.has_body and not _only_a_dateline(cur):
             segments.append(_Segment(blocks=[block]))
         else:
             cur.blocks.append(block)

@@ -32,6 +32,7 @@ _SIGNATURE = re.compile(f"^[{CJK}]{{2,3}}$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
 _LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
+_DATELINE = re.compile(r"^\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}日?(?:\s*\d{1,2}:\d{2}(?::\d{2})?)?(?:\s|，|,|$)")
 
 
 def byline_names(byline: str) -> list[str]:
@@ -67,12 +68,21 @@ def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
 MAX_HEADLINE_WIDTH = 40  # display width (CJK characters) beyond which a line is a paragraph, not a headline
 WRAPPED_LINE_SPREAD = 2.0  # in hard-wrapped print a line (a caption, a table row) rarely runs past twice the column
 MAX_OVERLONG_SHARE = 0.1  # ... so when a tenth of the lines do, the lines are paragraphs, not a wrapped column
+MIN_WRAPPED_LINES = 6  # a headline, a dateline and a sentence are three short lines, not a column
 # How a first line may end and still be a headline: a statement's full stop, or a clause mark that the next line
 # would continue, make it body text; "！" and "？" end headlines as often as sentences.
 _NOT_HEADLINE_ENDS = ("。", "；", ";", "，", ",", "、", "：", ":")
 
 
-_SPACE_BEFORE_PUNCT = re.compile(f"[ \\t]+(?=[{CJK_PUNCT}])")
+# A space before a mark that closes or separates ("减弱 ，") is layout; one before an opening quote or bracket
+# ("缤纷假期 “暑”你精彩") parts two phrases of a headline.
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[，。、；：？！）》」』”’…,.;:?!)])")
+
+
+def _is_dateline(text: str) -> bool:
+    """A line that dates the story and names its source ("2023-07-25 22:44，澎湃新闻记者 吕新文"): it ends no sentence,
+    yet the story's first paragraph does not continue it."""
+    return _width(text) <= MAX_HEADLINE_WIDTH and bool(_DATELINE.match(text))
 
 
 def _opens_as_headline(line: str) -> bool:
@@ -120,7 +130,8 @@ def normalize_blocks(raw: str) -> list[Block]:
     # file of one-line paragraphs (headline, dateline, one long paragraph) has a short median too, but its
     # paragraphs run far past it.
     overlong = sum(w > WRAPPED_LINE_SPREAD * column for w in widths) / len(lines)
-    hard_wrapped = column <= 40 and ending < 0.5 and overlong < MAX_OVERLONG_SHARE
+    hard_wrapped = (len(lines) >= MIN_WRAPPED_LINES and column <= 40 and ending < 0.5
+                    and overlong < MAX_OVERLONG_SHARE)
 
     blocks: list[Block] = []
     current: Block | None = None
@@ -149,7 +160,8 @@ def normalize_blocks(raw: str) -> list[Block]:
             continue
         is_lead = bool(_LEAD.match(folded))
         is_byline = bool(_BYLINE.match(folded)) and _width(line) <= 24
-        if current is not None and not ends_sentence(current.text) and not (is_lead or is_byline):
+        if (current is not None and not ends_sentence(current.text) and not (is_lead or is_byline)
+                and not _is_dateline(current.text)):
             current.text += line
             continue
         if is_byline:
