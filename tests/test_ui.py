@@ -254,7 +254,8 @@ ENGLISH_LEFT = r"""() => {
   for (const el of document.querySelectorAll('*')) {
     for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
       const v = el.getAttribute(a);
-      if (english(v) || (a === 'aria-label' && spoken(v))) out.add(a + ': ' + v.slice(0, 80));
+      const key = v && /^[a-z_]+\.[a-z_]+$/.test(v.trim()) && !/\.(txt|md|jsonl|csv|json)$/.test(v.trim());
+      if (english(v) || (a === 'aria-label' && spoken(v)) || key) out.add(a + ': ' + v.slice(0, 80));
     }
   }
   const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -269,7 +270,7 @@ ENGLISH_LEFT = r"""() => {
 }"""
 
 
-def test_no_english_label_is_left_for_an_english_browser(browser, server):
+def test_no_english_label_is_left_for_an_english_browser(browser, server, tmp_path):
     # Tooltips and screen-reader labels too ("Copy message", "Fullscreen", "Click to upload or drop files"...), on
     # every tab, after an answer has its message buttons.
     with _english_page(browser, server) as page:
@@ -279,6 +280,12 @@ def test_no_english_label_is_left_for_an_english_browser(browser, server):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_timeout(1000)
             left |= set(page.evaluate(ENGLISH_LEFT))
+        page.get_by_role("tab", name="文档").click()  # a file chosen, not yet imported: the upload box's buttons
+        chosen = tmp_path / "待导入.txt"
+        chosen.write_text("芮城县生态环境简报\n2024年芮城县新建污水管网12.5公里。\n", encoding="utf-8")
+        page.set_input_files("#upload input[type=file]", str(chosen))
+        page.wait_for_timeout(1500)
+        left |= set(page.evaluate(ENGLISH_LEFT))
         assert not left, sorted(left)
         assert page.title() == "新闻问答助手"
 

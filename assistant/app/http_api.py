@@ -324,4 +324,4 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
         if allowed:
             return error_response(405, "method_not_allowed", f"{path} 不接受 {request.method} 请求，请用 {'、'.join(allowed)}。",
                                   headers={"Allow": ", ".join(allowed)})
-        return error_response(404, "not_found", f"没有这个接口：{path}。接口列表见 /docs。")
+        return error_response(404, "not_found", f"没有这个接口：{path}（接口列表见 /docs）。")

@@ -76,7 +76,10 @@ GRADIO_LABELS_ZH = {
     "Gradio footer navigation": "页脚导航", "Stop Recording": "停止录音", "Clear": "清除", "Download": "下载",
     "Share": "分享", "Retry": "重试", "Undo": "撤销", "Edit": "编辑", "Like": "赞", "Dislike": "踩", "Close": "关闭",
     "Sort ascending": "升序排列", "Sort descending": "降序排列", "Clear sort": "取消排序", "Search": "搜索",
-    "Remove": "移除", "Loading...": "加载中…", "Error": "错误", "common.complete": "完成",
+    "Remove": "移除", "Loading...": "加载中…", "Error": "错误",
+    # Gradio's i18n keys that its zh-CN table lacks, shown as the key itself
+    "common.complete": "完成", "common.upload": "上传", "common.download": "下载", "common.clear": "清除",
+    "common.remove": "移除", "common.edit": "编辑", "common.copy": "复制", "common.close": "关闭",
 }
 # A chat message's screen-reader label is "<role>'s message: <its HTML>": read aloud as who speaks and the plain text.
 GRADIO_LABEL_PREFIXES_ZH = {"user's message:": "你的问题：", "bot's message:": "助手的回答：",
