@@ -37,7 +37,7 @@ _SUPERLATIVE = re.compile(
     r"(?:哪个|哪一个|哪些|哪|谁)(?:地方|城市|地区|县|市|区)?.*?(?P<dir>" + "|".join(_SUPERLATIVE_WORDS) + ")"
 )
 # Measure words that all count things, so 24处 and 34套 of the same facilities compare.
-_COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期")
+_COUNT_UNITS = set("个处套座台家所项条辆件起宗名位人户只株棵块批场期支本栋幢盏")
 _COUNT_FAMILY = "count"
 
 

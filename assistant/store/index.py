@@ -95,7 +95,7 @@ def _fact_row(f: Fact) -> list:
     return [*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit]
 
 
-FACTS_VERSION = "9"  # bump when the rule-based extractor changes, so existing indexes re-extract
+FACTS_VERSION = "10"  # bump when the rule-based extractor changes, so existing indexes re-extract
 # Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
 # both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
 PARSER_VERSION = "4"
