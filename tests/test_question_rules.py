@@ -4,6 +4,8 @@ They need no index, so a bad regex edit fails here in a second instead of as one
 index build.
 """
 
+from pathlib import Path
+
 import pytest
 
 from assistant.answer.composite import split_parts, understand
@@ -194,3 +196,18 @@ def test_pinyin_names_are_read_as_the_chinese_places_that_sound_so():
 def test_an_english_question_after_chinese_turns_stays_english():
     frame = understand("How much were the fines in Qinshui County in 2024?", ["阳城县2024年PM2.5浓度均值是多少？"])
     assert frame.language == "en" and frame.latin_names == ["qinshui"] and frame.places == []
+
+
+def test_every_question_of_the_gold_sets_gets_a_declared_kind():
+    # The answer stage branches on the kind: a kind the frame makes but QuestionKind does not declare is a bug.
+    import json
+    from typing import get_args
+
+    from assistant.answer.frame import QuestionKind
+
+    evals = Path(__file__).resolve().parents[1] / "evals"
+    questions = [json.loads(line)["question"] for name in ("seeds_gold", "adversarial_gold", "english_gold",
+                                                            "crud_news_sample")
+                 for line in (evals / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    kinds = {analyze(q).kind for q in questions}
+    assert kinds <= set(get_args(QuestionKind)) and {"figure", "date", "person", "other"} <= kinds

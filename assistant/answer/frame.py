@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 from ..text.zh import (
     ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, latin_word_count, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
@@ -65,13 +66,20 @@ _WH_START = re.compile(r"^(?:多少|几|哪|谁|什么|何)")
 ROLE_PATTERN = "(?:" + "|".join(ROLE_WORDS) + ")"
 
 
+# What a question asks for, which decides the spans that can answer it: a figure with its unit, a date, a year, a
+# person, an article's author (a byline), a place, "哪个X" (an X the question names), a rank (第几), the clause
+# that gives a reason (为什么) or a method (如何), or anything else (other).
+QuestionKind = Literal["figure", "date", "year", "person", "author", "place", "which", "rank", "reason", "method",
+                       "other"]
+
+
 @dataclass(frozen=True)
 class QuestionFrame:
     """What a question asks for and what an answer must satisfy."""
 
     question: str  # the question as asked (normalized, standalone, punctuation kept): what retrieval reads
     text: str  # the same without trailing punctuation: what span checks compare against
-    kind: str  # figure | date | year | person | author | place | which | reason | method | other
+    kind: QuestionKind
     places: list[str] = field(default_factory=list)  # must appear in the answer's article
     years: list[str] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)  # content words -> weight

@@ -288,7 +288,7 @@ class Assistant:
             facts=index.facts,
             passages_for=lambda ids: view.read(index.passages(ids)),
             crosslingual=CrossLingualReader(embedder.embed_query, embedder.embed_documents, view.article)
-            if getattr(embedder, "semantic", False) else None,
+            if embedder.semantic else None,
             vectors_pending=index.pending_count,
         )
         result = answerer.answer(t.frame).result

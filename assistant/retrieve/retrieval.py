@@ -88,7 +88,7 @@ class Retriever:
             return self.index.search_dense(question, k)
         if mode == "articles":
             return self._best_passages(question, self.index.search_articles(question, k))
-        semantic = self.dense_weight > 0 and getattr(self.index.embedder, "semantic", False)
+        semantic = self.dense_weight > 0 and self.index.embedder.semantic
         if mode == "hybrid" and semantic and cjk_count(question) < MIN_CJK_FOR_LEXICAL:
             # A question in another language ("How much were the fines in Qinshui County?") shares no words with
             # Chinese passages: the lexical rankings are noise, a multilingual embedding is the only judge.
