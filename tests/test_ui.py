@@ -386,7 +386,11 @@ def test_upload_a_gbk_file_ask_about_it_then_delete_it(page, tmp_path):
     page.get_by_role("tab", name="文档").click()
     page.locator("#delete-choice input").fill("襄汾秸秆.txt")
     page.get_by_role("option", name="襄汾秸秆.txt").click()
-    page.once("dialog", lambda dialog: dialog.accept())  # "确定删除文档 …？"
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "确定删除文档 …？" answered 取消: nothing is deleted
+    page.click("#delete")
+    page.wait_for_function("() => document.querySelector('#ingest-log').innerText.includes('已取消')", timeout=30_000)
+    assert "襄汾秸秆.txt" in page.locator("#documents").inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete")
     page.wait_for_function("() => document.querySelector('#ingest-log').innerText.includes('已删除')", timeout=30_000)
     assert "襄汾秸秆.txt" not in page.locator("#documents").inner_text()

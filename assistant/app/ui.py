@@ -577,7 +577,9 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                     embedder.kick()
         return refreshed("\n\n".join(lines))
 
-    def delete(doc_id: str):
+    def delete(doc_id: str, answered: str = ""):
+        if answered == "取消":
+            return refreshed("已取消，没有删除任何文档。")
         if not doc_id:
             return refreshed("请先选择要删除的文档。")
         try:
@@ -650,9 +652,11 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                     remove = gr.Button("删除文档", variant="stop", elem_id="delete")
                 changes = [ingest_btn.click(upload, [files], [ingest_log, docs, status, victim],
                                             api_visibility="private", concurrency_limit=1)]
-                changes.append(remove.click(delete, [victim], [ingest_log, docs, status, victim], api_visibility="private",
-                             concurrency_limit=1,
-                             js="(d) => (d && confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')) ? d : null"))
+                answered = gr.Textbox(visible=False)  # what the confirm dialog was answered: "" or "取消"
+                changes.append(remove.click(delete, [victim, answered], [ingest_log, docs, status, victim],
+                             api_visibility="private", concurrency_limit=1,
+                             js="(d, _) => !d ? [null, ''] : confirm('确定删除文档 ' + d + '？其段落与数据将一并删除。')"
+                                " ? [d, ''] : [null, '取消']"))
         gr.api(ask_api, api_name="ask")
         app.load(filter_facts, [subject, metric, year], [table, count, chart, applied, page_no],
                  api_visibility="private")
