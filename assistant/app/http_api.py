@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
 from .api import Answer, Assistant, public_source
-from .uploads import refusal, report_lines, save_stream, too_large
+from .uploads import Refusal, UploadService, report_lines
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +178,10 @@ class TokenGuard:
 # --- the routes ------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick_embedder, guard: TokenGuard) -> None:
-    """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/")."""
-    max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
-    uploads = assistant.index_dir / "uploads"
+def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, service: UploadService,
+            guard: TokenGuard) -> None:
+    """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/"); uploads go
+    through the same `service` as the web UI's."""
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
 
     @app.exception_handler(ApiError)
@@ -238,27 +238,12 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, kick
 
     @v1.post("/ingest", tags=["文档"], summary="上传并导入文档（.txt、.md、.jsonl）")
     def ingest(files: list[UploadFile] = File(description="一个或多个文件")) -> dict:
-        refused, saved = [], []
-        for f in files:
-            name = Path(f.filename or "upload.txt").name
-            why = refusal(name, f.size or 0, max_bytes)
-            path = None if why else save_stream(f.file, uploads, name, max_bytes)
-            if why is None and path is None:  # the size it declared was less than it sent
-                why = too_large(name, max_bytes)
-            if why:
-                refused.append(why)
-            else:
-                saved.append(path)
+        kept = [service.keep_stream(f.filename, f.size or 0, f.file) for f in files]
+        refused = [k for k in kept if isinstance(k, Refusal)]
+        saved = [k for k in kept if not isinstance(k, Refusal)]
         if not saved:
             raise ApiError(max(r.status for r in refused), "nothing_ingested", " ".join(r.message for r in refused))
-
-        def run():
-            with write_lock:
-                return assistant.ingest(*saved)
-
-        report = answered(run)
-        if report.vectors_pending:
-            kick_embedder()
+        report = answered(lambda: service.ingest(saved))
         return {"report": report.to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
 
     @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按主体、指标、年份筛选）")

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import IndexBusy, IndexMissing, InputError, QuestionError, UIError
 from .api import Answer, Assistant
 from .charts import render_charts
-from .uploads import human, refusal, report_lines, save_file
+from .uploads import Refusal, UploadService, human, report_lines
 from ..store.records import full_heading
 from ..text.zh import figure_matches
 
@@ -458,15 +458,16 @@ def _quoted_number(span: str) -> str:
     return m.group(0) if m else span
 
 
-def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: BackgroundEmbedder):
+def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: BackgroundEmbedder,
+              service: UploadService | None = None):
     """The Gradio page. `write_lock` is held by every ingest and delete of this server (UI and HTTP API alike);
-    `embedder` computes the vectors an upload leaves pending."""
+    `embedder` computes the vectors an upload leaves pending; uploads go through `service` (the HTTP API's too)."""
     import gradio as gr
 
-    uploads = assistant.index_dir / "uploads"
     exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))  # the facts table's CSV downloads
     atexit.register(shutil.rmtree, exports, ignore_errors=True)  # one folder a server, gone when it stops
     max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
+    service = service or UploadService(assistant, write_lock, embedder.kick, max_bytes)
 
     def chat(question: str, messages: list, asked: list):
         question = (question or "").strip()
@@ -551,12 +552,11 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         lines, saved = [], []
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
-            name = Path(getattr(f, "orig_name", None) or src.name).name
-            refused = refusal(name, src.stat().st_size, max_bytes)
-            if refused:
-                lines.append(refused.message)
-                continue
-            saved.append(save_file(src, uploads, name))
+            kept = service.keep_file(src, getattr(f, "orig_name", None) or src.name)
+            if isinstance(kept, Refusal):
+                lines.append(kept.message)
+            else:
+                saved.append(kept)
         if saved:
             progress(0, desc="导入中")
 
@@ -564,8 +564,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                 progress(done / max(total, 1), desc=f"导入 {Path(name).name}（{done}/{total}）")
 
             try:
-                with write_lock:
-                    report = assistant.ingest(*saved, progress=on_file)
+                report = service.ingest(saved, progress=on_file)
             except (InputError, IndexBusy) as exc:
                 lines.append(str(exc))
             except Exception as exc:  # nothing already ingested is lost: a batch commits whole or not at all
@@ -573,8 +572,6 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                 lines.append(f"导入失败（{_one_line(exc)}），已有的文档不受影响。")
             else:
                 lines[:0] = report_lines(report)
-                if report.vectors_pending:
-                    embedder.kick()
         return refreshed("\n\n".join(lines))
 
     def delete(doc_id: str, answered: str = ""):
@@ -640,7 +637,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
                 export.click(export_facts, [applied], [download], api_visibility="private").then(
                     None, js="() => document.querySelector('#facts-csv-file')?.click()")
             with gr.Tab("文档", id="documents"):
-                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {human(max_bytes)}）",
+                files = gr.File(label=f"上传文档（.txt、.md、.jsonl；UTF-8 或 GBK；每个不超过 {human(service.max_bytes)}）",
                                 file_count="multiple", elem_id="upload")  # types checked by upload(), in Chinese
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.Markdown(elem_id="ingest-log")

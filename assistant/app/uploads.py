@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, Callable, NamedTuple
 
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from ..store.index import IngestReport
@@ -62,6 +62,38 @@ def save_file(src: Path, folder: Path, name: str) -> Path:
     dest = folder / Path(name).name
     shutil.copyfile(src, dest)
     return dest
+
+
+class UploadService:
+    """The one way a file a user sends becomes part of the index, for the web UI and the HTTP API alike: its name,
+    type and size checked, a copy kept under the index's uploads/ folder, what was kept ingested under the
+    server's write lock (one upload or deletion at a time), and the background vectors started."""
+
+    def __init__(self, assistant, write_lock: threading.Lock, kick_embedder: Callable[[], None], max_bytes: int):
+        self.assistant, self.write_lock, self.kick_embedder, self.max_bytes = assistant, write_lock, kick_embedder, max_bytes
+        self.folder = assistant.index_dir / "uploads"
+
+    def keep_stream(self, name: str, declared_size: int, stream: BinaryIO) -> Path | Refusal:
+        """An upload read from a stream (HTTP), kept under uploads/, or why it is refused."""
+        name = Path(name or "upload.txt").name
+        why = refusal(name, declared_size, self.max_bytes)
+        if why:
+            return why
+        path = save_stream(stream, self.folder, name, self.max_bytes)
+        return path if path is not None else too_large(name, self.max_bytes)  # it sent more than it declared
+
+    def keep_file(self, src: Path, name: str) -> Path | Refusal:
+        """An upload the web server already wrote to a temporary file, kept under uploads/, or why it is refused."""
+        name = Path(name).name
+        return refusal(name, src.stat().st_size, self.max_bytes) or save_file(src, self.folder, name)
+
+    def ingest(self, kept: list[Path], progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
+        """Ingest the kept files (raising as Assistant.ingest does); their vectors follow in the background."""
+        with self.write_lock:
+            report = self.assistant.ingest(*kept, progress=progress)
+        if report.vectors_pending:
+            self.kick_embedder()
+        return report
 
 
 def report_lines(report: IngestReport) -> list[str]:
