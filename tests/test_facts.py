@@ -285,7 +285,7 @@ def test_the_llm_path_gives_the_same_fields_and_is_scored_like_the_rules(tmp_pat
     assert facts[12.5].period == "2024年上半年" and facts[0.9].year == 2023
     assert facts[18.2].metric == "营业收入同比增长率" and facts[18.2].when == "2024年上半年"
     run = a.evaluate(gold)
-    assert run["precision"] == 1.0 and run["recall"] == 1.0
+    assert run.precision == 1.0 and run.recall == 1.0
 
 
 def test_a_province_filter_finds_the_figures_of_its_cities_and_counties(tmp_path):

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path, PurePath
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..answer.composite import QuestionAnswerer, split_parts, understand
 from ..answer.crosslingual import CrossLingualReader
@@ -24,6 +24,9 @@ from ..settings import Settings, get_settings
 from ..store.index import Index, IngestReport
 from ..store.records import ArticleText, DocumentInfo, full_heading
 from ..text.zh import has_words, normalize_question, to_simplified
+
+if TYPE_CHECKING:  # evaluation is imported when asked for: a question need not load it
+    from ..eval.evaluation import EvalRun, FactsEvalRun
 
 
 def public_source(source: str) -> str:
@@ -459,8 +462,9 @@ class Assistant:
         report: str | Path | None = None,
         baseline: bool = False,
         progress=None,
-    ):
-        """Run a gold set; optionally write per-item results (.jsonl), a report (.md + .html), and the baseline."""
+    ) -> "EvalRun | FactsEvalRun":
+        """Run a gold set; optionally write per-item results (.jsonl), a report (.md + .html), and the baseline. A
+        facts gold file (hand-checked figures) gives a FactsEvalRun: extraction precision and recall."""
         from ..eval.evaluation import evaluate_baseline, evaluate_facts, is_facts_gold, load_facts_gold, load_gold, run_eval
         from ..eval.report import write_reports
 

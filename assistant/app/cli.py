@@ -280,6 +280,8 @@ def eval_command(
     """评测：对照金标准答案计算准确率、拒答、检索命中、引用支持、EM/F1 与延迟。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from ..eval.evaluation import FactsEvalRun
+
     assistant = _assistant(index_dir)
     progress_ctx = Progress(
         TextColumn("评测中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -291,17 +293,17 @@ def eval_command(
             gold, results=results, report=report, baseline=baseline,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    if isinstance(run, dict):  # a facts gold file: extraction precision and recall
+    if isinstance(run, FactsEvalRun):  # a facts gold file: extraction precision and recall
         fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
         if as_json:
-            typer.echo(json.dumps(run, ensure_ascii=False))
+            typer.echo(json.dumps(run.to_dict(), ensure_ascii=False))
         else:
             typer.echo(
-                f"{Path(gold).name}：{run['n']} 个人工核对的数字；抽取 {run['predicted']} 个，其中 {run['claimed']} 个对应核对项\n"
-                f"精确率 {fmt(run['precision'])}  召回率 {fmt(run['recall'])}  "
-                + "  ".join(f"{k} {fmt(v)}" for k, v in run["field_accuracy"].items())
+                f"{Path(gold).name}：{run.n} 个人工核对的数字；抽取 {run.predicted} 个，其中 {run.claimed} 个对应核对项\n"
+                f"精确率 {fmt(run.precision)}  召回率 {fmt(run.recall)}  "
+                + "  ".join(f"{k} {fmt(v)}" for k, v in run.field_accuracy.items())
             )
-        _enforce_floors(run, gold, floors)
+        _enforce_floors(run.to_dict(), gold, floors)
         return
     o = run.summary["overall"]
     if as_json:

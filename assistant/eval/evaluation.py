@@ -7,7 +7,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -479,7 +479,24 @@ def metric_matches(predicted: str, gold: str) -> bool:
     return len(p) <= 16 and len(a & b) / len(b) >= 0.6
 
 
-def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
+@dataclass
+class FactsEvalRun:
+    """Extraction against hand-checked figures (a facts gold file): how many were checked, extracted and claimed,
+    precision and recall, each field's accuracy, and the figures missed."""
+
+    n: int
+    predicted: int
+    claimed: int
+    precision: float | None
+    recall: float | None
+    field_accuracy: dict[str, float]
+    failures: list[dict]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_facts(predicted: list, gold: list[dict]) -> FactsEvalRun:
     """Precision and recall of extracted facts against hand-checked ones.
 
     A prediction *claims* a gold figure when it is in the same document with the same value and unit (magnitudes
@@ -544,15 +561,15 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> dict:
                 },
             })
     n = len(gold)
-    return {
-        "n": n,
-        "predicted": len(predicted),
-        "claimed": len(claimed),
-        "precision": len(correct_pred) / len(claimed) if claimed else None,
-        "recall": recalled / n if n else None,
-        "field_accuracy": {k: field_ok[k] / n for k in ("subject", "year", "metric")},
-        "failures": failures,
-    }
+    return FactsEvalRun(
+        n=n,
+        predicted=len(predicted),
+        claimed=len(claimed),
+        precision=len(correct_pred) / len(claimed) if claimed else None,
+        recall=recalled / n if n else None,
+        field_accuracy={k: field_ok[k] / n for k in ("subject", "year", "metric")},
+        failures=failures,
+    )
 
 
 def _overlap(a: str, b: str) -> int:

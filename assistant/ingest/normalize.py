@@ -7,7 +7,7 @@ import statistics
 import unicodedata
 from dataclasses import dataclass
 
-from ..text.zh import CJK, CJK_PUNCT, CLOSERS, ends_sentence, tidy_spacing, to_simplified
+from ..text.zh import CJK, CLOSERS, ends_sentence, tidy_spacing, to_simplified
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 
