@@ -15,6 +15,12 @@ def _with_fallback(field: str, fallback: str) -> AliasChoices:
     return AliasChoices(field, f"ASSISTANT_{field.upper()}", fallback)
 
 
+def _falls_back(field: str, fallback: str, what: str, after: str = ""):
+    """An unset-by-default setting read from ASSISTANT_<FIELD>, else from the OpenAI client's own variable."""
+    return Field(None, validation_alias=_with_fallback(field, fallback),
+                 description=f"{what} (falls back to `{fallback}`){after}")
+
+
 class Settings(BaseSettings):
     """Defaults live here and nowhere else, each field with its description (docs/settings.md is made from them).
 
@@ -23,7 +29,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    # Where ingestion writes and questions read.
     index_dir: Path = Field(Path("index"), description="where ingestion writes and questions read")
 
     # Vector store seam: "chroma" is an embedded PersistentClient under index_dir/chroma.
@@ -57,7 +62,6 @@ class Settings(BaseSettings):
             "nothing to embed). Which to pick: \"Which embedding\" in docs/benchmarks.md"
         ),
     )
-    # OpenMP threads of the e5 engine for questions. One: on two busy cores, two threads made a query 100x slower.
     embedding_threads: int = Field(
         1, ge=1, le=64,
         description=(
@@ -75,20 +79,16 @@ class Settings(BaseSettings):
         ),
     )
     embedding_model: str = Field("text-embedding-3-small", description="model name for `openai` embeddings")
-    embedding_base_url: str | None = Field(
-        None, validation_alias=_with_fallback("embedding_base_url", "OPENAI_BASE_URL"),
-        description="base URL for `openai` embeddings (falls back to `OPENAI_BASE_URL`)",
-    )
-    embedding_api_key: SecretStr | None = Field(
-        None, validation_alias=_with_fallback("embedding_api_key", "OPENAI_API_KEY"),
-        description="API key for `openai` embeddings (falls back to `OPENAI_API_KEY`); never printed",
-    )
+    embedding_base_url: str | None = _falls_back("embedding_base_url", "OPENAI_BASE_URL",
+                                                 "base URL for `openai` embeddings")
+    embedding_api_key: SecretStr | None = _falls_back("embedding_api_key", "OPENAI_API_KEY",
+                                                      "API key for `openai` embeddings", "; never printed")
     embedding_batch_size: int = Field(64, ge=1, le=2048, description="texts per embeddings request")
-    embedding_timeout: float = Field(  # seconds per embeddings request
+    embedding_timeout: float = Field(
         30.0, gt=0,
         description="seconds per embeddings request",
     )
-    embedding_max_retries: int = Field(  # on timeouts, 429 and 5xx, with backoff
+    embedding_max_retries: int = Field(
         2, ge=0, le=10,
         description="retries with exponential backoff on timeouts, 429 and 5xx",
     )
@@ -159,14 +159,10 @@ class Settings(BaseSettings):
             " stated training answers right) (unset: the threshold fitted with the model)"
         ),
     )
-    llm_base_url: str | None = Field(
-        None, validation_alias=_with_fallback("llm_base_url", "OPENAI_BASE_URL"),
-        description="OpenAI-compatible base URL, e.g. `http://127.0.0.1:8000/v1` (falls back to `OPENAI_BASE_URL`)",
-    )
-    llm_api_key: SecretStr | None = Field(
-        None, validation_alias=_with_fallback("llm_api_key", "OPENAI_API_KEY"),
-        description="API key (falls back to `OPENAI_API_KEY`); never printed, logged or shown by `status`",
-    )
+    llm_base_url: str | None = _falls_back("llm_base_url", "OPENAI_BASE_URL",
+                                           "OpenAI-compatible base URL, e.g. `http://127.0.0.1:8000/v1`")
+    llm_api_key: SecretStr | None = _falls_back("llm_api_key", "OPENAI_API_KEY", "API key",
+                                                "; never printed, logged or shown by `status`")
     llm_model: str = Field(
         "gpt-4o-mini",
         description="model name, e.g. `deepseek-chat`, `qwen-plus`, `Qwen2.5-7B-Instruct`",
@@ -180,7 +176,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(6000, ge=512, description="the model's context budget for the prompt and answer")
     llm_max_answer_tokens: int = Field(512, ge=16, description="answer length limit")
     llm_passages: int = Field(6, ge=1, le=30, description="passages retrieved for the prompt (packed to the budget)")
-    prompts_dir: Path | None = Field(  # default: the prompt files shipped in assistant/llm/prompts/
+    prompts_dir: Path | None = Field(
         None,
         description=(
             "where the prompt files are read from (unset: the ones shipped in the package, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -132,9 +133,10 @@ def ui_latency(index_dir: Path, gold: list, n: int) -> dict | None:
                 page.click("#send")
                 try:
                     page.wait_for_function(
-                        "n => { const b = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
+                        "([sel, n]) => { const b = document.querySelectorAll(sel);"
                         " const t = b.length >= n ? b[n-1].innerText.trim() : '';"
-                        " return t.length > 1 && !t.startsWith('…'); }", arg=shown + 1, timeout=UI_ANSWER_TIMEOUT_MS)
+                        " return t.length > 1 && !t.startsWith('…'); }", arg=[bots, shown + 1],
+                        timeout=UI_ANSWER_TIMEOUT_MS)
                 except PlaywrightTimeout:  # counted, not fatal: one slow answer must not lose the other figures
                     slow += 1
                     continue
@@ -169,7 +171,7 @@ class Steps:
 
     def __init__(self, out: Path):
         self.out = out
-        self.results: dict = {"machine": {"cores": __import__("os").cpu_count()}}
+        self.results: dict = {"machine": {"cores": os.cpu_count()}}
         out.parent.mkdir(parents=True, exist_ok=True)
 
     def run(self, name: str, fn):

@@ -204,14 +204,19 @@ class Assistant:
         """Compute the vectors ingestion left pending (a slow embedder's); returns how many were added."""
         return self._open().embed_pending(progress=progress, stop=stop, lock=lock)
 
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the server keeps the files users upload (app/uploads.py): part of the index, gone with it."""
+        return self.index_dir / "uploads"
+
     def delete(self, doc_id: str) -> bool:
-        """Delete a document; an upload (a file under the index's uploads/ folder) goes with its last document."""
+        """Delete a document; an upload (a file under uploads_dir) goes with its last document."""
         index = self._open()
         source = index.document_source(doc_id)
         deleted = index.delete_document(doc_id)
         if deleted and source and not index.documents_from(source):
             path = Path(source)
-            if path.resolve().parent == (self.index_dir / "uploads").resolve():
+            if path.resolve().parent == self.uploads_dir.resolve():
                 path.unlink(missing_ok=True)
         return deleted
 

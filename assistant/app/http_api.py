@@ -12,7 +12,6 @@ import asyncio
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -178,10 +177,9 @@ class TokenGuard:
 # --- the routes ------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, service: UploadService,
-            guard: TokenGuard) -> None:
-    """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/"); uploads go
-    through the same `service` as the web UI's."""
+def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: TokenGuard) -> None:
+    """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/"); uploads and
+    deletions go through the same `service` as the web UI's."""
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
 
     @app.exception_handler(ApiError)
@@ -228,11 +226,7 @@ def install(app: FastAPI, assistant: Assistant, write_lock: threading.Lock, serv
 
     @v1.delete("/documents/{doc_id:path}", tags=["文档"], summary="删除一篇文档（其段落与数据一并删除）")
     def delete(doc_id: str) -> dict:
-        def remove():
-            with write_lock:
-                return assistant.delete(doc_id)
-
-        if not answered(remove):
+        if not answered(lambda: service.delete(doc_id)):
             raise ApiError(404, "document_not_found", f"没有找到文档 {doc_id}。")
         return {"deleted": doc_id}
 

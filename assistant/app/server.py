@@ -94,14 +94,14 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     write_lock = threading.Lock()  # ingest and delete one at a time (UI and API); questions read concurrently
     embedder = BackgroundEmbedder(assistant, write_lock)
     embedder.kick()  # vectors a slow embedder left pending follow in the background
-    uploads = UploadService(assistant, write_lock, embedder.kick, int(assistant.settings.ui_max_upload_mb * 1e6))
-    blocks = build_app(assistant, write_lock, embedder, uploads)
+    changes = UploadService(assistant, write_lock, embedder.kick)  # uploads and deletions, UI and API alike
+    blocks = build_app(assistant, changes)
     blocks.queue(default_concurrency_limit=4)
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
     app = FastAPIOffline(title="新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
                   description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
     app.add_middleware(ChinesePage)
-    install(app, assistant, write_lock, uploads, TokenGuard(tokens, required=beyond_loopback))
+    install(app, assistant, changes, TokenGuard(tokens, required=beyond_loopback))
 
     @app.on_event("startup")
     async def more_threads() -> None:

@@ -22,7 +22,7 @@ from .api import Answer, Assistant
 from .charts import render_charts
 from .uploads import Refusal, UploadService, human, report_lines
 from ..store.records import full_heading
-from ..text.zh import figure_matches
+from ..text.zh import figure_matches, figure_values, pos_words, same_figure
 
 APP_TITLE = "新闻问答助手"
 # Example questions are the archive's own: figure questions made from its facts, each kept only if it is answered.
@@ -400,8 +400,6 @@ EXAMPLE_METRIC_ENDS = ("金额", "收入", "利润", "营收", "浓度", "均值
 
 def _example_question(fact) -> str | None:
     """A figure question a person would type for this fact, or None when its metric does not name a quantity."""
-    from ..text.zh import pos_words
-
     metric = fact.metric
     if fact.qualifier or not 2 <= len(metric) <= EXAMPLE_MAX_METRIC_CHARS or not fact.unit:
         return None
@@ -445,29 +443,21 @@ def archive_examples(assistant: Assistant) -> list[str]:
             answer = assistant.ask_offline(question)  # never an LLM call (or its cost) at start-up
         except Exception:  # noqa: BLE001 - an example that cannot be asked is simply not shown
             continue
-        if answer.answered and answer.answer.startswith(_quoted_number(fact.span)):
+        stated = figure_values(answer.answer)[:1] if answer.answered else []
+        if stated and same_figure(stated[0][0], fact.base_value):  # answered with that fact's figure
             chosen.append(question)
             seen_subjects.add(fact.subject)
             seen_metrics.add(fact.metric)
     return chosen
 
 
-def _quoted_number(span: str) -> str:
-    """The figure's digits as the span writes them ("394.179万元" -> "394.179")."""
-    m = re.search(r"\d[\d.,]*", span)
-    return m.group(0) if m else span
-
-
-def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: BackgroundEmbedder,
-              service: UploadService | None = None):
-    """The Gradio page. `write_lock` is held by every ingest and delete of this server (UI and HTTP API alike);
-    `embedder` computes the vectors an upload leaves pending; uploads go through `service` (the HTTP API's too)."""
+def build_app(assistant: Assistant, service: UploadService):
+    """The Gradio page. Uploads and deletions go through `service`, as the HTTP API's do: one at a time, under the
+    server's write lock, an upload's vectors then computed in the background (the status line counts them down)."""
     import gradio as gr
 
     exports = Path(tempfile.mkdtemp(prefix="assistant-facts-"))  # the facts table's CSV downloads
     atexit.register(shutil.rmtree, exports, ignore_errors=True)  # one folder a server, gone when it stops
-    max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
-    service = service or UploadService(assistant, write_lock, embedder.kick, max_bytes)
 
     def chat(question: str, messages: list, asked: list):
         question = (question or "").strip()
@@ -580,8 +570,7 @@ def build_app(assistant: Assistant, write_lock: threading.Lock, embedder: Backgr
         if not doc_id:
             return refreshed("请先选择要删除的文档。")
         try:
-            with write_lock:
-                removed = assistant.delete(doc_id)
+            removed = service.delete(doc_id)
         except IndexBusy as exc:
             return refreshed(str(exc))
         message = f"已删除 {doc_id}（其段落与数据一并删除）。" if removed else f"没有找到文档 {doc_id}。"

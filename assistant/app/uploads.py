@@ -65,13 +65,15 @@ def save_file(src: Path, folder: Path, name: str) -> Path:
 
 
 class UploadService:
-    """The one way a file a user sends becomes part of the index, for the web UI and the HTTP API alike: its name,
-    type and size checked, a copy kept under the index's uploads/ folder, what was kept ingested under the
-    server's write lock (one upload or deletion at a time), and the background vectors started."""
+    """The one way a served index changes at a user's request, for the web UI and the HTTP API alike. An upload has
+    its name, type and size checked, a copy kept under the index's uploads/ folder, and what was kept ingested; a
+    deletion removes a document. Both run under the server's write lock (one at a time), and an upload starts the
+    background vectors."""
 
-    def __init__(self, assistant, write_lock: threading.Lock, kick_embedder: Callable[[], None], max_bytes: int):
-        self.assistant, self.write_lock, self.kick_embedder, self.max_bytes = assistant, write_lock, kick_embedder, max_bytes
-        self.folder = assistant.index_dir / "uploads"
+    def __init__(self, assistant, write_lock: threading.Lock, kick_embedder: Callable[[], None]):
+        self.assistant, self.write_lock, self.kick_embedder = assistant, write_lock, kick_embedder
+        self.max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
+        self.folder = assistant.uploads_dir
 
     def keep_stream(self, name: str, declared_size: int, stream: BinaryIO) -> Path | Refusal:
         """An upload read from a stream (HTTP), kept under uploads/, or why it is refused."""
@@ -94,6 +96,11 @@ class UploadService:
         if report.vectors_pending:
             self.kick_embedder()
         return report
+
+    def delete(self, doc_id: str) -> bool:
+        """Delete a document (and its upload); False when there is none of that id."""
+        with self.write_lock:
+            return self.assistant.delete(doc_id)
 
 
 def report_lines(report: IngestReport) -> list[str]:

@@ -66,6 +66,7 @@ def _is_heading_like(line: str, hard_wrapped: bool, column: float) -> bool:
 
 
 MAX_HEADLINE_WIDTH = 40  # display width (CJK characters) beyond which a line is a paragraph, not a headline
+MAX_COLUMN_WIDTH = 40  # a page whose median line is wider is not print wrapped at a column
 WRAPPED_LINE_SPREAD = 2.0  # in hard-wrapped print a line (a caption, a table row) rarely runs past twice the column
 MAX_OVERLONG_SHARE = 0.1  # ... so when a tenth of the lines do, the lines are paragraphs, not a wrapped column
 MIN_WRAPPED_LINES = 6  # a headline, a dateline and a sentence are three short lines, not a column
@@ -77,6 +78,11 @@ _NOT_HEADLINE_ENDS = ("。", "；", ";", "，", ",", "、", "：", ":")
 # A space before a mark that closes or separates ("减弱 ，") is layout; one before an opening quote or bracket
 # ("缤纷假期 “暑”你精彩") parts two phrases of a headline.
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[，。、；：？！）》」』”’…,.;:?!)])")
+
+
+def _typed_heading(line: str) -> str:
+    """A typed headline with its spaces collapsed, not removed: only a space before a closing mark goes."""
+    return _SPACE_BEFORE_PUNCT.sub("", " ".join(unicodedata.normalize("NFC", line).split()))
 
 
 def _is_dateline(text: str) -> bool:
@@ -109,7 +115,7 @@ def _heading_block(lines: list[str]) -> Block:
 def normalize_blocks(raw: str) -> list[Block]:
     """Classify and rejoin the lines of a page into paragraphs, in page order."""
     lines: list[str] = []
-    spaced: list[str] = []  # each line with its spaces only collapsed: a typed headline's spaces part its phrases
+    typed: list[str] = []  # each line before its spaces were tidied (a typed headline's spaces part its phrases)
     md_headings: set[int] = set()  # indexes of lines that were markdown headings ("# 标题")
     for line in raw.splitlines():
         line = _BULLET.sub("", line.strip())
@@ -120,7 +126,7 @@ def normalize_blocks(raw: str) -> list[Block]:
             if is_md:
                 md_headings.add(len(lines))
             lines.append(tidy)
-            spaced.append(_SPACE_BEFORE_PUNCT.sub("", " ".join(unicodedata.normalize("NFC", line).split())))
+            typed.append(line)
     if not lines:
         return []
     widths = [_width(x) for x in lines]
@@ -130,12 +136,16 @@ def normalize_blocks(raw: str) -> list[Block]:
     # file of one-line paragraphs (headline, dateline, one long paragraph) has a short median too, but its
     # paragraphs run far past it.
     overlong = sum(w > WRAPPED_LINE_SPREAD * column for w in widths) / len(lines)
-    hard_wrapped = (len(lines) >= MIN_WRAPPED_LINES and column <= 40 and ending < 0.5
+    hard_wrapped = (len(lines) >= MIN_WRAPPED_LINES and column <= MAX_COLUMN_WIDTH and ending < 0.5
                     and overlong < MAX_OVERLONG_SHARE)
 
     blocks: list[Block] = []
     current: Block | None = None
     heading_lines: list[str] = []
+
+    def heading(n: int) -> str:
+        """Line n as a headline: print's spaces are layout, a typed headline's part its phrases."""
+        return lines[n] if hard_wrapped else _typed_heading(typed[n])
 
     def flush() -> None:
         nonlocal current, heading_lines
@@ -148,10 +158,9 @@ def normalize_blocks(raw: str) -> list[Block]:
             current = None
 
     for n, line in enumerate(lines):
-        heading = line if hard_wrapped else spaced[n]  # print's spaces are layout; a typed headline's are not
         if n in md_headings:
             flush()
-            heading_lines.append(heading)
+            heading_lines.append(heading(n))
             continue
         folded = to_simplified(line)  # the markers are matched in simplified characters (記者 -> 记者)
         if _CAPTION.search(folded) and _width(line) <= 60:
@@ -181,7 +190,7 @@ def normalize_blocks(raw: str) -> list[Block]:
                 n == 0 and len(lines) > 1 and not hard_wrapped and _opens_as_headline(line)):
             if current is not None:
                 flush()
-            heading_lines.append(heading)
+            heading_lines.append(heading(n))
             continue
         flush()
         current = Block(BODY, line)

@@ -655,7 +655,8 @@ class Index:
             if current is None or current.generation != gen:
                 folder, build = BM25_KINDS[kind]
                 base = current.base if isinstance(current, LayeredBM25) else current
-                saved = BM25Index.load(self.dir / folder)
+                held = base is not None and base.is_saved_at(self.dir / folder)
+                saved = None if held else BM25Index.load(self.dir / folder)
                 if saved is not None and (base is None or saved.generation >= base.generation):
                     base = saved  # what a writer saved last, when newer than what this process holds
                 if base is not None and base.generation == gen:

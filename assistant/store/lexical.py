@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -117,6 +117,14 @@ class BM25Index:
             self._sources = Sources(data["hashes"], [docs[i] for i in data["rows"]])
         return self._sources
 
+    def is_saved_at(self, path: Path) -> bool:
+        """Whether `path` (a link to the saved version) still points at this index's folder: then loading it again
+        would read what this process already holds."""
+        try:
+            return self._folder is not None and path.resolve(strict=True) == self._folder
+        except OSError:
+            return False
+
     def document_frequencies(self, tokens: list[str]) -> list[int]:
         """How many rows hold each token (0 for a token the index does not know)."""
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
@@ -161,6 +169,7 @@ class BM25Index:
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
+        self._folder = new.resolve()
         self._prune(path, keep={new.name})
 
     @staticmethod
@@ -241,16 +250,12 @@ class DeltaBM25(BM25Index):
     def _idf(self, tokens: list[str]) -> dict[str, np.float32]:
         from bm25s.scoring import _score_idf_lucene
 
-        mine = self.own_frequencies(tokens)
         n_base = len(self.base.ids)
         out = {}
-        for t, known, own in zip(tokens, self.base.document_frequencies(tokens), mine):
+        for t, known, own in zip(tokens, self.base.document_frequencies(tokens), self.document_frequencies(tokens)):
             df, n = (known, n_base) if known else (own, n_base + len(self.ids))
             out[t] = np.float32(_score_idf_lucene(df, N=n))
         return out
-
-    def own_frequencies(self, tokens: list[str]) -> list[int]:
-        return BM25Index.document_frequencies(self, tokens)
 
     def _scores(self, tokens: list[str]) -> np.ndarray:
         scores = np.zeros(len(self.ids), dtype=np.float32)
@@ -273,17 +278,13 @@ class LayeredBM25(BM25Index):
     mean length; the index is rebuilt (merged) once the delta outgrows BM25_DELTA_SHARE of the base."""
 
     def __init__(self, base: BM25Index, delta: BM25Index, masked: list[int], generation: int):
+        super().__init__(base.retriever, base.ids + delta.ids, generation, avg_len=base.avg_len)
         self.base, self.delta = base, delta
-        self.retriever = base.retriever
-        self.ids = base.ids + delta.ids
-        self.generation = generation
-        self.avg_len = base.avg_len
-        self._sources = None
-        self._folder = None
         self._keep = np.ones(len(base.ids), dtype=np.float32)
         self._keep[masked] = 0.0
-        # a row id in both (a document's passage kept through its replacement) is the delta's
-        self._positions = {cid: i for i, cid in enumerate(self.ids) if i >= len(base.ids) or self._keep[i]}
+        for i in masked:  # a row id in both (a passage kept through its document's replacement) is the delta's
+            if self._positions.get(base.ids[i]) == i:
+                del self._positions[base.ids[i]]
 
     def _scores(self, tokens: list[str]) -> np.ndarray:
         base = self.base._scores(tokens) * self._keep if self.base.ids else np.zeros(0, dtype=np.float32)
@@ -292,8 +293,7 @@ class LayeredBM25(BM25Index):
 
     def document_frequencies(self, tokens: list[str]) -> list[int]:
         # the base's counts, and the delta's for a token the base does not know (as the delta's scores take them)
-        return [b or d for b, d in zip(self.base.document_frequencies(tokens), BM25Index.document_frequencies(
-            self.delta, tokens))]
+        return [b or d for b, d in zip(self.base.document_frequencies(tokens), self.delta.document_frequencies(tokens))]
 
     def sources(self) -> Sources | None:
         return None  # a layered index is never saved: its base is, and the catalog says what changed since
