@@ -37,7 +37,8 @@ from assistant.answer.reader_model import (  # noqa: E402
     FEATURES, GROUPS, MODEL_FILE, Trees, agrees, calibration_inputs, design, group_of,
 )
 from assistant.eval.evaluation import GoldItem, verdict  # noqa: E402
-from assistant.text.zh import strip_spaces, to_simplified  # noqa: E402
+from assistant.text.chars import strip_spaces  # noqa: E402
+from assistant.text.script import to_simplified  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "reading_train"
 SETS = {"cmrc_trial": "cmrc_trial", "drcd_test": "drcd_test"}

@@ -8,7 +8,7 @@ from .conftest import ROOT
 
 PACKAGE = ROOT / "assistant"
 # Lowest first; a module may import from its own package and from any package before it.
-LAYERS = ["", "text", "llm", "ingest", "store", "retrieve", "answer", "eval", "app"]
+LAYERS = ["", "text", "llm", "store", "ingest", "retrieve", "answer", "eval", "app"]
 BASE = {"settings", "errors", "offline"}  # the modules at the package root, below everything
 
 

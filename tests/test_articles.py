@@ -1,7 +1,9 @@
 """Article splitting: each page becomes its news items, each with a title that names its subject."""
 
-from assistant.ingest.articles import heading_label, parse_document
-from assistant.ingest.chunking import chunk_document, count_tokens
+from assistant.ingest.articles import parse_document
+from assistant.store.records import heading_label
+from assistant.ingest.chunking import chunk_document
+from assistant.text.tokens import count_tokens
 
 from .conftest import PAGE_000, PAGE_001
 

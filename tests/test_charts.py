@@ -1,7 +1,7 @@
 """The facts tab's bar charts: one chart per unit, bars on one scale across magnitudes, labels that tell bars apart."""
 
 from assistant.app.charts import CHART_MAX_BARS, build_charts, render_charts
-from assistant.ingest.facts import Fact
+from assistant.store.records import Fact
 
 
 def _fact(subject, year, metric, value, unit, context="", span=""):

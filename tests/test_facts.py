@@ -180,7 +180,7 @@ def test_invalid_drafts_are_rejected_with_a_reason(reply, error):
 
 def test_a_place_prefix_selects_the_facts_of_that_place_as_the_substring_filter_does(seeds_index):
     from assistant.store.index import Index
-    from assistant.text.zh import short_place
+    from assistant.text.names import short_place
 
     index = Index.open(Settings(index_dir=seeds_index))
     try:

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from assistant.text.zh import strip_spaces
+from assistant.text.chars import strip_spaces
 
 from .conftest import load_gold
 

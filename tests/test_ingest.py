@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
+from assistant.ingest.pipeline import ingest
 from assistant.store.index import Index
 from assistant.settings import Settings
 
@@ -65,7 +66,7 @@ def test_deleting_a_document_removes_its_chunks_from_every_store(tmp_path):
 def test_reconcile_repairs_a_crash_between_the_stores(tmp_path):
     settings = Settings(index_dir=tmp_path / "idx")
     index = Index.open(settings, create=True)
-    index.ingest([PAGE_000])
+    ingest(index, [PAGE_000])
     index.embed_pending()
     # Simulate a crash: a vector written for a document whose catalog commit never happened,
     # and a vector lost after its catalog row was committed.
@@ -163,20 +164,20 @@ def test_documents_prepared_in_worker_processes_are_written_as_one_process_write
     as a server does): the catalog, facts and answers are those of a one-process ingest."""
     import threading
 
-    from assistant.store import index as index_module
+    from assistant.ingest import pipeline as pipeline
 
     corpus = Path(__file__).resolve().parents[1] / "evals" / "crud_news_sample_corpus.jsonl"
     one = Assistant(settings=Settings(index_dir=tmp_path / "one", ingest_workers=1))
     one.ingest(corpus)
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     started = []
-    real_pool = index_module._in_order
+    real_pool = pipeline._in_order
 
     def watched(pool, groups, window):
         started.append(type(pool._mp_context).__name__)
         return real_pool(pool, groups, window)
 
-    monkeypatch.setattr(index_module, "_in_order", watched)
+    monkeypatch.setattr(pipeline, "_in_order", watched)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait) if busy else None
     if other:
@@ -216,7 +217,8 @@ def test_an_ingest_killed_while_its_workers_prepare_leaves_the_index_free_for_th
 import os, signal
 from pathlib import Path
 from assistant.settings import Settings
-from assistant.store import index as m
+from assistant.ingest import pipeline as m
+from assistant.store.index import Index
 m.PARALLEL_MIN_BYTES = 0
 real = m._in_order
 def watched(pool, groups, window):
@@ -225,8 +227,8 @@ def watched(pool, groups, window):
         os.kill(os.getpid(), signal.SIGKILL)
         yield item
 m._in_order = watched
-idx = m.Index.open(Settings(index_dir={str(index_dir)!r}, ingest_workers=2), create=True)
-idx.ingest([Path({str(folder)!r})])
+idx = Index.open(Settings(index_dir={str(index_dir)!r}, ingest_workers=2), create=True)
+m.ingest(idx, [Path({str(folder)!r})])
 """
     log = tmp_path / "writer.log"  # not a pipe: a worker left behind would hold it open and hang the test
     with open(log, "w") as out:

@@ -197,9 +197,9 @@ def test_cli_chat_keeps_the_conversation(seeds_index):
 
 
 def test_context_packing_never_cuts_a_sentence_or_a_figure(seeds_assistant):
-    from assistant.ingest.chunking import count_tokens
+    from assistant.text.tokens import count_tokens
     from assistant.answer.generative import pack_passages
-    from assistant.text.zh import sentence_spans
+    from assistant.text.chars import sentence_spans
 
     passages = seeds_assistant.retrieve("沁水县处罚金额和清洁取暖改造", k=6)
     whole = sum(count_tokens(p.text) for p in passages)

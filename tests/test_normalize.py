@@ -1,7 +1,7 @@
 """Normalization on real lines of both seed pages: hard wraps rejoined, headlines and bylines kept apart."""
 
 from assistant.ingest.normalize import BODY, BYLINE, CAPTION, HEADING, SIGNATURE, normalize_blocks
-from assistant.text.zh import tidy_spacing
+from assistant.text.chars import tidy_spacing
 
 from .conftest import PAGE_000, PAGE_001
 

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from assistant.answer.frame import analyze
 from assistant.ingest.articles import parse_document
 from assistant.ingest.normalize import normalize_blocks
-from assistant.text.zh import (
-    arabic_decimals, cn_to_number, figure_values, fold_width, has_words, normalize_question, same_figure, to_simplified,
-)
+from assistant.text.chars import fold_width, has_words
+from assistant.text.figures import arabic_decimals, cn_to_number, figure_values, same_figure
+from assistant.text.script import normalize_question, to_simplified
 
 # Text as news archives hold it: CJK, Latin, digits, full-width forms, punctuation, controls and emoji mixed.
 NEWSY = st.text(
@@ -78,7 +78,7 @@ def test_chinese_numerals_round_trip(number):
 def test_bigram_codes_are_the_bigrams_article_search_reads(text):
     # Whole articles are indexed through integer codes: decoded, they must be exactly char_bigrams, or a question's
     # bigrams would miss what the article holds.
-    from assistant.text.zh import bigram_of_code, char_bigram_codes, char_bigrams
+    from assistant.text.tokens import bigram_of_code, char_bigram_codes, char_bigrams
 
     assert [bigram_of_code(int(c)) for c in char_bigram_codes(text)] == char_bigrams(text)
 

@@ -11,9 +11,9 @@ import pytest
 from assistant.answer.composite import split_parts, understand
 from assistant.answer.frame import analyze
 from assistant.retrieve.retrieval import reciprocal_rank_fusion
-from assistant.text.zh import (
-    cn_to_number, figure_matches, figure_values, normalize_question, pinyin_syllables, places_sounding, same_figure, short_place,
-)
+from assistant.text.figures import cn_to_number, figure_matches, figure_values, same_figure
+from assistant.text.names import pinyin_syllables, places_sounding, short_place
+from assistant.text.script import normalize_question
 
 # --- the question frame ------------------------------------------------------------------
 

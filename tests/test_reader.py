@@ -13,7 +13,7 @@ from assistant.answer.frame import RATE_UNITS, analyze
 from assistant.answer.reader_model import FEATURES, MODEL_FILE, Trees, design, load_model
 from assistant.eval.evaluation import GoldItem, evidence_holds, verdict
 from assistant.settings import Settings
-from assistant.text.zh import strip_spaces
+from assistant.text.chars import strip_spaces
 
 
 # --- answer types ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import pytest
 from opencc import OpenCC
 
 from assistant import Assistant
-from assistant.ingest.normalize import BYLINE, byline_names, normalize_blocks
+from assistant.ingest.normalize import BYLINE, normalize_blocks
+from assistant.text.names import byline_names
 
 from .conftest import PAGE_000
 

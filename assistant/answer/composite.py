@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..retrieve.retrieval import Passage
-from ..text.zh import (
-    CJK, char_bigrams, figure_matches, figure_values, normalize_question, pinyin, pos_words, same_figure, short_place,
-    word_at,
-)
+from ..text.chars import CJK
+from ..text.figures import figure_matches, figure_values, same_figure
+from ..text.names import pinyin, short_place
+from ..text.script import normalize_question
+from ..text.tokens import char_bigrams, pos_words, word_at
 from .crosslingual import CrossLingualReader
 from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
 from .frame import UNIT_FAMILY, QuestionFrame, analyze

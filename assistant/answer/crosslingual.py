@@ -11,7 +11,8 @@ import numpy as np
 
 from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
-from ..text.zh import CJK, clause_spans, pinyin, sentence_spans, strip_spaces
+from ..text.chars import CJK, clause_spans, sentence_spans, strip_spaces
+from ..text.names import pinyin
 from .extractive import DECLINE_PREFIX, Extraction, effective_years, kind_spans
 from .frame import QuestionFrame, unit_fits
 

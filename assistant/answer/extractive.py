@@ -18,13 +18,13 @@ from functools import cached_property, lru_cache
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from ..ingest.normalize import byline_names
+from ..text.names import byline_names
 from ..retrieve.retrieval import Passage
 from ..store.records import ArticleText
-from ..text.zh import (
-    CJK, CLAUSE_PUNCT, DATE_RE, STOPWORDS, YEAR_RE, clause_spans, fold_width, figure_matches, most_named, pos_words, sentence_spans, short_place,
-    strip_spaces, tidy_spacing, years_in,
-)
+from ..text.chars import CJK, CLAUSE_PUNCT, clause_spans, fold_width, sentence_spans, strip_spaces, tidy_spacing
+from ..text.figures import DATE_RE, figure_matches, most_named, YEAR_RE, years_in
+from ..text.names import short_place
+from ..text.tokens import pos_words, STOPWORDS
 from .frame import LOCATIVE, RATE_UNITS, ROLE_PATTERN, UNIT_FAMILY, QuestionFrame, unit_fits
 from .knobs import KNOBS, Knobs
 from .reader_model import DISTANCE_CAP, ReaderModel, agrees

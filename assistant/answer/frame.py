@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from ..text.zh import (
-    ADMIN_SUFFIXES, CJK, ROLE_WORDS, STOPWORDS, cjk_count, fold_width, latin_word_count, pinyin_syllables, places_sounding, pos_words, rarity, short_place,
-    words, years_in,
-)
+from ..text.chars import CJK, cjk_count, fold_width, latin_word_count
+from ..text.figures import years_in
+from ..text.names import ADMIN_SUFFIXES, pinyin_syllables, places_sounding, ROLE_WORDS, short_place
+from ..text.tokens import pos_words, rarity, STOPWORDS, words
 
 _REASON_Q = re.compile(r"为什么|为何|什么原因|原因是|原因为|因为什么|由于什么|何故")
 # Questions whose answer is a clause or sentence that states it, not a short span.

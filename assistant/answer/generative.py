@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass, field
 
 from .extractive import DECLINE_PREFIX
-from ..ingest.chunking import count_tokens
+from ..text.tokens import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
 from ..store.records import full_heading
-from ..text.zh import arabic_decimals, figure_matches, figure_values, same_figure, sentence_spans, to_simplified
+from ..text.chars import sentence_spans
+from ..text.figures import arabic_decimals, figure_matches, figure_values, same_figure
+from ..text.script import to_simplified
 from .frame import QuestionFrame, unit_fits
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..store.records import ArticleText, Passage
-from ..text.zh import figure_matches, to_simplified
+from ..text.figures import figure_matches
+from ..text.script import to_simplified
 
 
 def folded_passage(p: Passage) -> Passage:

@@ -21,9 +21,11 @@ from ..answer.script import folded_article, folded_passage, restore_script
 from ..errors import IndexMissing, LLMError, QuestionError
 from ..retrieve.retrieval import Mode, Passage, Retriever
 from ..settings import Settings, get_settings
-from ..store.index import Index, IngestReport
+from ..ingest.pipeline import IngestReport, ingest
+from ..store.index import Index
 from ..store.records import ArticleText, DocumentInfo, full_heading
-from ..text.zh import has_words, normalize_question, to_simplified
+from ..text.chars import has_words
+from ..text.script import normalize_question, to_simplified
 
 if TYPE_CHECKING:  # evaluation is imported when asked for: a question need not load it
     from ..eval.evaluation import EvalRun, FactsEvalRun
@@ -181,7 +183,7 @@ class Assistant:
     # --- public API ----------------------------------------------------------------------
 
     def ingest(self, *paths: str | Path, progress=None) -> IngestReport:
-        return self._open(create=True).ingest([Path(p) for p in paths], progress=progress)
+        return ingest(self._open(create=True), [Path(p) for p in paths], progress=progress)
 
     def status(self) -> dict:
         """Index counts and which backend answers (never the API key)."""

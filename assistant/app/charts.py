@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..ingest.facts import Fact
+from ..store.records import Fact
 from ..store.records import Passage, full_heading
 
 CHART_MAX_GROUPS = 4  # charts shown at most (the units with the most figures first); the table has the rest

@@ -114,7 +114,7 @@ class ChatRequest(BaseModel):
 
 def usage(messages: list[dict], text: str) -> dict:
     """OpenAI's token counts of a reply (tiktoken cl100k, as the chunker counts): clients such as llm read them."""
-    from ..ingest.chunking import count_tokens
+    from ..text.tokens import count_tokens
 
     prompt = sum(count_tokens(m["content"]) for m in messages)
     completion = count_tokens(text)

@@ -22,7 +22,8 @@ from .api import Answer, Assistant
 from .charts import render_charts
 from .uploads import Refusal, UploadService, human, report_lines
 from ..store.records import full_heading
-from ..text.zh import figure_matches, figure_values, pos_words, same_figure
+from ..text.figures import figure_matches, figure_values, same_figure
+from ..text.tokens import pos_words
 
 APP_TITLE = "新闻问答助手"
 # Example questions are the archive's own: figure questions made from its facts, each kept only if it is answered.

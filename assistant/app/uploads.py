@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, NamedTuple
 
 from ..ingest.loading import SUPPORTED_SUFFIXES
-from ..store.index import IngestReport
+from ..ingest.pipeline import IngestReport
 
 COPY_CHUNK = 1 << 20  # bytes read at a time while saving an upload
 

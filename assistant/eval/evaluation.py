@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import GoldError
-from ..text.zh import char_bigrams, figure_values, fold_width, same_figure, short_place, strip_spaces, to_simplified
+from ..text.chars import fold_width, strip_spaces
+from ..text.figures import figure_values, same_figure
+from ..text.names import short_place
+from ..text.script import to_simplified
+from ..text.tokens import char_bigrams
 
 # --- gold sets --------------------------------------------------------------------------
 
@@ -442,7 +446,7 @@ def is_facts_gold(path: str | Path) -> bool:
 def load_facts_gold(path: str | Path) -> list[dict]:
     from pydantic import ValidationError
 
-    from ..ingest.facts import Fact
+    from ..store.records import Fact
 
     items = []
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
@@ -504,7 +508,7 @@ def evaluate_facts(predicted: list, gold: list[dict]) -> FactsEvalRun:
     Recall = gold figures with a correct prediction / gold; precision = correct / predictions that claim a gold
     figure (the gold set does not list every figure of the pages, so other predictions are not judged).
     """
-    from ..ingest.facts import Fact
+    from ..store.records import Fact
 
     def base(value, unit):
         f = Fact(subject="x", metric="x", value=float(value), unit=unit or "", span="x")

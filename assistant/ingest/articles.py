@@ -7,29 +7,13 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .normalize import BODY, BYLINE, CAPTION, SIGNATURE, Block, normalize_blocks
-from ..text.zh import char_bigrams, ends_sentence, to_simplified
+from ..text.chars import ends_sentence
+from ..text.script import to_simplified
+from ..text.tokens import char_bigrams
 
 # A column label (栏目) printed with its pinyin ("一线传真 yixian chuanzhen") names the page's rubric, not the story.
 _COLUMN_LABEL = re.compile(r"^[\u4e00-\u9fff]{2,8}\s*[a-z]{2,}(?:\s+[a-z]{2,})+\s*")
 _PINYIN = re.compile(r"[a-z]{2,}(?:\s+[a-z]{2,})+")
-
-
-UNTITLED = "（无标题）"
-
-
-def heading_label(title: str, subtitle: str = "") -> str:
-    """How an article is named to a reader: its headline, else its subtitle, else 无标题 (a story whose page
-    printed no headline is never named by a sentence of its body)."""
-    if title:
-        return title
-    return subtitle or UNTITLED
-
-
-def full_heading(title: str, subtitle: str = "") -> str:
-    """Headline and subtitle on one line, as a newspaper sets them: "越是艰难越向前——阳城县生态环保工作综述"."""
-    if title and subtitle:
-        return f"{title}——{subtitle}"
-    return heading_label(title, subtitle)
 
 
 @dataclass

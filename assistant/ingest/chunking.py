@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
+from ..text.chars import clause_spans, ends_sentence, sentence_spans
+from ..text.script import to_simplified
+from ..text.tokens import count_tokens
+from ..store.records import scoped_text
 from .articles import ParsedDocument
-from ..text.zh import clause_spans, ends_sentence, sentence_spans, to_simplified
 
 
 @dataclass(frozen=True)
@@ -35,22 +37,6 @@ class Chunk:
     def index_text(self) -> str:
         """What BM25 and the embedding see: the article's headline and subtitle give every chunk its scope."""
         return scoped_text(self.title, self.subtitle, self.text)
-
-
-def scoped_text(title: str, subtitle: str, text: str) -> str:
-    """A chunk's text under its article's heading lines, as it is embedded and indexed."""
-    return "\n".join(part for part in (title, subtitle, text) if part)
-
-
-@lru_cache(maxsize=1)
-def _encoding():
-    import tiktoken
-
-    return tiktoken.get_encoding("cl100k_base")
-
-
-def count_tokens(text: str) -> int:
-    return len(_encoding().encode(text, disallowed_special=()))
 
 
 def _size(text: str) -> int:

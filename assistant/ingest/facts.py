@@ -10,79 +10,16 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ..text.zh import (
-    ADMIN_SUFFIXES,
-    CASUALTY,
-    CJK,
-    CLAUSE_PUNCT,
-    CN_MAGNITUDE,
-    FIGURE_RE,
-    cn_to_number,
-    figure_matches,
-    fold_width,
-    most_named,
-    negative,
-    pos_words,
-    sentence_spans,
-    short_place,
-    strip_spaces,
-    words,
-)
-from .articles import ParsedDocument, full_heading
+from ..text.chars import CJK, CLAUSE_PUNCT, fold_width, sentence_spans, strip_spaces
+from ..text.figures import CASUALTY, cn_to_number, figure_matches, FIGURE_RE, most_named, negative
+from ..text.names import ADMIN_SUFFIXES, short_place
+from ..text.tokens import pos_words, words
+from ..store.records import Fact, full_heading
+from .articles import ParsedDocument
 from .chunking import Chunk
 from .subjects import ArticleSubjects, article_subjects, clause_subject, only_a_name
-
-
-class Fact(BaseModel):
-    """One figure of an article with what it is about."""
-
-    subject: str = Field(min_length=1, max_length=40)  # what it is about: 沁水县, 联想集团, 华夏成长混合, 中国
-    year: int | None = Field(None, ge=1900, le=2100)
-    period: str = ""  # the year and, where the text says so, its part: 2023年上半年, 2024年1—7月, 2023年
-    metric: str = Field(min_length=1, max_length=40)  # 处罚金额
-    value: float
-    value_max: float | None = None  # the upper end of a range ("3至5个")
-    unit: str = ""  # 万元, 家次, 件, %, 微克/立方米
-    qualifier: str | None = None  # 余, 多, 约, 以上
-    span: str = Field(min_length=1)  # the exact quoted text holding the figure
-    context: str = ""  # the whole sentence the figure is in
-    title: str = ""  # the article's full heading (headline——subtitle), as the facts table shows it
-    source: str = ""
-    doc_id: str = ""
-    chunk_id: str = ""
-
-    @property
-    def base_value(self) -> float:
-        """The value with a magnitude prefix of the unit folded in: 394.179 万元 -> 3941790."""
-        if len(self.unit) > 1 and self.unit[0] in CN_MAGNITUDE:
-            return round(self.value * CN_MAGNITUDE[self.unit[0]], 6)
-        return self.value
-
-    @property
-    def base_unit(self) -> str:
-        return self.unit[1:] if len(self.unit) > 1 and self.unit[0] in CN_MAGNITUDE else self.unit
-
-    def display(self) -> str:
-        """The figure as the text would write it: 5800余万元, 约3个, 40家以上."""
-        q = self.qualifier or ""
-        if q == "以上":
-            return f"{self._number()}{self.unit}以上"
-        return f"{self.display_value()}{self.unit}"
-
-    def display_value(self) -> str:
-        """The number with its qualifier and range, without the unit (the table's 数值 beside 单位): 5800余, 约3, 3至5."""
-        q = self.qualifier or ""
-        return f"{self._number()}{q}" if q in ("余", "多", "以上") else f"{q}{self._number()}"
-
-    def _number(self) -> str:
-        return f"{self.value:g}" + (f"至{self.value_max:g}" if self.value_max is not None else "")
-
-    @property
-    def when(self) -> str:
-        """The period the figure is for, as the table shows it: 2023年上半年, else its year, else nothing."""
-        return self.period or (f"{self.year}年" if self.year else "")
 
 
 class FactExtractor(Protocol):

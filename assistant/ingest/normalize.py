@@ -7,7 +7,9 @@ import statistics
 import unicodedata
 from dataclasses import dataclass
 
-from ..text.zh import CJK, CLOSERS, ends_sentence, tidy_spacing, to_simplified
+from ..text.chars import CJK, CLOSERS, ends_sentence, tidy_spacing
+from ..text.names import BYLINE_ROLE
+from ..text.script import to_simplified
 
 BODY, HEADING, BYLINE, SIGNATURE, CAPTION = "body", "heading", "byline", "signature", "caption"
 
@@ -25,20 +27,13 @@ class Block:
 # Fonts in print PDFs map the bullet before a byline to 姻 ("姻 科学导报记者 来虹").
 _BULLET = re.compile(r"^(?:[■●◆▲□]|姻(?=\s))\s*")
 _CAPTION = re.compile(r"图片?由[^。，；]{1,40}提供$|^图为|（?(?:记者|通讯员)?\s*[\u4e00-\u9fff]{2,4}\s*摄）?$")
-_BYLINE_ROLE = r"^(?:科学导报|本报|新华社)?(?:特约|实习)?(?:记者|通讯员)"
-_BYLINE = re.compile(f"{_BYLINE_ROLE}[\\s{CJK}]{{1,24}}$")
+_BYLINE = re.compile(f"{BYLINE_ROLE}[\\s{CJK}]{{1,24}}$")
 _LEAD = re.compile(r"^(?:科学导报讯|本报讯|新华社|科学导报(?=\s|\d|[（(]))")
 _SIGNATURE = re.compile(f"^[{CJK}]{{2,3}}$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _INNER_PUNCT = re.compile(r"[，。；！？,;!?]")
 _LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
 _DATELINE = re.compile(r"^\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}日?(?:\s*\d{1,2}:\d{2}(?::\d{2})?)?(?:\s|，|,|$)")
-
-
-def byline_names(byline: str) -> list[str]:
-    """The people a byline or signature names, as written: "科学导报记者 范琛 陈海瑞" -> ["范琛", "陈海瑞"]."""
-    role = re.match(_BYLINE_ROLE + r"\s*", to_simplified(byline))  # 記者 is 记者: the same length, folded
-    return byline[role.end() if role else 0 :].split()
 
 
 def _width(line: str) -> float:

@@ -10,7 +10,8 @@ from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
 
-from ..text.zh import CJK, pos_words
+from ..text.chars import CJK
+from ..text.tokens import pos_words
 
 # jieba's tags for names: organisation, other proper noun, person, place, Latin word, abbreviation.
 _NAME_TAGS = frozenset({"nt", "nz", "nr", "nrt", "nrfg", "ns", "eng"})

@@ -9,7 +9,9 @@ from typing import Literal
 
 from ..store.index import Index
 from ..store.records import Passage
-from ..text.zh import cjk_count, fold_width, latin_word_count, to_simplified, tokenize
+from ..text.chars import cjk_count, fold_width, latin_word_count
+from ..text.script import to_simplified
+from ..text.tokens import tokenize
 
 __all__ = ["Mode", "Passage", "Retriever", "reciprocal_rank_fusion"]
 

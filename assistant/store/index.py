@@ -1,9 +1,10 @@
-"""The index: a SQLite catalog (source of truth) plus the vector store and BM25 derived from it, kept in step."""
+"""The index: the SQLite catalog (the source of truth) with the vector store and the BM25 indexes derived from it,
+kept in step. One writer at a time commits document records (ingest/pipeline.py prepares them); readers search and
+read. The store knows nothing of files."""
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import re
@@ -13,293 +14,37 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..ingest.articles import ParsedDocument, parse_document
-from ..ingest.chunking import Chunk, chunk_document, scoped_text
-from .embedding import Embedder, document_vectors, make_embedder
-from ..ingest.facts import Fact, FactExtractor, make_extractor
-from .lexical import BM25Index, LayeredBM25, Sources
-from .probe import store_is_whole
-from .records import ArticleText, DocumentInfo, Passage, full_heading
-from ..ingest.loading import SourceDocument, Skipped, discover, read_file
 from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
+from ..text.script import to_simplified
+from ..text.tokens import char_bigrams, tokenize
+from . import catalog
+from .catalog import BM25_KINDS, CATALOG_FILE, FACT_COLUMNS, article_key, fact_filter, split_article_key
+from .children import die_with_parent
+from .embedding import Embedder, document_vectors, make_embedder
+from .lexical import BM25Index, LayeredBM25
+from .probe import store_is_whole
+from .records import ArticleText, DocumentInfo, DocumentRecord, Fact, Passage, fact_of_row, full_heading, scoped_text
 from .shared import SharedCatalog, SharedDocument, connect
 from .vectorstore import VectorStore, forget_clients, make_vector_store
-from ..text.places import places_within  # loads jionlp's table only when a facts filter names a place
-from ..text.zh import bigram_of_code, char_bigram_codes, char_bigrams, to_simplified, tokenize
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT, content_hash TEXT NOT NULL,
-    text TEXT NOT NULL, metadata TEXT NOT NULL, n_articles INTEGER NOT NULL, n_chunks INTEGER NOT NULL,
-    ingested_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS articles (
-    doc_id TEXT NOT NULL, idx INTEGER NOT NULL, title TEXT NOT NULL, start INTEGER NOT NULL,
-    body_start INTEGER NOT NULL, end INTEGER NOT NULL, byline TEXT, subtitle TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (doc_id, idx)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, article INTEGER NOT NULL,
-    title TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    source TEXT NOT NULL, tokens TEXT NOT NULL, metadata TEXT NOT NULL, subtitle TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
-CREATE TABLE IF NOT EXISTS facts (
-    doc_id TEXT NOT NULL, chunk_id TEXT NOT NULL, subject TEXT NOT NULL, year INTEGER, metric TEXT NOT NULL,
-    value REAL NOT NULL, value_max REAL, unit TEXT NOT NULL, qualifier TEXT, span TEXT NOT NULL,
-    title TEXT NOT NULL, source TEXT NOT NULL, base_value REAL NOT NULL, base_unit TEXT NOT NULL, context TEXT NOT NULL,
-    period TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS facts_doc ON facts (doc_id);
-CREATE INDEX IF NOT EXISTS facts_subject ON facts (subject);
-"""
-FACT_COLUMNS = (
-    "doc_id", "chunk_id", "subject", "year", "metric", "value", "value_max", "unit", "qualifier", "span", "title", "source",
-    "context", "period",
-)
-INSERT_FACT = (f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) "
-               f"VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})")
-DOCUMENT_TABLES = ("documents", "chunks", "articles", "facts")  # every table with rows of a document
-
-
-def _fact_filter(subject: str | None, metric: str | None, year: int | None, subject_prefix: str | None) -> tuple[str, list]:
-    """The WHERE clause and its arguments for the facts the filters select."""
-    where, args = ["1=1"], []
-    if subject_prefix and not any(ch in subject_prefix for ch in "*?[]"):
-        where.append("subject GLOB ?")
-        args.append(f"{subject_prefix}*")
-    elif subject_prefix:
-        subject = subject_prefix
-    if subject:  # a province or city also selects the places inside it: 江苏 finds 南京市 and 江宁区
-        names = [subject, *places_within(subject)]
-        where.append("(" + " OR ".join(["subject LIKE ?"] * len(names)) + ")")
-        args += [f"%{name}%" for name in names]
-    if metric:
-        where.append("(metric LIKE ? OR span LIKE ?)")
-        args += [f"%{metric}%", f"%{metric}%"]
-    if year is not None:
-        where.append("year = ?")
-        args.append(int(year))
-    return " AND ".join(where), args
-
-
-def _fact_row(f: Fact) -> list:
-    return [*(getattr(f, col) for col in FACT_COLUMNS), f.base_value, f.base_unit]
-
-
-FACTS_VERSION = "10"  # bump when the rule-based extractor changes, so existing indexes re-extract
-# Bump when parsing or chunking changes what a file becomes: a stored document counts as unchanged only when
-# both its content and the parser that read it are the same, so the next ingest of the same files redoes them.
-PARSER_VERSION = "4"
-COMMIT_CHUNKS = 512  # passages written per catalog transaction (each lands whole; readers see it at once)
 EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
 WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
 # Present from a writer's first vector write until its hold on the write lock ends: found by a later process, it
 # means a writer died mid-write and the vector store may be torn (chromadb then crashes or fails on every read).
 VECTORS_DIRTY = "vectors.dirty"
+# Present from a writer's first change (catalog or vectors) until its hold on the write lock ends without an error:
+# found by the next ingest, it means the catalog and the vectors may disagree (orphan or missing vectors), and
+# reconcile() runs. A clean index is not scanned: an ingest's cost is its own documents'.
+REPAIR_MARK = "repair.needed"
 SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
-
-
-@dataclass
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    # Files whose name (or .jsonl id) another file already held, kept as documents of their own: (source, new id,
-    # the id they would have replaced).
-    renamed: list[tuple[str, str, str]] = field(default_factory=list)
-    chunks_written: int = 0
-    vectors_pending: int = 0  # passages left for the background embedder
-    bytes_read: int = 0
-    seconds: float = 0.0
-    answerable_seconds: float = 0.0  # until every document was in the catalog and BM25: answerable, vectors aside
-    warnings: list[str] = field(default_factory=list)
-
-    def renamed_notes(self) -> list[str]:
-        """One sentence a renamed file, for people (Chinese)."""
-        return [f"{src} 与已有文档 {old} 同名但内容不同，已作为新文档 {new} 导入（不覆盖原文档）。"
-                for src, new, old in self.renamed]
-
-    def to_dict(self) -> dict:
-        return {
-            "added": len(self.added),
-            "replaced": len(self.replaced),
-            "unchanged": len(self.unchanged),
-            "chunks_written": self.chunks_written,
-            "vectors_pending": self.vectors_pending,
-            "skipped": [str(s) for s in self.skipped],
-            "renamed": [{"source": src, "doc_id": new, "instead_of": old} for src, new, old in self.renamed],
-            "warnings": self.warnings,
-            "seconds": round(self.seconds, 3),
-            "answerable_seconds": round(self.answerable_seconds, 3),
-        }
-
-
-@dataclass
-class _Prepared:
-    """A document ready to write: its catalog rows (built where it was prepared, a worker process for a large
-    ingest, so the writing process only writes them) and its passages' ids."""
-
-    doc: SourceDocument
-    record: dict
-    chunk_ids: list[str]
-
-
-def prepare(doc: SourceDocument, settings: Settings, extractor: FactExtractor) -> _Prepared:
-    """What a document becomes before it is written: its articles, chunks, their BM25 tokens and its facts, as
-    catalog rows. A pure function of the document and the settings, so it runs in any process."""
-    default_title = doc.title or Path(doc.doc_id).stem
-    parsed = parse_document(doc.text, default_title)
-    meta = dict(doc.metadata)
-    if doc.line:
-        meta["line"] = doc.line
-    chunks = chunk_document(
-        parsed, doc.doc_id, doc.source, budget=settings.chunk_tokens, overlap=settings.chunk_overlap_sentences,
-        metadata=meta,
-    )
-    tokens = [tokenize(c.index_text) for c in chunks]
-    # Facts are read in simplified characters (subjects and metrics match questions in either script).
-    facts = extractor.extract(parsed.folded(), [c.folded() for c in chunks], doc.doc_id, doc.source)
-    return _Prepared(doc, _record(doc, parsed, chunks, tokens, facts), [c.chunk_id for c in chunks])
-
-
-def _record(d: SourceDocument, parsed: ParsedDocument, chunks: list[Chunk], tokens: list[list[str]], facts: list[Fact]) -> dict:
-    """A prepared document as the catalog's rows (the local tables and the shared store hold the same). Its
-    ingestion time (document row, last column) is set when it is written."""
-    return {
-        "document": [d.doc_id, d.source, d.title, _parsed_hash(d), parsed.text,
-                     json.dumps(d.metadata, ensure_ascii=False), len(parsed.articles), len(chunks), 0.0],
-        "articles": [[i, a.title, a.start, a.body_start, a.end, a.byline, a.subtitle]
-                     for i, a in enumerate(parsed.articles)],
-        "chunks": [[c.chunk_id, c.ordinal, c.article, c.title, c.text, c.start, c.end, c.source, " ".join(t),
-                    json.dumps(c.metadata, ensure_ascii=False), c.subtitle] for c, t in zip(chunks, tokens)],
-        "facts": [_fact_row(f) for f in facts],
-    }
-
-
-# --- preparing documents in worker processes ----------------------------------------------
-# Ingestion is CPU-bound (segmentation, fact rules): documents are prepared by one worker process per
-# core while this process writes what they return, in order. A single-threaded process (the CLI, a script) forks its
-# workers, which start at once and need no `if __name__ == "__main__"` guard; a server spawns them, since its other
-# threads may hold locks at the moment of a fork.
-
-PARALLEL_MIN_BYTES = 1_000_000  # below this much text, starting workers (about a second) costs more than it saves
-WORKER_TASK_BYTES = 200_000  # text sent to a worker at a time: large enough to amortize the hand-over
-WORKER_WINDOW = 4  # tasks in flight per worker, so a worker never waits and memory stays bounded
-_WORKER: dict = {}
-
-
-def _start_worker(settings: Settings, writer_pid: int, inherited_lock: int | None) -> None:
-    """A worker's start. A forked worker closes its copy of the writer's locked file: an flock belongs to every copy,
-    so a worker outliving a writer killed with -9 would keep the index locked. And every worker dies with its
-    writer (Linux), rather than wait forever for work that will not come."""
-    if inherited_lock is not None:
-        os.close(inherited_lock)
-    _die_with_parent(writer_pid)
-    _WORKER.update(settings=settings, extractor=make_extractor(settings))
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    try:
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1  # noqa: N806 - <linux/prctl.h>
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: a worker then ends when its writer's pipe closes, if ever
-        pass
-    if os.getppid() != parent_pid:  # the writer died before the signal was asked for
-        os._exit(0)
-
-
-def _prepare_in_worker(docs: list[SourceDocument]) -> list[_Prepared]:
-    return [prepare(d, _WORKER["settings"], _WORKER["extractor"]) for d in docs]
-
-
-def _ingest_workers(settings: Settings) -> int:
-    return settings.ingest_workers or max(1, min(os.cpu_count() or 1, 8))
-
-
-def _in_order(pool, groups: Iterable[list[SourceDocument]], window: int):
-    """Each group's prepared documents, in the order given, with at most `window` groups in flight."""
-    from collections import deque
-
-    flying: deque = deque()
-    for group in groups:
-        flying.append(pool.submit(_prepare_in_worker, group))
-        if len(flying) >= window:
-            yield from flying.popleft().result()
-    while flying:
-        yield from flying.popleft().result()
-
-
-def _grouped(docs: Iterable[SourceDocument], task_bytes: int):
-    group, size = [], 0
-    for d in docs:
-        group.append(d)
-        size += len(d.text)
-        if size >= task_bytes:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
-
-
-# --- the two BM25 indexes, derived from the catalog ---------------------------------------------
-
-def _in_docs(column: str, doc_ids: list[str] | None) -> tuple[str, list[str]]:
-    """A WHERE clause keeping the rows of these documents (all rows when None)."""
-    if doc_ids is None:
-        return "", []
-    return f"WHERE {column} IN ({','.join('?' * len(doc_ids))})", list(doc_ids)
-
-
-def _passage_bm25(db: sqlite3.Connection, gen: int, doc_ids: list[str] | None = None,
-                  base: BM25Index | None = None) -> BM25Index:
-    """BM25 over the passages' jieba tokens (as prepared at ingestion), of every document or of these (a delta
-    scored with the base's statistics). The documents' hashes come in the same statement as their rows."""
-    where, args = _in_docs("c.doc_id", doc_ids)
-    rows = db.execute("SELECT c.chunk_id, c.tokens, c.doc_id, d.content_hash FROM chunks c "
-                      f"JOIN documents d ON d.doc_id = c.doc_id {where} ORDER BY c.doc_id, c.ordinal", args)
-    sources = Sources({}, [])
-
-    def read():
-        for chunk_id, tokens, doc_id, content_hash in rows:
-            sources.hashes[doc_id] = content_hash
-            sources.row_docs.append(doc_id)
-            yield chunk_id, tokens.split(" ") if tokens else []
-
-    return BM25Index.build(read(), gen, sources, base)
-
-
-def _article_bm25(db: sqlite3.Connection, gen: int, doc_ids: list[str] | None = None,
-                  base: BM25Index | None = None) -> BM25Index:
-    """BM25 over the character bigrams of whole articles (headline, subtitle and body): what the article knows
-    as a whole, robust to how jieba happens to cut the question's words."""
-    keys, codes = [], []
-    sources = Sources({}, [])
-    where, args = _in_docs("a.doc_id", doc_ids)
-    for doc_id, idx, title, subtitle, body, content_hash in db.execute(
-        "SELECT a.doc_id, a.idx, a.title, a.subtitle, substr(d.text, a.body_start + 1, a.end - a.body_start), "
-        f"d.content_hash FROM articles a JOIN documents d ON d.doc_id = a.doc_id {where} ORDER BY a.doc_id, a.idx",
-        args,
-    ):  # one article's text at a time: only the codes are kept
-        keys.append(article_key(doc_id, idx))
-        codes.append(char_bigram_codes(scoped_text(title, subtitle, body)))
-        sources.hashes[doc_id] = content_hash
-        sources.row_docs.append(doc_id)
-    return BM25Index.build_from_codes(keys, codes, bigram_of_code, gen, sources, base)
-
 
 # A small ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the
 # whole catalog; once the rows laid over (new ones and masked old ones) pass this share of the saved index's rows,
@@ -310,50 +55,7 @@ def _article_bm25(db: sqlite3.Connection, gen: int, doc_ids: list[str] | None = 
 BM25_DELTA_SHARE = 0.05
 
 
-# Each kind of BM25: its folder in the index (a link to its saved version) and how it is built from the catalog.
-BM25_KINDS: dict[str, tuple[str, Callable[..., BM25Index]]] = {
-    "bm25": ("bm25", _passage_bm25),
-    "articles": ("bm25_articles", _article_bm25),
-}
-
-
-def _save_bm25(index_dir: str, kind: str, gen: int, writer_pid: int) -> None:
-    """In a worker process, for the writer that holds the index's lock: build one BM25 from the committed catalog
-    (generation `gen`) and save it where the writer loads it. A worker whose writer died meanwhile (kill -9) saves
-    nothing: the lock is no longer held for it."""
-    db = sqlite3.connect(f"file:{index_dir}/catalog.sqlite3?mode=ro", uri=True)
-    try:
-        folder, build = BM25_KINDS[kind]
-        index = build(db, gen)
-        if os.getppid() == writer_pid:
-            index.save(Path(index_dir) / folder)
-    finally:
-        db.close()
-
-
 _OPENING = threading.Lock()
-
-
-def article_key(doc_id: str, article: int) -> str:
-    """One id for an article across the catalog and the article index."""
-    return f"{doc_id}#{article}"
-
-
-def split_article_key(key: str) -> tuple[str, int]:
-    doc_id, _, article = key.rpartition("#")
-    return doc_id, int(article)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return a == b
-
-
-def _parsed_hash(doc: SourceDocument) -> str:
-    """What the catalog records of a document: its content as read by this parser version."""
-    return f"p{PARSER_VERSION}:{doc.content_hash}"
 
 
 # Vectors of an embedder that no longer exists: the feature-hashing embedder's (the default before issue 23, 666 MB
@@ -393,18 +95,7 @@ class Index:
         self._local = threading.local()  # each thread reads through its own SQLite connection
         self._connections: list[sqlite3.Connection] = []
         self._connecting = threading.Lock()
-        with self.db:  # WAL: readers see the last committed batch while a writer works, and never block it
-            self.db.execute("PRAGMA journal_mode=WAL")
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(facts)")}
-        if columns and not {"context", "period"} <= columns:  # facts are derived data: rebuild an older table
-            with self.db:
-                self.db.execute("DROP TABLE facts")
-                self.db.execute("DELETE FROM meta WHERE key='facts_version'")
-        for table in ("articles", "chunks"):  # indexes written before subtitles were kept
-            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
-            if have and "subtitle" not in have:
-                self.db.execute(f"ALTER TABLE {table} ADD COLUMN subtitle TEXT NOT NULL DEFAULT ''")
-        self.db.executescript(SCHEMA)
+        catalog.create(self.db)
         self._vectors: VectorStore | None = None
         # ASSISTANT_EMBEDDING=none: BM25 alone; no vector store, nothing pending, nothing to repair.
         self.lexical_only = settings.embedding == "none"
@@ -412,7 +103,6 @@ class Index:
         self._dense_generation = -1
         # One thread at a time loads a newer BM25; meanwhile other readers keep answering from the one they have.
         self._loading = {kind: threading.Lock() for kind in BM25_KINDS}
-        self.fact_extractor: FactExtractor = make_extractor(settings)
         self._writer = threading.local()  # this thread's hold on the write lock: writes nest
         # Server mode: the Chroma server's catalog is the truth, this catalog a copy kept by sync().
         self.shared: SharedCatalog | None = None
@@ -426,7 +116,7 @@ class Index:
         and each reads a committed state."""
         conn = getattr(self._local, "db", None)
         if conn is None:
-            conn = sqlite3.connect(str(self.dir / "catalog.sqlite3"), check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(str(self.dir / CATALOG_FILE), check_same_thread=False, timeout=30)
             with self._connecting:
                 self._connections.append(conn)
             self._local.db = conn
@@ -455,18 +145,32 @@ class Index:
                 raise IndexBusy(f"另一个导入或删除正在写入这个索引（进程 {holder}），请等它结束后再试。") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
-            self._writer.depth = 1
-            self._writer.fd = fd
+            self._writer.depth, self._writer.fd, self._writer.changing = 1, fd, False
+            whole = False
             try:
                 yield
+                whole = True
             finally:
                 self._writer.depth, self._writer.fd = 0, None
                 if getattr(self._writer, "dirty", False):  # every vector write of this hold has returned
                     (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
                     self._writer.dirty = False
+                if self._writer.changing and whole:  # every change of this hold is complete
+                    (self.dir / REPAIR_MARK).unlink(missing_ok=True)
+                self._writer.changing = False
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def lock_fd(self) -> int | None:
+        """The file descriptor of this thread's hold on the write lock (a forked worker must close its copy)."""
+        return getattr(self._writer, "fd", None)
+
+    def _will_change(self) -> None:
+        """Before a writer's first change of a hold: mark the index for repair, until the hold ends whole."""
+        if not getattr(self._writer, "changing", False):
+            (self.dir / REPAIR_MARK).write_text(str(os.getpid()), encoding="ascii")
+            self._writer.changing = True
 
     def _save_if_free(self, bm25: BM25Index, path: Path) -> None:
         """Save a rebuilt BM25 under the write lock; while another writer works, a reader keeps its rebuild in memory
@@ -482,7 +186,7 @@ class Index:
     @classmethod
     def open(cls, settings: Settings, index_dir: Path | None = None, create: bool = False) -> "Index":
         index_dir = Path(index_dir or settings.index_dir)
-        if not (index_dir / "catalog.sqlite3").exists():
+        if not (index_dir / CATALOG_FILE).exists():
             if not create and not settings.chroma_host:  # in server mode, a new process copies the shared catalog
                 raise IndexMissing(str(index_dir))
             index_dir.mkdir(parents=True, exist_ok=True)
@@ -511,6 +215,7 @@ class Index:
     # --- a torn vector store -------------------------------------------------------------
 
     def _mark_dirty(self) -> None:
+        self._will_change()
         if not getattr(self._writer, "dirty", False):
             (self.dir / VECTORS_DIRTY).write_text(str(os.getpid()), encoding="ascii")
             self._writer.dirty = True
@@ -523,6 +228,7 @@ class Index:
             with self.writing():
                 chroma = self.dir / "chroma"
                 torn = known_torn or (chroma.exists() and not store_is_whole(chroma, _collection_name(self.embedder.fingerprint)))
+                (self.dir / REPAIR_MARK).write_text(str(os.getpid()), encoding="ascii")  # the next ingest reconciles
                 if torn:
                     log.warning("the vector store in %s is torn; rebuilding it from the catalog", chroma)
                     forget_clients(chroma)
@@ -543,13 +249,12 @@ class Index:
             except IndexBusy:
                 pass  # the writer that took over reconciles them
 
-    def _meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else default
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        return catalog.get_meta(self.db, key, default)
 
     @property
     def generation(self) -> int:
-        return int(self._meta("generation", "0"))
+        return int(self.meta("generation", "0"))
 
     def close(self) -> None:
         with self._connecting:
@@ -560,9 +265,20 @@ class Index:
 
     # --- consistency ---------------------------------------------------------------------
 
+    def needs_repair(self) -> bool:
+        """Whether a writer died mid-change (or left the vector store possibly torn): then reconcile()."""
+        return (self.dir / REPAIR_MARK).exists() or (self.dir / VECTORS_DIRTY).exists()
+
     def reconcile(self) -> dict:
-        """Make the vector store and BM25 match the catalog: drop orphans, embed what is missing. (On a shared server,
-        vectors that no catalog record names may be another process's, written a moment ago: they are left.)"""
+        """Make the vector store and BM25 match the catalog: drop orphans, embed what is missing (a slow embedder's
+        vectors follow in the background). On a shared server, vectors that no catalog record names may be another
+        process's, written a moment ago: they are left."""
+        with self.writing():
+            result = self._reconcile()
+            (self.dir / REPAIR_MARK).unlink(missing_ok=True)
+            return result
+
+    def _reconcile(self) -> dict:
         self.sync(force=True)
         catalog_ids = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
         if not catalog_ids and self.shared is None and not (self.dir / "chroma").exists():
@@ -573,8 +289,7 @@ class Index:
             self.vectors.delete(orphans)
         self._drop_retired()
         added = self.embed_pending() if self.embedder.inline else 0  # a slow embedder's vectors follow later
-        self._build_bm25(None)
-        self.refresh_facts()
+        self.refresh_lexical()
         return {"orphans_removed": len(orphans), "vectors_added": added}
 
     def _drop_retired(self) -> None:
@@ -607,12 +322,12 @@ class Index:
             for i in range(0, len(missing), batch_size):
                 if stop is not None and stop():
                     return
-                rows = self._rows(missing[i : i + batch_size])  # a chunk deleted meanwhile is simply gone
+                rows = catalog.chunk_rows(self.db, missing[i : i + batch_size])  # a chunk deleted meanwhile is simply gone
                 sent.append(rows)
                 yield [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
 
         done = 0
-        with document_vectors(self.settings, self.embedder, _die_with_parent) as embed:
+        with document_vectors(self.settings, self.embedder, die_with_parent) as embed:
             for vectors in embed(batches()):
                 rows = sent.popleft()
                 with lock if lock is not None else nullcontext(), self.writing():
@@ -698,13 +413,13 @@ class Index:
     def _ensure_article_bm25(self) -> BM25Index:
         return self._fresh("articles")
 
-    def _build_bm25(self, pool) -> None:
-        """Both BM25 indexes of the catalog as committed. With worker processes at hand, one of them builds and saves
-        the article index while this process builds the passage index (together they are a third of a large
-        ingest's time)."""
+    def refresh_lexical(self, pool=None) -> None:
+        """Both BM25 indexes of the catalog as committed. With a pool of worker processes at hand (a large ingest's),
+        one of them builds and saves the article index while this process builds the passage index (together they
+        are a third of a large ingest's time)."""
         pending = None
         if pool is not None and self._fresh("articles", rebuild=False) is None:  # not a small change: rebuild
-            pending = pool.submit(_save_bm25, str(self.dir), "articles", self.generation, os.getpid())
+            pending = pool.submit(catalog.save_bm25, str(self.dir), "articles", self.generation, os.getpid())
         self._ensure_bm25()
         if pending is not None:
             try:
@@ -713,58 +428,54 @@ class Index:
                 log.warning("building the article BM25 in a worker failed; building it here", exc_info=True)
         self._ensure_article_bm25()  # loads what the worker saved
 
-    # --- ingestion -----------------------------------------------------------------------
+    # --- writing documents ---------------------------------------------------------------
 
-    def _prepare(self, doc: SourceDocument) -> _Prepared:
-        return prepare(doc, self.settings, self.fact_extractor)
+    def commit(self, records: list[DocumentRecord]) -> int:
+        """Write documents to the catalog in one transaction (each replaces its earlier version, and every one lands
+        whole or none does), then drop the vectors of passages that are gone; returns how many passages are new.
+        Their vectors follow (embed_pending): until then, BM25 alone finds them."""
+        if not records:
+            return 0
+        with self.writing():
+            self._will_change()
+            old = {r.doc_id: {c for (c,) in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (r.doc_id,))}
+                   for r in records}
+            kept = {c for r in records for c in r.chunk_ids}
+            fresh = sum(1 for r in records for c in r.chunk_ids if c not in old[r.doc_id])
+            now = time.time()
+            records = [replace(r, document=r.document._replace(ingested_at=now)) for r in records]
+            if self.shared is not None:  # the server first: it is the truth every process syncs from
+                self.shared.publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
+            with self.db:
+                for r in records:
+                    catalog.write_record(self.db, r)
+                catalog.set_meta(self.db, "generation", self.generation + 1)
+            stale = sorted(set().union(*old.values()) - kept)
+            if stale:
+                self.vectors.delete(stale)
+            self._published()
+            return fresh
 
-    def _commit(self, batch: list[_Prepared], report: IngestReport) -> None:
-        """Write a batch of documents to the catalog in one transaction, then drop the vectors of passages that are
-        gone. The new passages' vectors follow (embed_pending): until then, BM25 alone finds them."""
-        if not batch:
-            return
-        old: dict[str, set[str]] = {}
-        for p in batch:
-            old[p.doc.doc_id] = {
-                r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (p.doc.doc_id,))
-            }
-        fresh = [c for p in batch for c in p.chunk_ids if c not in old[p.doc.doc_id]]
-        now = time.time()
-        records = [p.record for p in batch]
-        for r in records:
-            r["document"][-1] = now
-        if self.shared is not None:  # the server first: it is the truth every process syncs from
-            self.shared.publish([SharedDocument(r["document"][0], r["document"][3], r) for r in records])
-        with self.db:  # one transaction: every document of the batch lands whole, or none does
-            for r in records:
-                self._write_record(r)
-            self._set_meta("generation", self.generation + 1)
-        stale = sorted(set().union(*old.values()) - {c for p in batch for c in p.chunk_ids})
-        if stale:
-            self.vectors.delete(stale)
-        self._published()
-        report.chunks_written += len(fresh)
+    def replace_facts(self, facts: Iterable[tuple[str, list[Fact]]], version: str) -> None:
+        """Replace documents' facts, (doc_id, facts) at a time, in one transaction, and record the extractor's
+        version they come from."""
+        with self.writing():
+            self._will_change()
+            with self.db:
+                for doc_id, found in facts:
+                    catalog.write_facts(self.db, doc_id, found)
+                catalog.set_meta(self.db, "facts_version", version)
 
-    def _write_record(self, r: dict) -> None:
-        """Replace one document's rows with a record (inside the caller's transaction)."""
-        doc_id = r["document"][0]
-        self._delete_rows(doc_id, ("chunks", "articles", "facts"))
-        self.db.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)", r["document"])
-        self.db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)", [(doc_id, *a) for a in r["articles"]])
-        self.db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                            [(c[0], doc_id, *c[1:]) for c in r["chunks"]])
-        self.db.executemany(INSERT_FACT, r["facts"])
+    def stored_versions(self) -> dict[str, tuple[str, str]]:
+        """Every document's content hash and source: what an ingest compares its files with."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT doc_id, content_hash, source FROM documents")}
 
-    def _delete_rows(self, doc_id: str, tables: tuple[str, ...] = DOCUMENT_TABLES) -> int:
-        """Delete a document's rows from these tables (inside the caller's transaction); how many documents rows."""
-        deleted = 0
-        for table in tables:
-            cur = self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
-            deleted += cur.rowcount if table == "documents" else 0
-        return deleted
-
-    def _set_meta(self, key: str, value) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+    def records(self) -> Iterable[DocumentRecord]:
+        """Every stored document, whole, one at a time."""
+        for (doc_id,) in self.db.execute("SELECT doc_id FROM documents ORDER BY doc_id").fetchall():
+            record = catalog.read_record(self.db, doc_id)
+            if record is not None:
+                yield record
 
     # --- server mode: the shared catalog -------------------------------------------------
 
@@ -774,7 +485,7 @@ class Index:
             return
         generation = self.shared.bump()
         with self.db:
-            self._set_meta("shared_generation", generation)
+            catalog.set_meta(self.db, "shared_generation", generation)
 
     def sync(self, force: bool = False) -> bool:
         """In server mode, bring this process's catalog up to the shared one (at most once per SYNC_INTERVAL_S
@@ -787,7 +498,7 @@ class Index:
             return False
         self._synced_at = now
         remote = self.shared.generation()
-        if str(remote) == self._meta("shared_generation"):
+        if str(remote) == self.meta("shared_generation"):
             return False
         try:
             with self.writing():
@@ -797,130 +508,16 @@ class Index:
                 records = self.shared.fetch(sorted(d for d, h in theirs.items() if ours.get(d) != h))
                 with self.db:
                     for doc_id in gone:
-                        self._delete_rows(doc_id)
+                        catalog.delete_rows(self.db, doc_id)
                     for shared in records:
-                        self._write_record(shared.record)
-                    self._set_meta("shared_generation", remote)
+                        catalog.write_record(self.db, shared.record)
+                    catalog.set_meta(self.db, "shared_generation", remote)
                     if gone or records:
-                        self._set_meta("generation", self.generation + 1)
+                        catalog.set_meta(self.db, "generation", self.generation + 1)
                 return bool(gone or records)
         except IndexBusy:
             return False
 
-
-    def ingest(
-        self,
-        paths: Iterable[Path],
-        progress: Callable[[int, int, str], None] | None = None,
-    ) -> IngestReport:
-        """Ingest files and folders; unchanged documents are skipped, changed ones replace their old chunks.
-        Raises IndexBusy when another writer is at work on this index."""
-        with self.writing():
-            return self._ingest(paths, progress)
-
-    def _ingest(self, paths: Iterable[Path], progress: Callable[[int, int, str], None] | None) -> IngestReport:
-        started = time.perf_counter()
-        report = IngestReport()
-        files, skipped = discover([Path(p) for p in paths])
-        self.reconcile()  # repair whatever an interrupted earlier run left behind
-        report.skipped.extend(skipped)
-        known = {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT doc_id, content_hash, source FROM documents")}
-        seen_in_run: set[str] = set()
-
-        def changed() -> Iterable[SourceDocument]:
-            """The documents to (re)write, in reading order; unchanged and unreadable ones are reported here."""
-            for n, path in enumerate(files, start=1):
-                try:
-                    report.bytes_read += path.stat().st_size
-                except OSError:
-                    pass
-                for item in read_file(path, max_bytes=int(self.settings.max_file_mb * 1e6)):
-                    if isinstance(item, Skipped):
-                        report.skipped.append(item)
-                        continue
-                    digest = _parsed_hash(item)  # of its content: the same whatever id it ends up with
-                    item = self._own_id(item, digest, known, report)
-                    if known.get(item.doc_id, ("",))[0] == digest and item.doc_id not in seen_in_run:
-                        report.unchanged.append(item.doc_id)
-                        continue
-                    (report.replaced if item.doc_id in known else report.added).append(item.doc_id)
-                    known[item.doc_id] = (digest, item.source)
-                    seen_in_run.add(item.doc_id)
-                    yield item
-                if progress:
-                    progress(n, len(files), str(path))
-
-        batch: list[_Prepared] = []
-        batch_chunks = 0
-        with self._preparing(files) as (prepared_docs, pool):
-            for prepared in prepared_docs(changed()):
-                item = prepared.doc
-                if not prepared.chunk_ids:
-                    (report.replaced if item.doc_id in report.replaced else report.added).remove(item.doc_id)
-                    report.skipped.append(Skipped(item.source, "规范化后没有剩下正文", item.line))
-                    continue
-                # A later line with the same id wins; drop the earlier one still waiting in the batch.
-                batch = [b for b in batch if b.doc.doc_id != item.doc_id]
-                batch.append(prepared)
-                batch_chunks += len(prepared.chunk_ids)
-                if batch_chunks >= COMMIT_CHUNKS:
-                    self._commit(batch, report)
-                    batch, batch_chunks = [], 0
-            self._commit(batch, report)
-            self._build_bm25(pool)
-        report.answerable_seconds = time.perf_counter() - started
-        if self.embedder.inline:  # a fast embedder's vectors now, in this run; a slow one's in the background
-            self.embed_pending(batch_size=COMMIT_CHUNKS)
-        if not self._meta("facts_version"):
-            with self.db:
-                self._set_meta("facts_version", f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}")
-        report.warnings.extend(getattr(self.fact_extractor, "warnings", []))
-        if not self.embedder.inline:
-            report.vectors_pending = len(self.pending_vectors())
-        report.seconds = time.perf_counter() - started
-        return report
-
-    @contextmanager
-    def _preparing(self, files: list[Path]):
-        """A function from documents to prepared documents, in order, and the worker pool: in worker processes for a
-        large ingest with the rule-based fact extractor (an LLM extractor reports warnings from this process), else
-        here (the pool is None)."""
-        try:
-            total = sum(f.stat().st_size for f in files)
-        except OSError:
-            total = 0
-        workers = _ingest_workers(self.settings)
-        if workers < 2 or total < PARALLEL_MIN_BYTES or self.settings.facts_extractor != "rules":
-            yield (lambda docs: (self._prepare(d) for d in docs)), None
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        method = "fork" if threading.active_count() == 1 else "spawn"
-        lock = getattr(self._writer, "fd", None) if method == "fork" else None  # a spawned worker has no copy
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
-                                 initargs=(self.settings, os.getpid(), lock)) as pool:
-            yield (lambda docs: _in_order(pool, _grouped(docs, WORKER_TASK_BYTES), workers * WORKER_WINDOW)), pool
-
-    @staticmethod
-    def _own_id(item: SourceDocument, digest: str, known: dict[str, tuple[str, str]],
-                report: IngestReport) -> SourceDocument:
-        """The document's id, unless another file holds it: a file's id is its name (a .jsonl line's, its "id"), and
-        y2024/report.txt must not replace y2023/report.txt. The same file again, or the same text from wherever,
-        keeps the id; another file's different text gets the id with its folder ("y2024/report.txt") or file
-        ("a1@more.jsonl"), numbered if that is taken too, and the report names it."""
-        holder = known.get(item.doc_id)
-        if holder is None or holder[0] == digest or _same_file(holder[1], item.source):
-            return item
-        source = Path(item.source)
-        first = f"{item.doc_id}@{source.name}" if item.line is not None else f"{source.parent.name}/{item.doc_id}"
-        for n in range(1, 10_000):
-            candidate = first if n == 1 else f"{first} ({n})"
-            other = known.get(candidate)
-            if other is None or _same_file(other[1], item.source):
-                report.renamed.append((item.source, candidate, item.doc_id))
-                return replace(item, doc_id=candidate)
-        raise AssertionError("unreachable: 10,000 files of one name in one folder")
 
     def delete_document(self, doc_id: str) -> bool:
         with self.writing():
@@ -928,16 +525,17 @@ class Index:
 
     def _delete_document(self, doc_id: str) -> bool:
         self.sync(force=True)
+        self._will_change()
         ids = [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
         if self.shared is not None:  # the record first: a reader that still sees it finds all its passages
             self.shared.remove([doc_id])
         with self.db:
-            deleted = self._delete_rows(doc_id)
-            self._set_meta("generation", self.generation + 1)
+            deleted = catalog.delete_rows(self.db, doc_id)
+            catalog.set_meta(self.db, "generation", self.generation + 1)
         if ids:
             self.vectors.delete(ids)
         self._published()
-        self._build_bm25(None)
+        self.refresh_lexical()
         return deleted > 0
 
     # --- reading -------------------------------------------------------------------------
@@ -969,62 +567,23 @@ class Index:
             "index_dir": str(self.dir),
         }
 
-    def _write_facts(self, doc_id: str, facts: list[Fact]) -> None:
-        """Replace a document's facts (inside the caller's transaction)."""
-        self._delete_rows(doc_id, ("facts",))
-        self.db.executemany(INSERT_FACT, [_fact_row(f) for f in facts])
-
-    def refresh_facts(self) -> int:
-        """Re-extract every document's facts from the catalog (after the extractor changed); returns the count."""
-        from ..ingest.articles import Article, ParsedDocument
-
-        version = f"{getattr(self.fact_extractor, 'name', 'rules')}-{FACTS_VERSION}"
-        if self._meta("facts_version") == version:
-            return 0
-        total = 0
-        with self.db:
-            for doc_id, source, text in self.db.execute("SELECT doc_id, source, text FROM documents").fetchall():
-                arts = [
-                    Article(title=r[0], start=r[1], body_start=r[2], end=r[3], byline=r[4], subtitle=r[5])
-                    for r in self.db.execute(
-                        "SELECT title, start, body_start, end, byline, subtitle FROM articles WHERE doc_id=? ORDER BY idx",
-                        (doc_id,),
-                    )
-                ]
-                chunks = [
-                    Chunk(chunk_id=r[0], doc_id=doc_id, source=source, title=r[1], text=r[2], start=r[3], end=r[4],
-                          article=r[5], ordinal=r[6], subtitle=r[7])
-                    for r in self.db.execute(
-                        "SELECT chunk_id, title, text, start, end, article, ordinal, subtitle FROM chunks "
-                        "WHERE doc_id=? ORDER BY ordinal",
-                        (doc_id,),
-                    )
-                ]
-                parsed = ParsedDocument(text=text, articles=arts).folded()
-                facts = self.fact_extractor.extract(parsed, [c.folded() for c in chunks], doc_id, source)
-                self._write_facts(doc_id, facts)
-                total += len(facts)
-            self._set_meta("facts_version", version)
-        return total
-
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
               subject_prefix: str | None = None, limit: int | None = None, offset: int = 0) -> list[Fact]:
         """Stored facts, filtered by subject and metric (substrings) and year; `subject_prefix` selects the subjects
         that start with it through the subject index (a substring filter reads every fact: 65 ms at 100k passages).
         `limit` and `offset` give one page of them, in the same order."""
         self.sync()
-        where, args = _fact_filter(subject, metric, year, subject_prefix)
+        where, args = fact_filter(subject, metric, year, subject_prefix)
         sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE {where} ORDER BY doc_id, rowid"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [int(limit), max(0, int(offset))]
-        # Rows were validated when they were written: building them unchecked is 4 times faster.
-        return [Fact.model_construct(**dict(zip(FACT_COLUMNS, r))) for r in self.db.execute(sql, args)]
+        return [fact_of_row(r) for r in self.db.execute(sql, args)]
 
     def count_facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None) -> int:
         """How many stored facts the same filters select."""
         self.sync()
-        where, args = _fact_filter(subject, metric, year, None)
+        where, args = fact_filter(subject, metric, year, None)
         return self.db.execute(f"SELECT count(*) FROM facts WHERE {where}", args).fetchone()[0]
 
     def is_empty(self) -> bool:
@@ -1063,27 +622,13 @@ class Index:
         row = self.db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         return row[0] if row else None
 
-    def _rows(self, chunk_ids: list[str]) -> list[dict]:
-        if not chunk_ids:
-            return []
-        cols = ("chunk_id", "doc_id", "ordinal", "article", "title", "subtitle", "text", "start", "end", "source", "metadata")
-        out: dict[str, dict] = {}
-        for i in range(0, len(chunk_ids), 500):
-            part = chunk_ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for r in self.db.execute(f"SELECT {', '.join(cols)} FROM chunks WHERE chunk_id IN ({marks})", part):
-                row = dict(zip(cols, r))
-                row["metadata"] = json.loads(row["metadata"])
-                out[row["chunk_id"]] = row
-        return [out[c] for c in chunk_ids if c in out]
-
     def passages(self, chunk_ids: list[str], score: float = 1.0) -> list[Passage]:
         """These chunks as citable passages, in the order given (unknown ids are left out)."""
         return [
             Passage(chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], title=r["title"], text=r["text"],
                     score=score, start=r["start"], end=r["end"], article=r["article"], metadata=r["metadata"],
                     subtitle=r["subtitle"])
-            for r in self._rows(chunk_ids)
+            for r in catalog.chunk_rows(self.db, chunk_ids)
         ]
 
     def article(self, doc_id: str, article: int) -> ArticleText | None:

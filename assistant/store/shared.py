@@ -14,11 +14,11 @@ its passages, so a reader never finds a record whose passages are gone.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from ..errors import StoreUnavailable
+from .records import DocumentRecord
 
 CATALOG = "catalog_v1"
 STATE = "state_v1"
@@ -33,10 +33,10 @@ class SharedDocument:
 
     doc_id: str
     content_hash: str
-    record: dict  # documents row, articles, chunks (with tokens), facts: see store.index._record
+    record: DocumentRecord
 
     def to_json(self) -> str:
-        return json.dumps(self.record, ensure_ascii=False)
+        return self.record.to_json()
 
 
 def connect(host: str, port: int):
@@ -89,7 +89,7 @@ class SharedCatalog:
         out = []
         for i in range(0, len(doc_ids), PAGE):
             got = self.catalog.get(ids=doc_ids[i : i + PAGE], include=["documents", "metadatas"])
-            out += [SharedDocument(d, m["content_hash"], json.loads(text))
+            out += [SharedDocument(d, m["content_hash"], DocumentRecord.from_json(text))
                     for d, m, text in zip(got["ids"], got["metadatas"], got["documents"])]
         return out
 
