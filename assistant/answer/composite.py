@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 from ..retrieve.retrieval import Passage
 from ..text.chars import CJK
@@ -19,7 +19,19 @@ from .extractive import DECLINE_PREFIX, Extraction, ExtractiveAnswerer
 from .frame import UNIT_FAMILY, QuestionFrame, analyze
 from .knobs import KNOBS, Knobs
 
-Retrieve = Callable[[str], list[Passage]]
+
+class Corpus(Protocol):
+    """What the offline answerer reads in one turn (answer/turn.ReaderView): passages folded to simplified
+    characters, and the facts table."""
+
+    def retrieve(self, question: str) -> list[Passage]: ...
+
+    def passages(self, chunk_ids: list[str]) -> list[Passage]: ...
+
+    def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
+              subject_prefix: str | None = None) -> list: ...
+
+    def vectors_pending(self) -> int: ...
 
 _WH = re.compile(r"多少|几|谁|哪|什么|何时|何地|是否")
 # Places kept per pinyin name of an English question for its retrieval ("Yuncheng": 云城, 运城, 郓城).
@@ -189,15 +201,11 @@ def _scoped(part: str, whole: QuestionFrame) -> QuestionFrame:
 class QuestionAnswerer:
     """Answers any question offline by composing single extractions (and the facts table, for superlatives)."""
 
-    def __init__(self, extractor: ExtractiveAnswerer, retrieve: Retrieve, facts=None, passages_for=None,
-                 knobs: Knobs = KNOBS, crosslingual: CrossLingualReader | None = None,
-                 vectors_pending: Callable[[], int] | None = None):
+    def __init__(self, extractor: ExtractiveAnswerer, corpus: Corpus, knobs: Knobs = KNOBS,
+                 crosslingual: CrossLingualReader | None = None):
         self.extractor = extractor
+        self.corpus = corpus
         self.crosslingual = crosslingual  # reads English questions; None without a multilingual embedding
-        self.vectors_pending = vectors_pending  # () -> passages still waiting for their vectors
-        self.retrieve = retrieve
-        self.facts = facts  # (subject=None, subject_prefix=None, year=None) -> list[Fact]
-        self.passages_for = passages_for  # (chunk ids) -> list[Passage]
         self.knobs = knobs
 
     def answer(self, frame: QuestionFrame) -> Composite:
@@ -227,14 +235,14 @@ class QuestionAnswerer:
         from_facts = self._fact_answer(frame, places)
         if from_facts is not None:
             return from_facts
-        passages = self.retrieve(frame.question)
+        passages = self.corpus.retrieve(frame.question)
         result = self.extractor.answer(frame, passages, places)
         if result.answered or result.reason != "place":
             return result
         corrected, notes = self._correct_places(frame, passages)
         if corrected == frame.question:
             return result
-        retry = self.extractor.answer(analyze(corrected), self.retrieve(corrected))
+        retry = self.extractor.answer(analyze(corrected), self.corpus.retrieve(corrected))
         if retry.answered:
             retry.warnings.extend(notes)
             retry.answered_as = corrected
@@ -248,8 +256,8 @@ class QuestionAnswerer:
                               "（默认的 ASSISTANT_EMBEDDING=e5，而不是 none）。", [], reason="language")
         # The Chinese names its pinyin names read as join the query: the lexical rankings find their articles.
         sounds = [place for places in frame.sounds_like.values() for place in places[:MAX_SOUNDS]]
-        result = self.crosslingual.answer(frame, self.retrieve(" ".join([frame.question, *sounds])))
-        pending = self.vectors_pending() if self.vectors_pending is not None else 0
+        result = self.crosslingual.answer(frame, self.corpus.retrieve(" ".join([frame.question, *sounds])))
+        pending = self.corpus.vectors_pending()
         if pending:
             result.warnings.append(f"还有 {pending} 个段落的向量正在后台计算：用英文提问暂时只能检索到已算好向量的段落，"
                                    "用中文提问不受影响。")
@@ -262,7 +270,7 @@ class QuestionAnswerer:
         cited by its passage and quoted span. None when no fact fits or two facts with different values fit
         equally well: the passage reader decides then."""
         wanted = [short_place(p) for p in (places or frame.places)]
-        if frame.kind != "figure" or self.facts is None or not wanted or not frame.terms:
+        if frame.kind != "figure" or not wanted or not frame.terms:
             return None
         k = self.knobs
         total = frame.term_total
@@ -271,7 +279,7 @@ class QuestionAnswerer:
         scored = []
         for place in dict.fromkeys(wanted):
             # short_place(subject) == place: the subject starts with the place (沁水 -> 沁水县)
-            for fact in self.facts(subject_prefix=place, year=next(iter(years)) if len(years) == 1 else None):
+            for fact in self.corpus.facts(subject_prefix=place, year=next(iter(years)) if len(years) == 1 else None):
                 if short_place(fact.subject) != place or (years and fact.year not in years):
                     continue
                 family = UNIT_FAMILY.get(fact.base_unit, fact.base_unit)
@@ -300,13 +308,13 @@ class QuestionAnswerer:
             return self._disagreement([best, *dict((f.base_value, f) for f in disagree).values()])
         if rivals:
             return None  # two different figures fit: too close to call from the table
-        passages = self.passages_for([best.chunk_id]) if self.passages_for else []
+        passages = self.corpus.passages([best.chunk_id])
         if not passages:
             return None
         return Extraction(True, _quoted_figure(best), passages, sentence=best.span)
 
     def _disagreement(self, facts: list) -> Extraction | None:
-        passages = self.passages_for([f.chunk_id for f in facts]) if self.passages_for else []
+        passages = self.corpus.passages([f.chunk_id for f in facts])
         if len(passages) < 2:
             return None
         figures = "；".join(f"{_quoted_figure(f)}（[{n}] {f.title or f.doc_id}）" for n, f in enumerate(facts, start=1))
@@ -369,14 +377,14 @@ class QuestionAnswerer:
     def _superlative(self, frame: QuestionFrame) -> Extraction | None:
         """"哪个地方第三轮中央环保督察交办的群众举报件最多？": compare what each article reports."""
         m = _SUPERLATIVE.search(frame.question)
-        if not m or self.facts is None:
+        if not m:
             return None
         terms = {t: w for t, w in frame.terms.items() if t not in (*_SUPERLATIVE_WORDS, "地方")}
         total = sum(terms.values())
         if not total:
             return None
         best: dict[str, tuple[float, object]] = {}
-        for fact in self.facts():
+        for fact in self.corpus.facts():
             if frame.years and fact.year not in {int(y) for y in frame.years}:
                 continue
             text = (fact.metric + fact.context).lower()
@@ -393,7 +401,7 @@ class QuestionAnswerer:
         winner = pick(found, key=lambda f: f.base_value)
         ordered = sorted(found, key=lambda f: -f.base_value)
         detail = "，".join(f"{f.subject}{f.display()}" for f in ordered)
-        passages = self.passages_for([f.chunk_id for f in ordered]) if self.passages_for else []
+        passages = self.corpus.passages([f.chunk_id for f in ordered])
         return Extraction(True, f"{winner.subject}（{detail}）", passages, sentence="；".join(f.span for f in ordered))
 
     # --- comparisons ---------------------------------------------------------------------

@@ -115,16 +115,9 @@ def _named(passage: Passage) -> str:
     return f"《{heading}》" if passage.title else heading
 
 
-def _print_answer(answer, streamed: str | None = None) -> None:
-    """The human-readable form of an Answer; `streamed` is the text already printed while streaming."""
-    if streamed is None:
-        typer.echo(f"答：{answer.answer}")
-    else:
-        typer.echo("")
-        if streamed.strip() != answer.answer.strip():
-            # The streamed text failed a check, or the stream broke: say so, then give the checked answer.
-            typer.echo("（以上回答未通过核对，已撤回。）")
-            typer.echo(f"答：{answer.answer}")
+def _print_answer(answer, streamed: bool = False) -> None:
+    """The human-readable form of an Answer; `streamed` when its text was printed already, piece by piece."""
+    typer.echo("" if streamed else f"答：{answer.answer}")
     for w in answer.warnings:
         typer.echo(f"提示：{w}", err=True)
     if answer.evidence:
@@ -136,18 +129,17 @@ def _print_answer(answer, streamed: str | None = None) -> None:
 
 
 def _stream_answer(assistant, question: str, history: list[str] | None = None):
-    """Print text as it arrives; return the final Answer and the text that was printed."""
-    final, pieces = None, []
-    for item in assistant.stream(question, history=history):
+    """Print the checked answer's text as it comes (answer/turn.py: only checked text is streamed); return the final
+    Answer."""
+    final, items = None, assistant.stream(question, history=history)  # a question it refuses raises here
+    typer.echo("答：", nl=False)
+    for item in items:
         if isinstance(item, str):
-            if not pieces:
-                typer.echo("答：", nl=False)
-            pieces.append(item)
             typer.echo(item, nl=False)
             sys.stdout.flush()
         else:
             final = item
-    return final, "".join(pieces)
+    return final
 
 
 @command()
@@ -162,8 +154,7 @@ def ask(
     assistant = _assistant(index_dir)
     history = list(history or [])
     if stream and not as_json:
-        answer, printed = _stream_answer(assistant, question, history)
-        _print_answer(answer, streamed=printed)
+        _print_answer(_stream_answer(assistant, question, history), streamed=True)
         return
     answer = assistant.ask(question, history=history)
     if as_json:
@@ -193,13 +184,13 @@ def chat(index_dir: Optional[Path] = IndexDirOption) -> None:
         if not interactive:
             typer.echo(f"问：{question}")
         try:
-            answer, printed = _stream_answer(assistant, question, history)
+            answer = _stream_answer(assistant, question, history)
         except AssistantError as exc:
             _err(str(exc))
             if exc.exit_code != 2:
                 raise
             continue
-        _print_answer(answer, streamed=printed)
+        _print_answer(answer, streamed=True)
         history.append(question)
 
 

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..answer.turn import checked_pieces
 from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
 from .api import Answer, Assistant, public_source
 from .uploads import Refusal, UploadService, report_lines
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MODEL_ID = "news-qa-assistant"  # the one model /v1/models lists; any model name a client sends is answered by it
 TOKEN_FAILURE_DELAY_S = 1.0  # a wrong token waits this long, one at a time, so guessing is slow
-STREAM_PIECE_CHARS = 24  # characters per streamed chunk of a checked answer
 # /v1/facts answers a page of facts: this many unless asked otherwise, and never more than the maximum in one reply.
 FACTS_PAGE_DEFAULT = 1000
 FACTS_PAGE_MAX = 10000
@@ -282,8 +282,8 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
                 return f"data: {json.dumps(body_, ensure_ascii=False)}\n\n"
 
             yield chunk({"role": "assistant", "content": ""})
-            for i in range(0, len(text), STREAM_PIECE_CHARS):
-                yield chunk({"content": text[i : i + STREAM_PIECE_CHARS]})
+            for piece in checked_pieces(text):  # the one streaming policy: the text is checked already
+                yield chunk({"content": piece})
             yield chunk({}, "stop", **extra)
             if with_usage:  # as OpenAI sends it: after the last choice, a chunk with no choices
                 yield chunk(None, usage=usage(messages, text))

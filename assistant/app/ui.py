@@ -479,8 +479,6 @@ def build_app(assistant: Assistant, service: UploadService):
                 messages[-1] = {"role": "assistant", "content": html.escape(streamed)}
                 yield messages, "", asked
             text = render_answer(final) if final else html.escape(streamed)
-            if final and streamed.strip() and streamed.strip() != final.answer.strip():
-                text = '<div class="warning">（流式回答未通过核对，已撤回，以下为核对后的回答。）</div>' + text
         except QuestionError as exc:
             text = f'<div class="warning">{html.escape(str(exc))}</div>'
         except IndexMissing:

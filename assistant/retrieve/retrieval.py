@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from typing import Literal
 
-from ..store.index import Index
+from ..store.snapshot import IndexSnapshot
 from ..store.records import Passage
 from ..text.chars import cjk_count, fold_width, latin_word_count
 from ..text.script import to_simplified
@@ -69,10 +69,10 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: list
 
 
 class Retriever:
-    def __init__(self, index: Index, candidates: int = 40, rrf_k: int = 60, dense_weight: float = 1.0,
+    def __init__(self, snapshot: IndexSnapshot, candidates: int = 40, rrf_k: int = 60, dense_weight: float = 1.0,
                  article_weight: float = ARTICLE_WEIGHT, repeat_share: float = REPEAT_ARTICLE_SHARE,
                  article_candidates: int = ARTICLE_CANDIDATES, sentence_weight: float = SENTENCE_WEIGHT):
-        self.index = index
+        self.snapshot = snapshot  # one turn's view of the index
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
@@ -85,25 +85,25 @@ class Retriever:
         question = fold_width(question)
         n = max(k, self.candidates)
         if mode == "bm25":
-            return self.index.search_bm25(question, k)
+            return self.snapshot.search_bm25(question, k)
         if mode == "dense":
-            return self.index.search_dense(question, k)
+            return self.snapshot.search_dense(question, k)
         if mode == "articles":
-            return self._best_passages(question, self.index.search_articles(question, k))
-        semantic = self.dense_weight > 0 and self.index.embedder.semantic
+            return self._best_passages(question, self.snapshot.search_articles(question, k))
+        semantic = self.dense_weight > 0 and self.snapshot.embedder.semantic
         if mode == "hybrid" and semantic and cjk_count(question) < MIN_CJK_FOR_LEXICAL:
             # A question in another language ("How much were the fines in Qinshui County?") shares no words with
             # Chinese passages: the lexical rankings are noise, a multilingual embedding is the only judge.
-            return self.index.search_dense(question, k)
+            return self.snapshot.search_dense(question, k)
         # A question in another language that carries Chinese names ("fines in Qinshui County 沁水县") fuses both
         # rankings; a Chinese question is embedded only when its words are found too thinly (DENSE_BELOW_COVER).
         foreign = latin_word_count(question) >= MIN_LATIN_WORDS_FOR_DENSE
         dense = self._dense(question, n) if semantic and (mode == "passages" or foreign) else None
-        articles = self.index.search_articles(question, self.article_candidates) if mode == "hybrid" else []
+        articles = self.snapshot.search_articles(question, self.article_candidates) if mode == "hybrid" else []
         if not articles or not self.article_weight:
             if dense is None and semantic and mode == "hybrid":  # no article holds the question's words
                 dense = self._dense(question, n)
-            lexical = [cid for cid, _ in self.index.search_bm25(question, n)]
+            lexical = [cid for cid, _ in self.snapshot.search_bm25(question, n)]
             fused = reciprocal_rank_fusion([lexical, dense or []], self.rrf_k, [1.0, self.dense_weight])
             return sorted(fused.items(), key=lambda kv: -kv[1])[:k]
         chosen, cover = self._by_article(question, k, n, dense or [], articles)
@@ -112,20 +112,20 @@ class Retriever:
         return chosen
 
     def _dense(self, question: str, n: int) -> list[str]:
-        return [cid for cid, _ in self.index.search_dense(question, n)]
+        return [cid for cid, _ in self.snapshot.search_dense(question, n)]
 
     def _by_article(self, question: str, k: int, n: int, dense: list[str],
                     articles: list[tuple[str, float]]) -> tuple[list[tuple[str, float]], float]:
         """Passages of the best articles and the best passages, each scored by its own rank and its article's; and
         the largest share of the question's bigrams that one sentence of them holds (0 when not measured)."""
-        chunks_of = self.index.article_chunks([key for key, _ in articles])
+        chunks_of = self.snapshot.article_chunks([key for key, _ in articles])
         # The passage's own lexical rank, from one BM25 pass: the top n, and the passages of the top articles and
         # the dense ranking that are outside it; fused with its dense rank.
-        lexical = self.index.rank_bm25(question, n, [*dense, *(c for ids in chunks_of.values() for c in ids)])
+        lexical = self.snapshot.rank_bm25(question, n, [*dense, *(c for ids in chunks_of.values() for c in ids)])
         own = reciprocal_rank_fusion([lexical, dense], self.rrf_k, [1.0, self.dense_weight])
         own_rank = {c: r for r, c in enumerate(sorted(own, key=lambda c: -own[c]), start=1)}
         article_of = {c: key for key, ids in chunks_of.items() for c in ids}
-        article_of.update(self.index.chunk_articles([c for c in own_rank if c not in article_of]))
+        article_of.update(self.snapshot.chunk_articles([c for c in own_rank if c not in article_of]))
         # An article's part is its score relative to the best article's: where one article stands far above the
         # rest, the others lift their passages little, and the leader's further passages can come next.
         top = articles[0][1] or 1.0
@@ -156,12 +156,12 @@ class Retriever:
     def _sentence_cover(self, question: str, chunk_ids: list[str]) -> dict[str, float]:
         """For each passage, the weighted share of the question's bigrams that its best sentence (or title) holds.
         A bigram is two adjacent characters, so it is in a sentence exactly when the folded sentence contains it."""
-        weights = self.index.article_idf(question)
+        weights = self.snapshot.article_idf(question)
         total = sum(weights.values())
         if not total:
             return {}
         out = {}
-        for p in self.index.passages(chunk_ids):
+        for p in self.snapshot.passages(chunk_ids):
             folded = fold_width(to_simplified(p.title + "\n" + p.text)).lower()
             out[p.chunk_id] = max(
                 sum(w for g, w in weights.items() if g in sentence) for sentence in _SENTENCE.findall(folded)
@@ -170,8 +170,8 @@ class Retriever:
 
     def _best_passages(self, question: str, articles: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Each article's passage with the highest BM25, scored by its article."""
-        chunks_of = self.index.article_chunks([key for key, _ in articles])
-        bm25 = self.index.bm25_scores(tokenize(question), [c for ids in chunks_of.values() for c in ids])
+        chunks_of = self.snapshot.article_chunks([key for key, _ in articles])
+        bm25 = self.snapshot.bm25_scores(tokenize(question), [c for ids in chunks_of.values() for c in ids])
         out = []
         for key, score in articles:
             ids = chunks_of.get(key, [])
@@ -181,6 +181,6 @@ class Retriever:
 
     def retrieve(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
         ranked = self.ranked_ids(question, k, mode)
-        stored = {p.chunk_id: p for p in self.index.passages([cid for cid, _ in ranked])}
+        stored = {p.chunk_id: p for p in self.snapshot.passages([cid for cid, _ in ranked])}
         # A vector whose chunk is gone (reconcile removes these) is left out.
         return [replace(stored[cid], score=score) for cid, score in ranked if cid in stored]

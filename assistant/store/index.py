@@ -21,7 +21,6 @@ from typing import Callable, Iterable
 from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
-from ..text.tokens import char_bigrams, tokenize
 from . import catalog
 from .catalog import BM25_KINDS, CATALOG_FILE, FACT_COLUMNS, article_key, fact_filter, split_article_key
 from .children import die_with_parent
@@ -30,6 +29,7 @@ from .lexical import BM25Index, LayeredBM25
 from .probe import store_is_whole
 from .records import ArticleText, DocumentInfo, DocumentRecord, Fact, Passage, fact_of_row, full_heading, scoped_text
 from .shared import SharedCatalog, SharedDocument, connect
+from .snapshot import IndexSnapshot
 from .vectorstore import VectorStore, forget_clients, make_vector_store
 
 log = logging.getLogger(__name__)
@@ -407,11 +407,13 @@ class Index:
             return None
         return LayeredBM25(base, delta, masked, gen)
 
-    def _ensure_bm25(self) -> BM25Index:
-        return self._fresh("bm25")
+    def lexical(self, kind: str) -> BM25Index:
+        """The BM25 of `kind` ("bm25": passages; "articles": whole articles) for the committed catalog."""
+        return self._fresh(kind)
 
-    def _ensure_article_bm25(self) -> BM25Index:
-        return self._fresh("articles")
+    def snapshot(self) -> IndexSnapshot:
+        """The index as one question reads it (store/snapshot.py)."""
+        return IndexSnapshot(self)
 
     def refresh_lexical(self, pool=None) -> None:
         """Both BM25 indexes of the catalog as committed. With a pool of worker processes at hand (a large ingest's),
@@ -420,13 +422,13 @@ class Index:
         pending = None
         if pool is not None and self._fresh("articles", rebuild=False) is None:  # not a small change: rebuild
             pending = pool.submit(catalog.save_bm25, str(self.dir), "articles", self.generation, os.getpid())
-        self._ensure_bm25()
+        self.lexical("bm25")
         if pending is not None:
             try:
                 pending.result()
             except Exception:  # noqa: BLE001 - a worker that failed leaves the build to this process
                 log.warning("building the article BM25 in a worker failed; building it here", exc_info=True)
-        self._ensure_article_bm25()  # loads what the worker saved
+        self.lexical("articles")  # loads what the worker saved
 
     # --- writing documents ---------------------------------------------------------------
 
@@ -640,25 +642,6 @@ class Index:
             (doc_id, article),
         ).fetchone()
         return ArticleText(*row) if row else None
-
-    def search_bm25(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self._ensure_bm25().search(tokenize(query), k)
-
-    def bm25_scores(self, tokens: list[str], chunk_ids: list[str]) -> dict[str, float]:
-        """The passage BM25 scores of these chunks for a tokenized query."""
-        return self._ensure_bm25().scores_for(tokens, chunk_ids)
-
-    def rank_bm25(self, query: str, k: int, include: list[str]) -> list[str]:
-        """Chunk ids by passage BM25: the top k, and any of `include` that match the query at all."""
-        return self._ensure_bm25().rank(tokenize(query), k, include)
-
-    def search_articles(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Whole articles by the BM25 of their character bigrams: (article_key, score), best first."""
-        return self._ensure_article_bm25().search(char_bigrams(query), k)
-
-    def article_idf(self, query: str) -> dict[str, float]:
-        """The weight of each of the query's character bigrams among whole articles (rare bigrams weigh most)."""
-        return self._ensure_article_bm25().idf(char_bigrams(query))
 
     def chunk_articles(self, chunk_ids: list[str]) -> dict[str, str]:
         """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
