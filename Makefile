@@ -12,7 +12,7 @@ CMRC   ?= ../shared/data/cmrc2018
 SHARED ?= ../shared/data
 # The datasets of ../shared/data are not in the repository: a target that reads one says where it looked, and stops.
 need = @test -e $(1) || { echo "缺少数据：$(1) 不存在。这些评测数据不在仓库里：请把 shared/data 放在项目旁边（../shared/data），或用 $(2)=路径 指定。" >&2; exit 2; }
-.PHONY: install run ask system-deps test bench bench-scale chaos cmrc fit-reader reader-eval facts-news docs lock clean
+.PHONY: install run ask system-deps test test-fast bench bench-scale chaos cmrc fit-reader reader-eval facts-news docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/python -m pytest
+
+# The unit and rule tests alone, in under a minute (tests/conftest.py says which tests are slow); `make test` and CI
+# run everything.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
 	$(BIN)/python scripts/bench.py

@@ -17,6 +17,23 @@ GOLD = ROOT / "evals" / "seeds_gold.jsonl"
 PAGE_000 = SEEDS / "000_b6794b346518e693.txt"
 PAGE_001 = SEEDS / "001_86313f0a6bb92235.txt"
 
+# The fast lane (`make test-fast`): the unit and rule tests. A test is slow, and left to `make test` and CI, when it
+# builds or serves an index (these fixtures), or when its module drives whole processes: servers, browsers, the CLI,
+# other processes' crashes, the e5 model, the packaged install.
+SLOW_FIXTURES = {"seeds_index", "seeds_assistant", "seeds_copy", "browser", "api", "server", "chroma_server"}
+SLOW_MODULES = {
+    "test_baseline", "test_chroma_server", "test_cli", "test_embedding_e5", "test_embeddings_endpoint", "test_eval",
+    "test_http_api", "test_ingest", "test_llm", "test_offline", "test_packaging", "test_retrieval", "test_robustness",
+    "test_ui",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_index(tmp_path, monkeypatch):
