@@ -26,6 +26,8 @@ CROSS_PASSAGES = 3
 MAX_CLAUSES = 40
 # A candidate in a lower-ranked passage loses this much cosine similarity per rank.
 RANK_PENALTY = 0.01
+# A Chinese place name is two to four characters long (沁水, 阳城县, 呼和浩特): the longest one read by sound.
+MAX_NAME_CHARS = 4
 _PLACE_CHARS = re.compile(f"[{CJK}]+")
 
 
@@ -41,7 +43,7 @@ def find_place(latin: str, text: str) -> str | None:
             if not latin.startswith(first):
                 continue
             joined = first
-            for j in range(i + 1, min(i + 4, len(chars))):
+            for j in range(i + 1, min(i + MAX_NAME_CHARS, len(chars))):
                 joined += sounds[j]
                 if joined == latin:
                     return chars[i : j + 1]

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..answer.turn import checked_pieces
-from ..errors import AssistantError, IndexBusy, IndexMissing, InputError, QuestionError, UIError
+from ..errors import AssistantError, IndexMissing
 from .api import Answer, Assistant, public_source
 from .uploads import Refusal, UploadService, report_lines
 
@@ -63,16 +63,9 @@ def _as_api_error(exc: Exception) -> ApiError:
     """The status and code of an error a request can cause; anything else is a 500 whose details go to the log."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, (QuestionError, UIError)):
-        return ApiError(400, "invalid_question" if isinstance(exc, QuestionError) else "invalid_argument", str(exc))
-    if isinstance(exc, IndexMissing):
-        return ApiError(409, "index_empty", "索引中还没有数据，请先导入文档（POST /v1/ingest）。")
-    if isinstance(exc, IndexBusy):
-        return ApiError(409, "index_busy", str(exc))
-    if isinstance(exc, InputError):
-        return ApiError(400, "invalid_input", str(exc))
-    if isinstance(exc, AssistantError):
-        return ApiError(502, "service_failed", str(exc), "api_error")
+    if isinstance(exc, AssistantError):  # errors.py's table
+        kind = "invalid_request_error" if exc.http_status < 500 else "api_error"
+        return ApiError(exc.http_status, exc.code, exc.message_for("api"), kind)
     log.exception("an API request failed")
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     return ApiError(500, "internal_error", f"服务器内部错误（{first}），请稍后再试。", "api_error")

@@ -479,10 +479,8 @@ def build_app(assistant: Assistant, service: UploadService):
                 messages[-1] = {"role": "assistant", "content": html.escape(streamed)}
                 yield messages, "", asked
             text = render_answer(final) if final else html.escape(streamed)
-        except QuestionError as exc:
-            text = f'<div class="warning">{html.escape(str(exc))}</div>'
-        except IndexMissing:
-            text = '<div class="warning">索引中还没有数据，请先在“文档”页上传文件。</div>'
+        except (QuestionError, IndexMissing) as exc:
+            text = f'<div class="warning">{html.escape(exc.message_for("ui"))}</div>'
         except Exception as exc:  # a failing service (embeddings endpoint, disk): one sentence, details in the log
             log.exception("answering %r failed", question)
             text = f'<div class="warning">回答时出错（{html.escape(_one_line(exc))}），请稍后再试。</div>'
@@ -496,10 +494,8 @@ def build_app(assistant: Assistant, service: UploadService):
         """Answer one question; history is the earlier questions of the conversation, oldest first."""
         try:
             return assistant.ask(question, history=list(history or [])).to_dict()
-        except QuestionError as exc:
-            return {"question": question, "answered": False, "error": str(exc)}
-        except IndexMissing:
-            return {"question": question, "answered": False, "error": "索引中还没有数据。"}
+        except (QuestionError, IndexMissing) as exc:
+            return {"question": question, "answered": False, "error": exc.message_for("ui")}
 
     def facts_page(filters: list, page: int):
         """One page of the facts the applied filters select, and the line that says which."""

@@ -41,6 +41,10 @@ REPEAT_ARTICLE_SHARE = 0.5
 # fell back to 0.857.
 SENTENCE_WEIGHT = 0.6
 PROXIMITY_POOL = 20
+# The passages that compete for the top k once scored with their articles: this many per passage asked for, and never
+# fewer than POOL_MIN (room for a strong article's further passages and for the sentence signal to reorder).
+POOL_PER_RESULT = 4
+POOL_MIN = 50
 
 
 _SENTENCE = re.compile(r"[^。！？；!?;…\n]+")  # sentences and the title, for the sentence signal
@@ -135,7 +139,7 @@ class Retriever:
             return self.article_weight / (self.rrf_k + 1) * article_share.get(article_of.get(c, ""), 0.0)
 
         base = {c: 1.0 / (self.rrf_k + r) for c, r in own_rank.items()}
-        pool = sorted(base, key=lambda c: -(base[c] + article_part(c)))[: max(4 * k, 50)]
+        pool = sorted(base, key=lambda c: -(base[c] + article_part(c)))[: max(POOL_PER_RESULT * k, POOL_MIN)]
         cover = self._sentence_cover(question, pool[:PROXIMITY_POOL])
         if self.sentence_weight:
             for c, share in cover.items():

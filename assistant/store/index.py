@@ -22,7 +22,7 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
 from . import catalog
-from .catalog import BM25_KINDS, CATALOG_FILE, FACT_COLUMNS, article_key, fact_filter, split_article_key
+from .catalog import BM25_KINDS, CATALOG_FILE, FACT_COLUMNS, ROWS_PER_QUERY, article_key, fact_filter, split_article_key
 from .children import die_with_parent
 from .embedding import Embedder, document_vectors, make_embedder
 from .lexical import BM25Index, LayeredBM25
@@ -646,8 +646,8 @@ class Index:
     def chunk_articles(self, chunk_ids: list[str]) -> dict[str, str]:
         """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
         out: dict[str, str] = {}
-        for i in range(0, len(chunk_ids), 500):
-            part = chunk_ids[i : i + 500]
+        for i in range(0, len(chunk_ids), ROWS_PER_QUERY):
+            part = chunk_ids[i : i + ROWS_PER_QUERY]
             marks = ",".join("?" * len(part))
             for cid, doc_id, article in self.db.execute(
                 f"SELECT chunk_id, doc_id, article FROM chunks WHERE chunk_id IN ({marks})", part
@@ -659,8 +659,8 @@ class Index:
         """The chunk ids of these articles (article_key -> ids in reading order)."""
         out: dict[str, list[str]] = {}
         pairs = [split_article_key(key) for key in keys]
-        for i in range(0, len(pairs), 400):
-            part = pairs[i : i + 400]
+        for i in range(0, len(pairs), ROWS_PER_QUERY // 2):  # two parameters a pair
+            part = pairs[i : i + ROWS_PER_QUERY // 2]
             where = " OR ".join("(doc_id=? AND article=?)" for _ in part)
             args = [x for pair in part for x in pair]
             for cid, doc_id, article in self.db.execute(
