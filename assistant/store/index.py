@@ -44,6 +44,7 @@ VECTORS_DIRTY = "vectors.dirty"
 # reconcile() runs. A clean index is not scanned: an ingest's cost is its own documents'.
 REPAIR_MARK = "repair.needed"
 SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
+MEMO_ARTICLES = 50_000  # articles whose passage ids article_chunks remembers (a few MB); past it, it starts over
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
 # A small ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the
@@ -109,6 +110,7 @@ class Index:
         if settings.chroma_host:
             self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
         self._synced_at = float("-inf")
+        self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})  # article_chunks' memo, for one generation
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -656,17 +658,34 @@ class Index:
         return out
 
     def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
-        """The chunk ids of these articles (article_key -> ids in reading order)."""
+        """The chunk ids of these articles (article_key -> ids in reading order), remembered for the generation."""
+        generation = self.generation
+        if self._article_ids[0] != generation:
+            self._article_ids = (generation, {})
+        known = self._article_ids[1]
+        out = {key: known[key] for key in keys if key in known}
+        missing = [key for key in keys if key not in known]
+        if missing:
+            found = self._read_article_chunks(missing)
+            if len(known) > MEMO_ARTICLES:
+                known.clear()
+            known.update(found)
+            known.update((key, []) for key in missing if key not in found)
+            out.update(found)
+        return {key: out[key] for key in sorted(out, key=split_article_key) if out[key]}  # in catalog order
+
+    def _read_article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
+        wanted = {split_article_key(key) for key in keys}
+        docs = sorted({doc_id for doc_id, _ in wanted})
         out: dict[str, list[str]] = {}
-        pairs = [split_article_key(key) for key in keys]
-        for i in range(0, len(pairs), ROWS_PER_QUERY // 2):  # two parameters a pair
-            part = pairs[i : i + ROWS_PER_QUERY // 2]
-            where = " OR ".join("(doc_id=? AND article=?)" for _ in part)
-            args = [x for pair in part for x in pair]
+        for i in range(0, len(docs), ROWS_PER_QUERY):  # by document (indexed), then its articles' passages kept
+            part = docs[i : i + ROWS_PER_QUERY]
             for cid, doc_id, article in self.db.execute(
-                f"SELECT chunk_id, doc_id, article FROM chunks WHERE {where} ORDER BY doc_id, ordinal", args
+                f"SELECT chunk_id, doc_id, article FROM chunks WHERE doc_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY doc_id, ordinal", part,
             ):
-                out.setdefault(article_key(doc_id, article), []).append(cid)
+                if (doc_id, article) in wanted:
+                    out.setdefault(article_key(doc_id, article), []).append(cid)
         return out
 
     def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:

@@ -18,6 +18,9 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 MAGIC = b"SRTTAB1\n"
+# Keys whose row is remembered once looked up (a binary search costs about 20 slices of the map): questions repeat
+# their words, and every question looks each of its tokens up several times. Past this many, the memo starts over.
+MEMO_KEYS = 1 << 16
 _ENCODING = ("utf-8", "surrogatepass")  # any Python str round-trips
 
 
@@ -35,6 +38,7 @@ class SortedTable(Mapping[str, int]):
         self._values = np.frombuffer(buffer, dtype=dtype, count=n, offset=head + width * (n + 1))
         self._keys_at = head + width * (2 * n + 1)
         self._buffer = buffer
+        self._rows: dict[str, int] = {}
 
     @classmethod
     def open(cls, path: Path) -> "SortedTable":
@@ -70,6 +74,14 @@ class SortedTable(Mapping[str, int]):
         """The row of `key`, or -1."""
         if not isinstance(key, str):
             return -1
+        row = self._rows.get(key)
+        if row is None:
+            if len(self._rows) >= MEMO_KEYS:
+                self._rows.clear()
+            row = self._rows[key] = self._search(key)
+        return row
+
+    def _search(self, key: str) -> int:
         wanted = key.encode(*_ENCODING)
         lo, hi = 0, self._n
         while lo < hi:
