@@ -70,7 +70,7 @@ class Assistant:
 
     def status(self) -> dict:
         """Index counts and which backend answers (never the API key)."""
-        info = self._open().status()
+        info = self._open().status().to_dict()
         info["backend"] = self.backend
         llm = self._llm()
         if llm is not None:

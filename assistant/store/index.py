@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -27,10 +26,14 @@ from .children import die_with_parent
 from .embedding import Embedder, document_vectors, make_embedder
 from .lexical import BM25Index, LayeredBM25
 from .probe import store_is_whole
-from .records import ArticleText, DocumentInfo, DocumentRecord, Fact, Passage, fact_of_row, full_heading, scoped_text
+from .records import (
+    ArticleText, DocumentInfo, DocumentRecord, Fact, IndexStatus, Passage, fact_of_row, full_heading, scoped_text,
+)
 from .shared import SharedCatalog, SharedDocument, connect
 from .snapshot import IndexSnapshot
-from .vectorstore import VectorStore, forget_clients, make_vector_store
+from .vectorstore import (
+    RETIRED_COLLECTIONS, MarkedWrites, VectorStore, collection_name, forget_clients, make_vector_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,33 +60,6 @@ BM25_DELTA_SHARE = 0.05
 
 
 _OPENING = threading.Lock()
-
-
-# Vectors of an embedder that no longer exists: the feature-hashing embedder's (the default before issue 23, 666 MB
-# of crud_news_dev's index). reconcile() drops them from a local store.
-RETIRED_COLLECTIONS = "chunks_hashing-"
-
-
-def _collection_name(fingerprint: str) -> str:
-    return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
-
-
-class _MarkedWrites:
-    """The vector store, marking the index dirty before each write (so a writer's death mid-write is noticed)."""
-
-    def __init__(self, store: VectorStore, mark: Callable[[], None]):
-        self._store, self._mark = store, mark
-
-    def upsert(self, ids, vectors, metadatas, documents=None) -> None:
-        self._mark()
-        self._store.upsert(ids, vectors, metadatas, documents)
-
-    def delete(self, ids) -> None:
-        self._mark()
-        self._store.delete(ids)
-
-    def __getattr__(self, name):  # reads pass through
-        return getattr(self._store, name)
 
 
 class Index:
@@ -204,12 +180,12 @@ class Index:
             torn = False
             with _OPENING:  # Chroma's client must not be created by two threads at once
                 if self._vectors is None and self.shared is not None:  # the server keeps its own store whole
-                    self._vectors = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
+                    self._vectors = make_vector_store(self.settings, self.dir, collection_name(self.embedder.fingerprint))
                 if self._vectors is None:
                     if (self.dir / VECTORS_DIRTY).exists():
                         torn = self._clear_if_torn()
-                    store = make_vector_store(self.settings, self.dir, _collection_name(self.embedder.fingerprint))
-                    self._vectors = _MarkedWrites(store, self._mark_dirty)
+                    store = make_vector_store(self.settings, self.dir, collection_name(self.embedder.fingerprint))
+                    self._vectors = MarkedWrites(store, self._mark_dirty)
             if torn:
                 self._refill_vectors()
         return self._vectors
@@ -229,7 +205,7 @@ class Index:
         try:
             with self.writing():
                 chroma = self.dir / "chroma"
-                torn = known_torn or (chroma.exists() and not store_is_whole(chroma, _collection_name(self.embedder.fingerprint)))
+                torn = known_torn or (chroma.exists() and not store_is_whole(chroma, collection_name(self.embedder.fingerprint)))
                 (self.dir / REPAIR_MARK).write_text(str(os.getpid()), encoding="ascii")  # the next ingest reconciles
                 if torn:
                     log.warning("the vector store in %s is torn; rebuilding it from the catalog", chroma)
@@ -554,22 +530,17 @@ class Index:
         self.sync()
         return self._pending(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], self.vectors.count())
 
-    def status(self) -> dict:
+    def status(self) -> IndexStatus:
         self.sync()
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
         chunks, vectors = q("SELECT COUNT(*) FROM chunks"), self.vectors.count()
-        return {
-            "documents": q("SELECT COUNT(*) FROM documents"),
-            "articles": q("SELECT COUNT(*) FROM articles"),
-            "chunks": chunks,
-            "facts": q("SELECT COUNT(*) FROM facts"),
-            "vectors": vectors,
-            "vectors_pending": self._pending(chunks, vectors),
-            "embedding": self.embedder.fingerprint,
-            "vector_store": "none" if self.lexical_only else self.settings.vector_store,
-            **({"chroma_server": f"{self.settings.chroma_host}:{self.settings.chroma_port}"} if self.shared else {}),
-            "index_dir": str(self.dir),
-        }
+        return IndexStatus(
+            documents=q("SELECT COUNT(*) FROM documents"), articles=q("SELECT COUNT(*) FROM articles"), chunks=chunks,
+            facts=q("SELECT COUNT(*) FROM facts"), vectors=vectors, vectors_pending=self._pending(chunks, vectors),
+            embedding=self.embedder.fingerprint,
+            vector_store="none" if self.lexical_only else self.settings.vector_store, index_dir=str(self.dir),
+            chroma_server=f"{self.settings.chroma_host}:{self.settings.chroma_port}" if self.shared else None,
+        )
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
               subject_prefix: str | None = None, limit: int | None = None, offset: int = 0) -> list[Fact]:

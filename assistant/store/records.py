@@ -224,3 +224,25 @@ class DocumentInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index holds: its counts, the embedding its vectors are of, and where it lives."""
+
+    documents: int
+    articles: int
+    chunks: int
+    facts: int
+    vectors: int
+    vectors_pending: int  # passages still waiting for their vectors
+    embedding: str  # the embedder's fingerprint ("none": BM25 alone)
+    vector_store: str
+    index_dir: str
+    chroma_server: str | None = None  # host:port in server mode
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if self.chroma_server is None:
+            del d["chroma_server"]
+        return d

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+import re
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -158,3 +159,30 @@ def make_vector_store(settings: Settings, index_dir: Path, collection_name: str)
     if settings.vector_store == "chroma":
         return ChromaVectorStore.persistent(index_dir / "chroma", collection_name)
     raise ValueError(f"unknown vector store: {settings.vector_store}")
+
+
+# Vectors of an embedder that no longer exists: the feature-hashing embedder's (the default before issue 23, 666 MB
+# of crud_news_dev's index). reconcile() drops them from a local store.
+RETIRED_COLLECTIONS = "chunks_hashing-"
+
+
+def collection_name(fingerprint: str) -> str:
+    return "chunks_" + re.sub(r"[^a-zA-Z0-9_-]", "_", fingerprint)[:50]
+
+
+class MarkedWrites:
+    """The vector store, marking the index dirty before each write (so a writer's death mid-write is noticed)."""
+
+    def __init__(self, store: VectorStore, mark: Callable[[], None]):
+        self._store, self._mark = store, mark
+
+    def upsert(self, ids, vectors, metadatas, documents=None) -> None:
+        self._mark()
+        self._store.upsert(ids, vectors, metadatas, documents)
+
+    def delete(self, ids) -> None:
+        self._mark()
+        self._store.delete(ids)
+
+    def __getattr__(self, name):  # reads pass through
+        return getattr(self._store, name)
