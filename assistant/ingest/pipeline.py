@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 from ..settings import Settings
 from ..store.children import die_with_parent
-from ..store.index import Index
+from ..store.index import WRITE_LOCK_WAIT_S, Index
 from ..store.records import ArticleRow, ChunkRow, DocumentRecord, DocumentRow, Fact
 from ..text.tokens import tokenize
 from .articles import Article, ParsedDocument, parse_document
@@ -120,7 +120,7 @@ def _record(d: SourceDocument, parsed: ParsedDocument, chunks: list[Chunk], fact
 def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
     """Ingest files and folders into the index; unchanged documents are skipped, changed ones replace their old
     passages. Raises IndexBusy when another writer is at work on this index."""
-    with index.writing():
+    with index.writing(WRITE_LOCK_WAIT_S):
         return _ingest(index, [Path(p) for p in paths], progress)
 
 

@@ -17,6 +17,7 @@ from .records import (
 )
 
 CATALOG_FILE = "catalog.sqlite3"
+WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

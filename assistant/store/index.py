@@ -20,8 +20,8 @@ from typing import Callable, Iterable
 from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
-from . import catalog
-from .catalog import BM25_KINDS, CATALOG_FILE, FACT_COLUMNS, ROWS_PER_QUERY, article_key, fact_filter, split_article_key
+from . import catalog, merge
+from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, FACT_COLUMNS, ROWS_PER_QUERY, article_key, fact_filter, split_article_key
 from .children import die_with_parent
 from .embedding import Embedder, document_vectors, make_embedder
 from .lexical import BM25Index, LayeredBM25
@@ -37,8 +37,11 @@ from .vectorstore import (
 
 log = logging.getLogger(__name__)
 
+# A writer that finds the write lock held waits this long before saying another is at work: a background merge
+# (store/merge.py) holds it under a second to save, an embedding batch a few seconds.
+WRITE_LOCK_WAIT_S = 3.0
+LOCK_POLL_S = 0.05
 EMBED_BATCH = 16  # passages per background embedding batch: a few seconds of e5, so a stop or a lock waits little
-WRITE_LOCK = "write.lock"  # flock'ed by the one process (and thread) writing to the index
 # Present from a writer's first vector write until its hold on the write lock ends: found by a later process, it
 # means a writer died mid-write and the vector store may be torn (chromadb then crashes or fails on every read).
 VECTORS_DIRTY = "vectors.dirty"
@@ -50,13 +53,17 @@ SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server 
 MEMO_ARTICLES = 50_000  # articles whose passage ids article_chunks remembers (a few MB); past it, it starts over
 OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 
-# A small ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the
-# whole catalog; once the rows laid over (new ones and masked old ones) pass this share of the saved index's rows,
-# the index is rebuilt and saved, which refreshes every token's rarity. The layer keeps the saved idf of every token
-# it knows (a token only the new rows hold is weighed from their own count). Measured on crud_news_dev with 400
-# CMRC articles laid over it (1,116 passages, 2.9%): against a rebuild, 1 of 342 questions had another first
-# passage, 4 another top 5, none another answer (hit@1 0.863 laid over, 0.860 rebuilt).
+# An ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the whole
+# catalog. The layer keeps the saved idf of every token it knows (a token only the new rows hold is weighed from their
+# own count). Once the rows laid over (new ones and masked old ones) pass BM25_DELTA_SHARE of the saved index's rows,
+# a detached process rebuilds and saves it (store/merge.py), which refreshes every token's rarity; meanwhile every
+# process answers from the layer. Measured on crud_news_dev with 400 CMRC articles laid over it (1,116 passages,
+# 2.9%): against a rebuild, 1 of 342 questions had another first passage, 4 another top 5, none another answer
+# (hit@1 0.863 laid over, 0.860 rebuilt).
 BM25_DELTA_SHARE = 0.05
+# A change this large against the saved index (a first archive poured into a near-empty index) is rebuilt at once: a
+# layer larger than its base would weigh most tokens by statistics it does not hold.
+BM25_LAYER_MAX_SHARE = 0.5
 
 
 _OPENING = threading.Lock()
@@ -86,7 +93,8 @@ class Index:
         if settings.chroma_host:
             self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
         self._synced_at = float("-inf")
-        self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})  # article_chunks' memo, for one generation
+        self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})
+        self._merge_asked = -1  # the generation whose layer this process asked store/merge.py to merge  # article_chunks' memo, for one generation
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -103,10 +111,11 @@ class Index:
     # --- one writer at a time ------------------------------------------------------------
 
     @contextmanager
-    def writing(self):
+    def writing(self, wait: float = 0.0):
         """Hold the index's write lock: one writer at a time, across processes and threads (an flock on
-        write.lock, which the system releases when a writer dies, even by kill -9). Raises IndexBusy at once when
-        another writer holds it; readers never take it."""
+        write.lock, which the system releases when a writer dies, even by kill -9). Raises IndexBusy when another
+        writer holds it for more than `wait` seconds (at once for readers that save on the side); readers never
+        take it otherwise."""
         if getattr(self._writer, "depth", 0):
             self._writer.depth += 1
             try:
@@ -116,11 +125,16 @@ class Index:
             return
         fd = os.open(self.dir / WRITE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-                raise IndexBusy(f"另一个导入或删除正在写入这个索引（进程 {holder}），请等它结束后再试。") from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                        raise IndexBusy(f"另一个导入或删除正在写入这个索引（进程 {holder}），请等它结束后再试。") from None
+                    time.sleep(LOCK_POLL_S)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             self._writer.depth, self._writer.fd, self._writer.changing = 1, fd, False
@@ -292,7 +306,7 @@ class Index:
         missing = self.pending_vectors()
         if not missing:
             return 0
-        with lock if lock is not None else nullcontext(), self.writing():
+        with lock if lock is not None else nullcontext(), self.writing(WRITE_LOCK_WAIT_S):
             self._drop_retired()
         sent: deque[list[dict]] = deque()  # the rows of the batches in flight, in order
 
@@ -308,7 +322,7 @@ class Index:
         with document_vectors(self.settings, self.embedder, die_with_parent) as embed:
             for vectors in embed(batches()):
                 rows = sent.popleft()
-                with lock if lock is not None else nullcontext(), self.writing():
+                with lock if lock is not None else nullcontext(), self.writing(WRITE_LOCK_WAIT_S):
                     # A passage deleted or replaced while it was embedded gets no vector (it would be an orphan).
                     live = self._live_chunks([r["chunk_id"] for r in rows])
                     keep = [n for n, r in enumerate(rows) if r["chunk_id"] in live]
@@ -368,7 +382,8 @@ class Index:
 
     def _layered(self, kind: str, base: BM25Index, gen: int) -> LayeredBM25 | None:
         """`base` with the documents the catalog changed since it was built laid over it, or None when the base does
-        not say what it was built from or the change has outgrown BM25_DELTA_SHARE (then it is rebuilt)."""
+        not say what it was built from or the change has outgrown BM25_LAYER_MAX_SHARE (then it is rebuilt here). Past
+        BM25_DELTA_SHARE, a merge is started in the background."""
         sources = base.sources()
         if sources is None:
             return None
@@ -376,13 +391,16 @@ class Index:
         changed = [d for d, h in now.items() if sources.hashes.get(d) != h]
         stale = set(changed).union(d for d in sources.hashes if d not in now)
         masked = [i for i, d in enumerate(sources.row_docs) if d in stale]
-        limit = BM25_DELTA_SHARE * len(base.ids)
+        limit = BM25_LAYER_MAX_SHARE * len(base.ids)
         if len(masked) > limit or len(changed) > limit:
             return None
         _, build = BM25_KINDS[kind]
         delta = build(self.db, gen, changed, base) if changed else BM25Index.build([], gen)
         if len(delta.ids) + len(masked) > limit:
             return None
+        if len(delta.ids) + len(masked) > BM25_DELTA_SHARE * len(base.ids) and self._merge_asked != gen:
+            self._merge_asked = gen  # once a generation: the merge itself runs one at a time per index
+            merge.start(self.dir)
         return LayeredBM25(base, delta, masked, gen)
 
     def lexical(self, kind: str) -> BM25Index:
@@ -500,7 +518,7 @@ class Index:
 
 
     def delete_document(self, doc_id: str) -> bool:
-        with self.writing():
+        with self.writing(WRITE_LOCK_WAIT_S):
             return self._delete_document(doc_id)
 
     def _delete_document(self, doc_id: str) -> bool:
