@@ -246,7 +246,7 @@ def main() -> None:
                 big.embed_pending()  # about 5 minutes: the dense ranking is one of the modes compared
                 size_mb = args.corpus.stat().st_size / 1e6
                 out = {"file": args.corpus.name, "mb": size_mb, "seconds": rep.seconds, "mb_per_s": size_mb / rep.seconds,
-                       "documents": len(rep.added), "chunks": big.status()["chunks"]}
+                       "documents": len(rep.added), "chunks": big.status().chunks}
                 questions = args.corpus.with_name("cmrc_dev_open.jsonl")
                 if questions.exists():
                     cmrc = load_gold(questions)  # context_id is the gold document
@@ -271,7 +271,7 @@ def main() -> None:
                     started = time.perf_counter()
                     news.ask(item.question)
                     lat.append((time.perf_counter() - started) * 1000)
-                out = {"file": str(args.news.name), "documents": len(rep.added), "chunks": news.status()["chunks"],
+                out = {"file": str(args.news.name), "documents": len(rep.added), "chunks": news.status().chunks,
                        "ingest_s": rep.seconds,
                        "warm_ask_ms": {"n": len(lat), "p50": percentile(lat, 50), "p95": percentile(lat, 95)},
                        "retrieval": {m: retrieval_hits(news, questions, m) for m in MODES}}

@@ -42,7 +42,7 @@ def ours(index_dir: Path, items) -> dict:
         ms.append((time.perf_counter() - started) * 1000)
         hits += any(passage_hit(p.title, p.text, p.doc_id, item) for p in passages)
     p50, p95 = _quantiles(ms)
-    return {"p50_ms": p50, "p95_ms": p95, "hit@5": hits / len(items), "embedding": assistant.status()["embedding"]}
+    return {"p50_ms": p50, "p95_ms": p95, "hit@5": hits / len(items), "embedding": assistant.status().embedding}
 
 
 # Stock BM25Retriever tokenizes with an English word pattern: a run of Chinese characters between two punctuation marks

@@ -129,8 +129,8 @@ def step_ingest(corpus: str, index_dir: str) -> dict:
     report = assistant.ingest(corpus)
     seconds = time.perf_counter() - started
     status = assistant.status()
-    return {"seconds": seconds, "answerable_seconds": report.answerable_seconds, "chunks": status["chunks"],
-            "articles": status["articles"], "vectors": status["vectors"], "rss_mb": _peak_rss_mb()}
+    return {"seconds": seconds, "answerable_seconds": report.answerable_seconds, "chunks": status.chunks,
+            "articles": status.articles, "vectors": status.vectors, "rss_mb": _peak_rss_mb()}
 
 
 def step_embed(index_dir: str) -> dict:
@@ -143,7 +143,7 @@ def step_embed(index_dir: str) -> dict:
     done = assistant.embed_pending()
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "passages": done, "chars": _embedded_chars(Path(index_dir)), "rss_mb": _peak_rss_mb(),
-            "workers": embedding_workers(assistant.settings), "vectors": assistant.status()["vectors"]}
+            "workers": embedding_workers(assistant.settings), "vectors": assistant.status().vectors}
 
 
 def _embedded_chars(index_dir: Path) -> int:

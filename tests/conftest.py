@@ -59,7 +59,7 @@ def seeds_index(tmp_path_factory) -> Path:
     index_dir = tmp_path_factory.mktemp("seeds") / "index"
     assistant = Assistant(index_dir=index_dir)
     report = assistant.ingest(SEEDS)
-    assert len(report.added) == 2 and report.vectors_pending == assistant.status()["chunks"]
+    assert len(report.added) == 2 and report.vectors_pending == assistant.status().chunks
     assert assistant.embed_pending() == report.vectors_pending
     assistant.close()
     return index_dir

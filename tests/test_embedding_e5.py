@@ -31,16 +31,16 @@ def test_ingest_answers_at_once_and_the_vectors_follow_resumably(tmp_path):
     a = _e5(tmp_path / "idx")
     report = a.ingest(_write(tmp_path / "news.jsonl"))
     status = a.status()
-    assert status["vectors"] == 0 and report.vectors_pending == status["vectors_pending"] == status["chunks"] > 0
+    assert status.vectors == 0 and report.vectors_pending == status.vectors_pending == status.chunks > 0
     assert a.ask("芮城县2025年优良天数是多少天？").answer == "312天"  # lexical retrieval needs no vectors
 
     stops = iter([False, True])  # stopped after the first batch: an interrupted run keeps what it finished
     first = a._open().embed_pending(batch_size=1, stop=lambda: next(stops, True))
-    assert first == 1 and a.status()["vectors_pending"] == status["chunks"] - 1
+    assert first == 1 and a.status().vectors_pending == status.chunks - 1
     rest = a.embed_pending()
     status = a.status()
-    assert first + rest == status["chunks"] and status["vectors"] == status["chunks"] and status["vectors_pending"] == 0
-    assert status["embedding"].startswith("e5-small")
+    assert first + rest == status.chunks and status.vectors == status.chunks and status.vectors_pending == 0
+    assert status.embedding.startswith("e5-small")
     assert a.retrieve("how many days of good air quality in 2025", k=1, mode="dense")[0].doc_id == "ruicheng"
 
 
@@ -49,12 +49,12 @@ def test_changing_the_model_re_embeds_and_status_says_so(tmp_path):
     with FakeOpenAI() as server:  # another model's vectors first, written inline by an embeddings server
         other = Settings(index_dir=tmp_path / "idx", embedding="openai", embedding_base_url=server.base_url)
         Assistant(settings=other).ingest(news)
-        assert Assistant(settings=other).status()["vectors"] > 0
+        assert Assistant(settings=other).status().vectors > 0
     a = _e5(tmp_path / "idx")
     status = a.status()
-    assert status["embedding"].startswith("e5-small") and status["vectors"] == 0
-    assert status["vectors_pending"] == status["chunks"]  # never mixed with the other model's vectors
-    assert a.embed_pending() == status["chunks"]
+    assert status.embedding.startswith("e5-small") and status.vectors == 0
+    assert status.vectors_pending == status.chunks  # never mixed with the other model's vectors
+    assert a.embed_pending() == status.chunks
 
 
 def test_the_command_line_says_what_is_pending_and_embeds_it(tmp_path):
@@ -109,7 +109,7 @@ def test_an_english_question_asked_while_the_vectors_are_pending_says_so(tmp_pat
     a = _e5(tmp_path / "idx")
     a.ingest(PAGE_000)
     answer = a.ask("How much were the environmental fines in Qinshui County in 2024?")
-    pending = a.status()["vectors_pending"]
+    pending = a.status().vectors_pending
     assert pending > 0 and any(f"还有 {pending} 个段落的向量正在后台计算" in w for w in answer.warnings)
     assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"  # a Chinese question never waits
 
@@ -129,18 +129,18 @@ def test_a_running_server_embeds_what_another_process_ingests(tmp_path, monkeypa
     embedder.kick()
     try:
         deadline = time.monotonic() + 120
-        while served.status()["vectors_pending"] and time.monotonic() < deadline:
+        while served.status().vectors_pending and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert served.status()["vectors_pending"] == 0
+        assert served.status().vectors_pending == 0
         other = tmp_path / "more.jsonl"
         other.write_text(json.dumps({"id": "more", "title": "平遥县推进清洁取暖", "text": "2025年，平遥县完成清洁取暖改造1.2万户。"},
                                     ensure_ascii=False) + "\n", encoding="utf-8")
         assert run_cli("ingest", str(other), "--index-dir", str(tmp_path / "idx")).returncode == 0
         deadline = time.monotonic() + 120
-        while served.status()["vectors"] < served.status()["chunks"] and time.monotonic() < deadline:
+        while served.status().vectors < served.status().chunks and time.monotonic() < deadline:
             time.sleep(0.2)
         status = served.status()
-        assert status["documents"] == 3 and status["vectors"] == status["chunks"]
+        assert status.documents == 3 and status.vectors == status.chunks
     finally:
         embedder.stopping.set()
 

@@ -26,8 +26,8 @@ def test_openai_embeddings_are_used_for_ingest_and_questions(tmp_path):
         assert passages and "沁水" in passages[0].heading
         assert a.ask("沁水县2024年处罚金额多少？").answer == "394.179万元"
         status = a.status()
-        assert status["embedding"] == "openai-bge-m3"
-        assert "sk-test-secret" not in json.dumps(status)
+        assert status.embedding == "openai-bge-m3"
+        assert "sk-test-secret" not in json.dumps(status.to_dict())
 
 
 def test_an_unreachable_embeddings_server_is_one_clear_error(tmp_path):

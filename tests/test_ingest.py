@@ -25,12 +25,12 @@ def test_reingesting_the_same_files_adds_nothing(tmp_path):
     before = a.status()
     second = a.ingest(SEEDS)
     after = a.status()
-    assert len(first.added) == 2 and first.chunks_written == before["chunks"]
+    assert len(first.added) == 2 and first.chunks_written == before.chunks
     assert second.added == [] and second.replaced == [] and len(second.unchanged) == 2
     assert second.chunks_written == 0
     assert before == after
-    assert after["vectors"] == 0 and after["vectors_pending"] == after["chunks"]  # ingestion never waits for e5
-    assert after["documents"] == 2 and after["articles"] == 9
+    assert after.vectors == 0 and after.vectors_pending == after.chunks  # ingestion never waits for e5
+    assert after.documents == 2 and after.articles == 9
 
 
 def test_a_changed_file_replaces_its_old_chunks(tmp_path, seeds_copy):
@@ -45,7 +45,7 @@ def test_a_changed_file_replaces_its_old_chunks(tmp_path, seeds_copy):
     assert report.replaced == [PAGE_000.name] and len(report.unchanged) == 1
     _no_orphans(a)
     changed = {r[0] for r in a._open().db.execute(passages, (PAGE_000.name,))} - before
-    assert a.status()["vectors_pending"] == len(changed) > 0  # only the changed passage waits for a new vector
+    assert a.status().vectors_pending == len(changed) > 0  # only the changed passage waits for a new vector
     answer = a.ask("沁水县2024年处罚金额多少？")
     assert answer.answer == "512.6万元"
     texts = [p.text for p in a.retrieve("处罚金额共计", k=20)]
@@ -58,7 +58,7 @@ def test_deleting_a_document_removes_its_chunks_from_every_store(tmp_path):
     a.embed_pending()
     assert a.delete(PAGE_000.name)
     status = a.status()
-    assert status["documents"] == 1 and status["vectors"] == status["chunks"]
+    assert status.documents == 1 and status.vectors == status.chunks
     _no_orphans(a)
     assert all(p.doc_id != PAGE_000.name for p in a.retrieve("沁水县处罚金额", k=20))
 
@@ -106,7 +106,7 @@ def test_a_repeated_jsonl_id_keeps_the_last_line_and_leaves_no_orphans(tmp_path)
     a = Assistant(index_dir=tmp_path / "idx")
     a.ingest(src)
     status = a.status()
-    assert status["documents"] == 1 and status["chunks"] == 1 and a.embed_pending() == 1
+    assert status.documents == 1 and status.chunks == 1 and a.embed_pending() == 1
     assert a.ask("甲县2025年优良天数多少天？").answer == "305天"
 
 
@@ -252,7 +252,7 @@ m.ingest(idx, [Path({str(folder)!r})])
     assert not left
     again = Assistant(settings=Settings(index_dir=index_dir))
     report = again.ingest(folder)  # would raise IndexBusy if a worker still held the lock
-    assert again.status()["documents"] == len(lines) and report.seconds > 0
+    assert again.status().documents == len(lines) and report.seconds > 0
 
 
 def test_a_lexical_only_index_has_no_vector_store_and_answers_from_bm25(tmp_path, seeds_copy):
@@ -263,7 +263,7 @@ def test_a_lexical_only_index_has_no_vector_store_and_answers_from_bm25(tmp_path
     a.ingest(seeds_copy)
     status = a.status()
     assert not (tmp_path / "idx" / "chroma").exists()
-    assert status["vectors_pending"] == 0 and status["vector_store"] == "none" and status["chunks"] == 75
+    assert status.vectors_pending == 0 and status.vector_store == "none" and status.chunks == 75
     answer = a.ask("沁水县2024年处罚金额多少？")
     assert answer.answer == "394.179万元" and answer.citations
     page = seeds_copy / PAGE_000.name
@@ -271,7 +271,7 @@ def test_a_lexical_only_index_has_no_vector_store_and_answers_from_bm25(tmp_path
     assert a.ingest(seeds_copy).replaced == [PAGE_000.name]
     assert a.ask("沁水县2024年处罚金额多少？").answer == "512.6万元"
     assert Index.open(settings).reconcile() == {"orphans_removed": 0, "vectors_added": 0}
-    assert a.delete(PAGE_000.name) and a.status()["documents"] == 1
+    assert a.delete(PAGE_000.name) and a.status().documents == 1
     assert not (tmp_path / "idx" / "chroma").exists()
 
 
@@ -294,6 +294,6 @@ def test_the_vectors_of_the_retired_hashing_embedder_are_dropped(tmp_path):
         ids=["old-0"], embeddings=[[0.5] * 16])
     a = Assistant(index_dir=tmp_path / "idx")
     a.ingest(PAGE_000)
-    assert a.embed_pending() == a.status()["chunks"]
+    assert a.embed_pending() == a.status().chunks
     names = [c.name for c in client.list_collections()]
     assert names == [c for c in names if c.startswith("chunks_e5")] and len(names) == 1

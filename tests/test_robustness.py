@@ -31,9 +31,9 @@ def test_a_second_writer_is_told_another_is_at_work_and_nothing_is_written(tmp_p
         refused = run_cli("ingest", str(NEWS), "--index-dir", str(tmp_path / "idx"))
         assert refused.returncode == 3 and "另一个导入或删除正在写入这个索引" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
-    assert a.status()["documents"] == before["documents"]
+    assert a.status().documents == before.documents
     assert run_cli("ingest", str(NEWS), "--index-dir", str(tmp_path / "idx"), timeout=300).returncode == 0
-    assert _consistent(tmp_path / "idx")["documents"] == before["documents"] + 476
+    assert _consistent(tmp_path / "idx")["documents"] == before.documents + 476
 
 
 def test_two_ingests_started_together_leave_one_consistent_index(tmp_path):

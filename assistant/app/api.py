@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -14,13 +15,22 @@ from ..ingest.pipeline import IngestReport, ingest
 from ..retrieve.retrieval import Mode, Passage
 from ..settings import Settings, get_settings
 from ..store.index import Index
-from ..store.records import DocumentInfo, full_heading
+from ..store.records import DocumentInfo, IndexStatus, full_heading
 from ..text.script import normalize_question, to_simplified
 
-__all__ = ["Answer", "Assistant", "public_source"]
+__all__ = ["Answer", "Assistant", "Status", "public_source"]
 
 if TYPE_CHECKING:  # evaluation is imported when asked for: a question need not load it
     from ..eval.evaluation import EvalRun, FactsEvalRun
+
+
+@dataclass(frozen=True)
+class Status(IndexStatus):
+    """What `assistant status`, the UI's status line and GET /v1/status show: the index's counts and the backend."""
+
+    backend: str = "extractive"
+    llm_base_url: str | None = None  # without credentials
+    llm_model: str | None = None
 
 
 class Assistant:
@@ -68,15 +78,12 @@ class Assistant:
     def ingest(self, *paths: str | Path, progress=None) -> IngestReport:
         return ingest(self._open(create=True), [Path(p) for p in paths], progress=progress)
 
-    def status(self) -> dict:
+    def status(self) -> "Status":
         """Index counts and which backend answers (never the API key)."""
-        info = self._open().status().to_dict()
-        info["backend"] = self.backend
         llm = self._llm()
-        if llm is not None:
-            info["llm_base_url"] = re.sub(r"//[^/@]*@", "//", str(llm.client.base_url))
-            info["llm_model"] = self.settings.llm_model
-        return info
+        return Status(**asdict(self._open().status()), backend=self.backend,
+                      llm_base_url=re.sub(r"//[^/@]*@", "//", str(llm.client.base_url)) if llm is not None else None,
+                      llm_model=self.settings.llm_model if llm is not None else None)
 
     def documents(self) -> list[DocumentInfo]:
         return self._open().documents()

@@ -66,14 +66,14 @@ def ingest(
         report = assistant.ingest(*paths, progress=on_file)
     status = assistant.status()
     if as_json:
-        typer.echo(json.dumps({**report.to_dict(), "status": status}, ensure_ascii=False))
+        typer.echo(json.dumps({**report.to_dict(), "status": status.to_dict()}, ensure_ascii=False))
     else:
         typer.echo(
             f"新增 {len(report.added)} 篇，更新 {len(report.replaced)} 篇，未变 {len(report.unchanged)} 篇；"
             f"写入 {report.chunks_written} 个段落，用时 {report.seconds:.2f} 秒。"
         )
         typer.echo(
-            f"索引现有 {status['documents']} 篇文档、{status['articles']} 篇文章、{status['chunks']} 个段落。"
+            f"索引现有 {status.documents} 篇文档、{status.articles} 篇文章、{status.chunks} 个段落。"
         )
         if report.vectors_pending:
             typer.echo(
@@ -103,7 +103,7 @@ def embed(index_dir: Optional[Path] = IndexDirOption) -> None:
         added = assistant.embed_pending(progress=lambda done, total: progress.update(task, completed=done, total=total))
     info = assistant.status()
     typer.echo(f"新计算 {added} 个段落的向量，用时 {time.perf_counter() - started:.1f} 秒；"
-               f"向量 {info['vectors']} / 段落 {info['chunks']}（{info['embedding']}）。")
+               f"向量 {info.vectors} / 段落 {info.chunks}（{info.embedding}）。")
 
 
 def _named(passage: Passage) -> str:
@@ -206,16 +206,16 @@ def status(
         typer.echo(json.dumps({"documents": 0, "articles": 0, "chunks": 0, "index_dir": str(assistant.index_dir)}))
         return
     if as_json:
-        typer.echo(json.dumps(info, ensure_ascii=False))
+        typer.echo(json.dumps(info.to_dict(), ensure_ascii=False))
     else:
         typer.echo(
-            f"索引目录：{info['index_dir']}\n文档：{info['documents']}  文章：{info['articles']}  "
-            f"段落：{info['chunks']}  向量：{info['vectors']}\n"
-            + (f"嵌入：{info['embedding']}  向量库：{info['vector_store']}" if info["embedding"] != "none"
+            f"索引目录：{info.index_dir}\n文档：{info.documents}  文章：{info.articles}  "
+            f"段落：{info.chunks}  向量：{info.vectors}\n"
+            + (f"嵌入：{info.embedding}  向量库：{info.vector_store}" if info.embedding != "none"
                else "嵌入：无（ASSISTANT_EMBEDDING=none，仅按关键词检索，不建向量库）")
         )
-        if info.get("vectors_pending"):
-            typer.echo(f"等待计算向量的段落：{info['vectors_pending']}（运行 assistant embed，或由 assistant serve 在后台完成）")
+        if info.vectors_pending:
+            typer.echo(f"等待计算向量的段落：{info.vectors_pending}（运行 assistant embed，或由 assistant serve 在后台完成）")
 
 
 @command()

@@ -207,7 +207,7 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
 
     @v1.get("/status", tags=["状态"], summary="索引与回答方式")
     def status() -> dict:
-        return answered(assistant.status)
+        return answered(lambda: assistant.status().to_dict())
 
     @v1.get("/documents", tags=["文档"], summary="已导入的文档")
     def documents() -> dict:

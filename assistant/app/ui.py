@@ -18,7 +18,7 @@ from itertools import groupby
 from pathlib import Path
 
 from ..errors import IndexBusy, IndexMissing, InputError, QuestionError, UIError
-from .api import Answer, Assistant
+from .api import Answer, Assistant, Status
 from .charts import render_charts
 from .uploads import Refusal, UploadService, human, report_lines
 from ..store.records import full_heading
@@ -211,10 +211,10 @@ def status_line(assistant: Assistant) -> tuple[str, int]:
     except Exception as exc:  # an unreadable index must not take the page down
         return f"**索引**：无法读取（{type(exc).__name__}）。", 0
     mb = _size(assistant.index_dir) / 1e6
-    pending = info.get("vectors_pending") or 0
+    pending = info.vectors_pending
     return (
-        f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info['documents']} 篇文档、{info['articles']} 篇文章、"
-        f"{info['chunks']} 个段落、{info['facts']} 条数据，占用 {mb:.1f} MB"
+        f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info.documents} 篇文档、{info.articles} 篇文章、"
+        f"{info.chunks} 个段落、{info.facts} 条数据，占用 {mb:.1f} MB"
         + (f"　|　**向量**：后台计算中，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
     ), pending
 
@@ -253,10 +253,10 @@ class BackgroundEmbedder:
             log.exception("background embedding stopped")
 
 
-def _backend(assistant: Assistant, info: dict | None = None) -> str:
+def _backend(assistant: Assistant, info: Status | None = None) -> str:
     if assistant.backend.startswith("llm"):
-        model = (info or {}).get("llm_model") or assistant.settings.llm_model
-        url = (info or {}).get("llm_base_url", "")
+        model = (info.llm_model if info else None) or assistant.settings.llm_model
+        url = (info.llm_base_url if info else None) or ""
         return f"大模型 {model}" + (f"（{url}）" if url else "")
     return "离线抽取式（无需网络与模型）"
 

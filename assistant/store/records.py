@@ -242,7 +242,5 @@ class IndexStatus:
     chroma_server: str | None = None  # host:port in server mode
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if self.chroma_server is None:
-            del d["chroma_server"]
-        return d
+        """As JSON shows it: the fields that are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
