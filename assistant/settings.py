@@ -199,6 +199,18 @@ class Settings(BaseSettings):
         description="bearer tokens for the HTTP API, comma-separated; required beyond loopback",
     )
     api_tokens_file: Path | None = Field(None, description="a file of API tokens, one a line")
+    # What the server's front door (app/gate.py) lets in, checked before a request's body is read.
+    allowed_hosts: str = Field(
+        "",
+        description="host names the server answers to (the `Host` header), comma-separated; by default the loopback "
+                    "names when serving on loopback, any name otherwise",
+    )
+    allowed_origins: str = Field(
+        "",
+        description="web origins besides the server's own (`https://app.example`) whose pages may change the index, "
+                    "comma-separated",
+    )
+    max_request_kb: int = Field(1024, ge=16, description="largest JSON request body the HTTP API reads, in KB")
 
     # Fact extraction at ingestion: "rules" (offline) or "llm" (prompts/extract_facts.md, needs an LLM).
     facts_extractor: Literal["rules", "llm"] = Field(

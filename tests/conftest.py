@@ -23,7 +23,7 @@ PAGE_001 = SEEDS / "001_86313f0a6bb92235.txt"
 SLOW_FIXTURES = {"seeds_index", "seeds_assistant", "seeds_copy", "browser", "api", "server", "chroma_server"}
 SLOW_MODULES = {
     "test_baseline", "test_chroma_server", "test_cli", "test_embedding_e5", "test_embeddings_endpoint", "test_eval",
-    "test_http_api", "test_ingest", "test_llm", "test_offline", "test_packaging", "test_retrieval", "test_robustness",
+    "test_hostile", "test_http_api", "test_ingest", "test_llm", "test_offline", "test_packaging", "test_retrieval", "test_robustness",
     "test_ui",
 }
 

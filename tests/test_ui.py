@@ -482,7 +482,9 @@ def test_the_ui_serves_and_answers_with_no_network(tmp_path):
     assert attempts.read_text() == "", f"the UI tried the network: {attempts.read_text()}"
 
 
-def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(browser, tmp_path):
+def test_an_llm_answer_shows_only_once_checked_and_the_status_names_the_model(browser, tmp_path):
+    """One streaming policy: the LLM's reply is checked before any of it is shown, so the chat shows "…" and then the
+    whole cited answer, never a part of it."""
     index_dir = tmp_path / "index"
     assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
 
@@ -499,18 +501,18 @@ def test_an_llm_answer_streams_into_the_chat_and_the_status_names_the_model(brow
             page.goto(url)
             page.wait_for_selector("#question textarea", timeout=60_000)
             assert "大模型 qwen-test" in page.locator("#status").inner_text()
+            page.evaluate(  # every state the answer's bubble passes through, as the user would have seen it
+                "() => { window.seen = []; new MutationObserver(() => {"
+                " const b = document.querySelector(\"#chatbot [data-testid='bot']\");"
+                " if (b) window.seen.push([b.innerText.trim(), !!b.querySelector('details')]); })"
+                ".observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true}); }")
             page.fill("#question textarea", CANONICAL)
             page.click("#send")
-            # Part of the answer shows before the whole has arrived (and before its citations are rendered).
-            page.wait_for_function(
-                "() => { const b = document.querySelector(\"#chatbot [data-testid='bot']\");"
-                " return b && b.innerText.includes('沁水') && !b.innerText.includes('394.179')"
-                " && !b.querySelector('details'); }",
-                timeout=60_000,
-            )
             answer = page.locator("#chatbot [data-testid='bot']").first
             answer.locator("details.citation").first.wait_for(timeout=60_000)
             assert "394.179万元[" in answer.inner_text()
+            seen = page.evaluate("() => window.seen")
+            assert seen and all(text in ("", "…") or cited for text, cited in seen), seen  # nothing unchecked, ever
             citation = answer.locator("details.citation").first
             citation.locator("summary").click()
             assert "394.179万元" in citation.locator(".passage mark").first.inner_text()  # what the answer states

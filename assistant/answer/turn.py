@@ -15,7 +15,7 @@ from ..retrieve.retrieval import Mode, Retriever
 from ..settings import Settings
 from ..store.records import ArticleText, Passage
 from ..store.snapshot import IndexSnapshot
-from ..text.chars import has_words
+from ..text.chars import has_words, is_text
 from ..text.script import normalize_question
 from .composite import QuestionAnswerer, split_parts, understand
 from .crosslingual import CrossLingualReader
@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # the client (and openai) is imported when an LLM is configur
 # A streamed answer is sent in pieces of this many characters, once it has passed every check: a figure the passages
 # do not state is never shown, not even for a moment (the LLM's own tokens are gathered, then checked).
 STREAM_PIECE_CHARS = 24
+# A turn is condensed with at most this many earlier questions (the latest): a follow-up leans on the last few, and a
+# client that sends thousands must not cost seconds of work. The HTTP API refuses a longer history outright.
+MAX_HISTORY = 50
 
 
 def public_source(source: str) -> str:
@@ -99,6 +102,8 @@ def check_question(question: str, settings: Settings) -> str:
     question = str(question).strip()
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"问题过长（{len(question)} 字），上限为 {settings.max_question_chars} 字。")
+    if not is_text(question):
+        raise QuestionError("问题中有无法识别的字符（不成对的代理码位），请重新输入。")
     if not has_words(question):
         raise QuestionError("问题里没有可以检索的词（一个汉字词或一个英文单词），请写出要问的事，例如“沁水县2024年处罚金额多少？”")
     return question
@@ -166,6 +171,10 @@ class Turn:
         self.started = time.perf_counter()
         self.settings = settings
         self.question = check_question(question, settings)
+        if history and not all(is_text(h) for h in history):
+            raise QuestionError("对话历史中有无法识别的字符（不成对的代理码位）。")
+        # An earlier message longer than a question could be was never answered: it cannot be what a follow-up means.
+        history = [h for h in (history or [])[-MAX_HISTORY:] if len(h) <= settings.max_question_chars]
         if snapshot.index.is_empty():
             raise IndexMissing(index_dir)
         self.snapshot = snapshot

@@ -23,15 +23,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..answer.turn import checked_pieces
+from ..answer.turn import MAX_HISTORY, checked_pieces
 from ..errors import AssistantError, IndexMissing
 from .api import Answer, Assistant, public_source
-from .uploads import Refusal, UploadService, report_lines
+from .uploads import Refusal, UploadService, public_report, report_lines
 
 log = logging.getLogger(__name__)
 
 MODEL_ID = "news-qa-assistant"  # the one model /v1/models lists; any model name a client sends is answered by it
 TOKEN_FAILURE_DELAY_S = 1.0  # a wrong token waits this long, one at a time, so guessing is slow
+MAX_MESSAGES = 2 * MAX_HISTORY + 20  # a chat request's messages: the questions, the replies and a few system lines
 # /v1/facts answers a page of facts: this many unless asked otherwise, and never more than the maximum in one reply.
 FACTS_PAGE_DEFAULT = 1000
 FACTS_PAGE_MAX = 10000
@@ -42,7 +43,7 @@ INVALID = {
     "missing": "缺少", "json_invalid": "不是合法的 JSON", "model_attributes_type": "应为 JSON 对象", "dict_type": "应为 JSON 对象",
     "string_type": "应为字符串", "list_type": "应为列表", "int_parsing": "应为整数", "int_type": "应为整数",
     "bool_type": "应为 true 或 false", "bool_parsing": "应为 true 或 false", "too_short": "不能为空",
-    "greater_than_equal": "超出范围", "less_than_equal": "超出范围",
+    "greater_than_equal": "超出范围", "less_than_equal": "超出范围", "too_long": "条数超过上限",
 }
 
 
@@ -66,9 +67,8 @@ def _as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, AssistantError):  # errors.py's table
         kind = "invalid_request_error" if exc.http_status < 500 else "api_error"
         return ApiError(exc.http_status, exc.code, exc.message_for("api"), kind)
-    log.exception("an API request failed")
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return ApiError(500, "internal_error", f"服务器内部错误（{first}），请稍后再试。", "api_error")
+    log.exception("an API request failed")  # the details (paths, library messages) stay in the server's log
+    return ApiError(500, "internal_error", f"服务器内部错误（{type(exc).__name__}），请稍后再试；详情见服务器日志。", "api_error")
 
 
 # --- request and response bodies ---------------------------------------------------------
@@ -78,7 +78,8 @@ class AskRequest(BaseModel):
     """A question, with the earlier questions of its conversation (oldest first) for follow-ups."""
 
     question: str = Field(description="问题，例如“沁水县2024年处罚金额多少？”")
-    history: list[str] = Field(default_factory=list, description="本次对话中之前的问题，由早到晚")
+    history: list[str] = Field(default_factory=list, max_length=MAX_HISTORY,
+                               description=f"本次对话中之前的问题，由早到晚（最多 {MAX_HISTORY} 条）")
 
 
 class ChatMessage(BaseModel):
@@ -100,7 +101,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: dict | None = None  # {"include_usage": true}: a last chunk with the token counts
 
@@ -207,7 +208,8 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
 
     @v1.get("/status", tags=["状态"], summary="索引与回答方式")
     def status() -> dict:
-        return answered(lambda: assistant.status().to_dict())
+        # Where the server keeps its index is not a client's business (`assistant status` shows it on the server).
+        return answered(lambda: {k: v for k, v in assistant.status().to_dict().items() if k != "index_dir"})
 
     @v1.get("/documents", tags=["文档"], summary="已导入的文档")
     def documents() -> dict:
@@ -231,7 +233,7 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
         if not saved:
             raise ApiError(max(r.status for r in refused), "nothing_ingested", " ".join(r.message for r in refused))
         report = answered(lambda: service.ingest(saved))
-        return {"report": report.to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
+        return {"report": public_report(report).to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
 
     @v1.get("/facts", tags=["数据表"], summary="从文章中抽取的数据（按主体、指标、年份筛选）")
     def facts(subject: str | None = Query(None, description="主体（地区、公司、机构等），如 沁水、联想"),

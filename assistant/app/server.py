@@ -8,12 +8,14 @@ import threading
 
 from ..errors import UIError
 from .api import Assistant
+from .gate import MULTIPART_OVERHEAD, Gate, allowed_hosts, allowed_origins
 from .http_api import TokenGuard, install
 from .uploads import UploadService
 from .ui import CSS, PIN_CHINESE, BackgroundEmbedder, LoginGuard, build_app, parse_auth
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stopped
+UPLOAD_FILES_PER_REQUEST = 10  # POST /v1/ingest reads at most this many files' worth of body (ui_max_upload_mb each)
 API_THREADS = 64  # worker threads for the API's blocking routes (FastAPI's default pool has 40)
 
 
@@ -100,8 +102,14 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
     app = FastAPIOffline(title="新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
                   description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
+    guard = TokenGuard(tokens, required=beyond_loopback)
     app.add_middleware(ChinesePage)
-    install(app, assistant, changes, TokenGuard(tokens, required=beyond_loopback))
+    app.add_middleware(  # outermost: nothing is read before the front door's checks
+        Gate, guard=guard, hosts=allowed_hosts(settings, host), origins=allowed_origins(settings),
+        json_limit=settings.max_request_kb * 1024,
+        upload_limit=int(settings.ui_max_upload_mb * 1e6) * UPLOAD_FILES_PER_REQUEST + MULTIPART_OVERHEAD,
+    )
+    install(app, assistant, changes, guard)
 
     @app.on_event("startup")
     async def more_threads() -> None:

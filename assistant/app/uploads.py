@@ -3,15 +3,22 @@ folder, ingested one upload at a time, and reported in Chinese."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Callable, NamedTuple
 
+from ..answer.turn import public_source
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from ..ingest.pipeline import IngestReport
+from ..text.chars import is_text
 
 COPY_CHUNK = 1 << 20  # bytes read at a time while saving an upload
+# An upload's name, in UTF-8 bytes: a file system takes 255, and the partial copy adds its own suffix.
+MAX_NAME_BYTES = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def human(n: int) -> str:
@@ -31,6 +38,13 @@ def too_large(name: str, max_bytes: int) -> Refusal:
 
 def refusal(name: str, size: int, max_bytes: int) -> Refusal | None:
     """Why an upload is refused, or None when it may be ingested."""
+    if _CONTROL.search(name):
+        shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), name)
+        return Refusal(f"已跳过 {shown}：文件名中有控制字符。", 400)
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return Refusal(f"已跳过 {name[:40]}…：文件名过长（上限 {MAX_NAME_BYTES} 字节）。", 400)
+    if not is_text(name):
+        return Refusal("已跳过一个文件：文件名中有无法识别的字符。", 400)
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         return Refusal(f"已跳过 {name}：只支持 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 文件。", 415)
     if size > max_bytes:
@@ -109,8 +123,15 @@ def report_lines(report: IngestReport) -> list[str]:
              f"写入 {report.chunks_written} 个段落。"]
     if report.replaced:
         lines.append("已替换同名文档（同一上传文件名的新内容）：" + "、".join(report.replaced))
-    lines += [f"提示：{n}" for n in report.renamed_notes()]
-    lines += [f"已跳过：{s}" for s in report.skipped] + [f"提示：{w}" for w in report.warnings]
+    lines += [f"提示：{n}" for n in public_report(report).renamed_notes()]
+    lines += [f"已跳过：{s}" for s in public_report(report).skipped] + [f"提示：{w}" for w in report.warnings]
     if report.vectors_pending:
         lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")
     return lines
+
+
+def public_report(report: IngestReport) -> IngestReport:
+    """The report as a client may see it: every file named as answers name it (public_source), never by where the
+    server keeps it."""
+    return replace(report, skipped=[replace(s, source=public_source(s.source)) for s in report.skipped],
+                   renamed=[(public_source(src), new, old) for src, new, old in report.renamed])

@@ -123,3 +123,11 @@ def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if s < end:
         spans.append((s, end))
     return spans
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_text(text: str) -> bool:
+    """False for a string no UTF-8 text can hold: one with a lone surrogate (JSON's "\\ud800" decodes to one)."""
+    return not _SURROGATE.search(text)

@@ -1,0 +1,143 @@
+"""The server's front door: every request's Host, Origin, bearer token and size are checked from its headers, before
+any of its body is read or spooled, and its body is cut off at the limit while it streams in."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+
+from .http_api import ApiError, TokenGuard
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Routes that take no token (a load balancer's checks); everything else under /v1 does, when tokens are required.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+UPLOAD_PATH = "/v1/ingest"
+MULTIPART_OVERHEAD = 1 << 20  # an upload's body beyond its files: part headers and boundaries, generously
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port: "127.0.0.1:7860" -> 127.0.0.1, "[::1]:7860" -> ::1."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+class Gate:
+    """ASGI middleware in front of the HTTP API and the web UI.
+
+    - Host: only names the server answers to (`hosts`; None: any), so a web page cannot reach a loopback server by
+      DNS rebinding.
+    - Origin: a browser's state-changing request (POST, PUT, PATCH, DELETE) only from the server's own origin or
+      one of `origins`; a client that sends no Origin (curl, the openai package) is not a browser and passes.
+    - Token: under /v1, checked before the body is read, so an unauthenticated upload writes nothing to disk.
+    - Size: a declared Content-Length over the route's limit is refused at once; a body without one is counted as
+      it streams and cut off at the limit.
+    """
+
+    def __init__(self, app, guard: TokenGuard, hosts: frozenset[str] | None, origins: frozenset[str],
+                 json_limit: int, upload_limit: int):
+        self.app, self.guard, self.hosts, self.origins = app, guard, hosts, origins
+        self.json_limit, self.upload_limit = json_limit, upload_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            await self._check(scope, headers)
+        except ApiError as refused:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await _answer(send, refused)
+            return
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        await self._bounded(scope, receive, send, self.upload_limit if path == UPLOAD_PATH else self.json_limit)
+
+    async def _check(self, scope, headers: dict[str, str]) -> None:
+        host = headers.get("host", "")
+        if self.hosts is not None and _host_name(host).lower() not in self.hosts:
+            raise ApiError(421, "invalid_host", f"本服务器不以 {host or '（空）'} 这个名字提供服务（请求头 Host）。")
+        method = scope.get("method", "GET")
+        origin = headers.get("origin")
+        if method in STATE_CHANGING or scope["type"] == "websocket":
+            own = f"{'https' if scope.get('scheme') in ('https', 'wss') else 'http'}://{host}"
+            if origin is not None and origin != own and origin not in self.origins:
+                raise ApiError(403, "forbidden_origin", f"不接受来自 {origin} 的网页发来的修改请求。")
+            if origin is None and headers.get("sec-fetch-site") == "cross-site":
+                raise ApiError(403, "forbidden_origin", "不接受其他网站的网页发来的修改请求。")
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v1/") or path in OPEN_PATHS:
+            return
+        await self.guard(Request(scope))
+        declared = headers.get("content-length")
+        limit = self.upload_limit if path == UPLOAD_PATH else self.json_limit
+        if declared is not None:
+            if not declared.isdigit():
+                raise ApiError(400, "invalid_length", "请求头 Content-Length 不是一个数。")
+            if int(declared) > limit:
+                raise ApiError(413, "too_large", f"请求体过大（{int(declared):,} 字节），上限为 {limit:,} 字节。")
+
+    async def _bounded(self, scope, receive, send, limit: int) -> None:
+        """Run the app with its body cut off past `limit` bytes (a body sent without Content-Length, or longer than
+        it said): then whatever the app answers is dropped, and 413 is answered instead."""
+        seen, over, started = 0, False, False
+
+        async def bounded_receive():
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    over = True
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await _answer(send, BodyTooLarge(limit))
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int):
+        super().__init__(413, "too_large", f"请求体过大，上限为 {limit:,} 字节。")
+
+
+async def _answer(send, refused: ApiError) -> None:
+    body = json.dumps({"error": {"message": refused.message, "type": refused.kind, "code": refused.code}},
+                      ensure_ascii=False).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if refused.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(settings, bound: str) -> frozenset[str] | None:
+    """The names the server answers to: ASSISTANT_ALLOWED_HOSTS, else the loopback names when bound to loopback
+    (None: any name, for a server bound beyond loopback that sets none)."""
+    named = {h.strip().lower() for h in (settings.allowed_hosts or "").split(",") if h.strip()}
+    if named:
+        return frozenset(named | ({bound.lower()} if bound not in ("0.0.0.0", "::") else set()))
+    return LOOPBACK_NAMES | {bound.lower()} if bound in LOOPBACK_NAMES else None
+
+
+def allowed_origins(settings) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in (settings.allowed_origins or "").split(",") if o.strip())
