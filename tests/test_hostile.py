@@ -117,7 +117,7 @@ def test_a_body_sent_without_its_length_is_cut_off_at_the_limit(served):
 @pytest.mark.parametrize("body, status, code", [
     ('{"question": "\\ud800沁水县2024年处罚金额多少？"}', 400, "invalid_question"),
     ('{"question": "沁水县", "history": ["\\udfff"]}', 400, "invalid_question"),
-    ('{"question": ', 422, "invalid_request"),
+    ('{"question": ', 400, "invalid_json"),
     (json.dumps({"question": CANONICAL, "history": ["那阳城县呢？"] * 60}), 422, "invalid_request"),
     (json.dumps({"messages": [{"role": "user", "content": "你好"}] * 500}), 422, "invalid_request"),
 ], ids=["lone surrogate", "surrogate in history", "broken JSON", "history too long", "too many messages"])

@@ -190,6 +190,8 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
             told = f"缺少字段 {where}" if where else "缺少请求体"
         else:
             told = f"{f'字段 {where} ' if where else '请求体'}{INVALID.get(kind, '格式不对')}"
+        if kind == "json_invalid":  # not JSON at all: the request is bad, not its fields
+            return error_response(400, "invalid_json", f"请求格式不对：{told}。")
         return error_response(422, "invalid_request", f"请求格式不对：{told}。")
 
     def answered(call):
