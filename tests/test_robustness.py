@@ -125,3 +125,45 @@ def test_a_whole_store_with_a_stale_mark_is_kept(tmp_path):
     (index_dir / "vectors.dirty").write_text("12345", encoding="ascii")
     assert _consistent(index_dir)["vectors_pending"] == 0
     assert sorted(p.name for p in (index_dir / "chroma").iterdir()) == before and not (index_dir / "vectors.dirty").exists()
+
+
+def test_a_document_replaced_while_it_is_asked_is_read_old_or_new(tmp_path, seeds_copy):
+    """A turn reads one view of the index (a read transaction, and its BM25 of that generation): asked while another
+    thread replaces the document over and over, every answer is the old figure or the new one, never a decline and
+    never another document's figure."""
+    import threading
+    import time
+    from collections import Counter
+
+    note = seeds_copy / "芮城简报.txt"
+    versions = ["芮城县生态环境简报\n2024年芮城县新建污水管网12.5公里，完成投资3200万元。\n",
+                "芮城县生态环境简报\n2024年芮城县新建污水管网18.6公里，完成投资3200万元。\n"]
+    note.write_text(versions[0], encoding="utf-8")
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(seeds_copy)
+    stop, answers, replaced, failures = threading.Event(), Counter(), [0], []
+
+    def replace():
+        while not stop.is_set():
+            note.write_text(versions[(replaced[0] + 1) % 2], encoding="utf-8")
+            a.ingest(note)
+            replaced[0] += 1
+
+    def ask():
+        try:
+            while not stop.is_set():
+                answer = a.ask("2024年芮城县新建污水管网多少公里？")
+                answers[answer.answer if answer.answered else "（拒答）" + answer.answer] += 1
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=replace), *(threading.Thread(target=ask) for _ in range(3))]
+    for t in threads:
+        t.start()
+    time.sleep(8)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures, failures
+    assert replaced[0] > 5 and sum(answers.values()) > 50, (replaced, answers)
+    assert set(answers) <= {"12.5公里", "18.6公里"}, answers

@@ -5,6 +5,7 @@ policy for every interface (CLI, web UI, HTTP API): only checked text is ever se
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import PurePath
@@ -28,6 +29,7 @@ from .script import folded_article, folded_passage, restore_script
 
 if TYPE_CHECKING:  # the client (and openai) is imported when an LLM is configured
     from ..llm.client import LLMClient
+    from ..store.index import Index
 
 # A streamed answer is sent in pieces of this many characters, once it has passed every check: a figure the passages
 # do not state is never shown, not even for a moment (the LLM's own tokens are gathered, then checked).
@@ -166,18 +168,19 @@ class Turn:
     offline) and analyzed once, against one snapshot of the index; then answer() or stream() answers that frame, by
     the offline reader or by the LLM (with the offline answer as the fallback, and a warning saying why)."""
 
-    def __init__(self, settings: Settings, snapshot: IndexSnapshot, question: str,
+    def __init__(self, settings: Settings, index: "Index", question: str,
                  history: list[str] | None = None, llm: "LLMClient | None" = None, index_dir: str = ""):
         self.started = time.perf_counter()
         self.settings = settings
+        self.index = index
+        self.snapshot: IndexSnapshot | None = None  # taken when the turn reads the index (_reading)
         self.question = check_question(question, settings)
         if history and not all(is_text(h) for h in history):
             raise QuestionError("对话历史中有无法识别的字符（不成对的代理码位）。")
         # An earlier message longer than a question could be was never answered: it cannot be what a follow-up means.
         history = [h for h in (history or [])[-MAX_HISTORY:] if len(h) <= settings.max_question_chars]
-        if snapshot.index.is_empty():
+        if index.is_empty():
             raise IndexMissing(index_dir)
-        self.snapshot = snapshot
         self.llm = llm
         self.frame, self.warnings = self._understand(history)
         self.timings = {"condense_ms": (time.perf_counter() - self.started) * 1000} if llm is not None else {}
@@ -195,38 +198,52 @@ class Turn:
 
     # --- answering -------------------------------------------------------------------------
 
-    def answer(self) -> Answer:
-        if self.llm is None:
-            return self.offline()
-        prompt = self._llm_prompt()
-        try:
-            text = self.llm.complete(prompt.text)
-        except LLMError as exc:
-            return self.offline(f"{exc}，已改用抽取式答案。")
-        return self._from_reply(prompt, text)
+    @contextmanager
+    def _reading(self):
+        """The whole turn reads one view of the index: one read transaction, and the snapshot taken inside it (a
+        document replaced meanwhile is read old or new, never neither). Entered and left within one call, so in one
+        thread."""
+        with self.index.reading():
+            self.snapshot = self.index.snapshot()
+            try:
+                yield
+            finally:
+                self.snapshot = None
+
+    def answer(self, streaming: bool = False) -> Answer:
+        with self._reading():
+            if self.llm is None:
+                return self._offline()
+            prompt = self._llm_prompt()
+            try:
+                text = self._gathered(prompt) if streaming else self.llm.complete(prompt.text)
+            except LLMError as exc:
+                return self._offline(f"{exc}，已改用抽取式答案。")
+            return self._from_reply(prompt, text)
+
+    def _gathered(self, prompt: LLMPrompt) -> str:
+        """The LLM's reply, streamed from the server and gathered whole (its first token's time noted)."""
+        pieces: list[str] = []
+        for piece in self.llm.stream(prompt.text):
+            if not pieces:
+                self.timings["first_token_ms"] = (time.perf_counter() - self.started) * 1000
+            pieces.append(piece)
+        return "".join(pieces)
 
     def stream(self) -> Iterator[str | Answer]:
         """The checked answer's text in pieces, then the Answer (with citations) as the last item. The LLM's reply is
         gathered and checked first: when it fails the grounding guard or its stream breaks, the pieces are the
-        offline answer's, and a warning says why."""
-        if self.llm is None:
-            answer = self.offline()
-        else:
-            prompt = self._llm_prompt()
-            pieces: list[str] = []
-            try:
-                for piece in self.llm.stream(prompt.text):
-                    if not pieces:
-                        self.timings["first_token_ms"] = (time.perf_counter() - self.started) * 1000
-                    pieces.append(piece)
-            except LLMError as exc:
-                answer = self.offline(f"{exc}，已改用抽取式答案。")
-            else:
-                answer = self._from_reply(prompt, "".join(pieces))
+        offline answer's, and a warning says why. All of it is computed before the first piece is given out."""
+        answer = self.answer(streaming=True)
         yield from checked_pieces(answer.answer)
         yield answer
 
-    def offline(self, *extra_warnings: str) -> Answer:
+    def offline(self) -> Answer:
+        """The offline answer, whatever LLM the turn has."""
+        with self._reading():
+            return self._offline()
+
+    def _offline(self, *extra_warnings: str) -> Answer:
         """The offline answer to the turn's frame (also the LLM path's fallback, with a warning saying why). The
         reader reads passages folded to simplified characters; the citations and the quotes it answers with are
         given back in each document's own script."""
@@ -278,9 +295,9 @@ class Turn:
         """The LLM's answer when every figure it states is in a passage it cites; else the offline one."""
         reply = interpret(text, prompt.passages, self.frame)
         if reply.ungrounded:
-            return self.offline(f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。")
+            return self._offline(f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。")
         if reply.wrong_kind:
-            return self.offline(f"大模型回答中的数字“{'、'.join(reply.wrong_kind)}”不是所问的单位，已改用抽取式答案。")
+            return self._offline(f"大模型回答中的数字“{'、'.join(reply.wrong_kind)}”不是所问的单位，已改用抽取式答案。")
         return Answer(
             question=self.question,
             answer=f"{DECLINE_PREFIX}。" if reply.text.strip() == DECLINE_PREFIX else reply.text,
@@ -296,6 +313,8 @@ class Turn:
         )
 
 
-def retrieve(snapshot: IndexSnapshot, settings: Settings, question: str, k: int, mode: Mode = "hybrid") -> list[Passage]:
-    """The ranked passages for a question (checked), for people who bring their own LLM."""
-    return retriever(snapshot, settings).retrieve(check_question(question, settings), k, mode)
+def retrieve(index: "Index", settings: Settings, question: str, k: int, mode: Mode = "hybrid") -> list[Passage]:
+    """The ranked passages for a question (checked), for people who bring their own LLM: read as one view."""
+    question = check_question(question, settings)
+    with index.reading():
+        return retriever(index.snapshot(), settings).retrieve(question, k, mode)

@@ -114,7 +114,7 @@ class Assistant:
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         """The ranked passages for a question, for people who bring their own LLM."""
-        return retrieve(self._open().snapshot(), self.settings, question, k or self.settings.top_k, mode)
+        return retrieve(self._open(), self.settings, question, k or self.settings.top_k, mode)
 
     def _llm(self):
         """The LLM client when the settings call for one, else None (the extractive answerer answers)."""
@@ -138,7 +138,7 @@ class Assistant:
         """A question checked, condensed with `history` (earlier questions, oldest first) and analyzed, against a
         snapshot of the index; `offline` answers it without the LLM."""
         index = self._open()
-        return Turn(self.settings, index.snapshot(), question, history, None if offline else self._llm(),
+        return Turn(self.settings, index, question, history, None if offline else self._llm(),
                     str(self.index_dir))
 
     def reader_view(self) -> ReaderView:
@@ -148,7 +148,7 @@ class Assistant:
     def ask_offline(self, question: str) -> Answer:
         """The offline (extractive) answer, whatever LLM is configured: it costs no LLM call (the web UI checks its
         example questions with it at start-up)."""
-        return self.turn(question, offline=True).answer()
+        return self.turn(question, offline=True).offline()
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer a question; `history` holds earlier questions of the conversation, oldest first."""

@@ -170,6 +170,34 @@ def split_article_key(key: str) -> tuple[str, int]:
     return doc_id, int(article)
 
 
+def chunk_articles(db: sqlite3.Connection, chunk_ids: list[str]) -> dict[str, str]:
+    """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
+    out: dict[str, str] = {}
+    for i in range(0, len(chunk_ids), ROWS_PER_QUERY):
+        part = chunk_ids[i : i + ROWS_PER_QUERY]
+        for cid, doc_id, article in db.execute(
+            f"SELECT chunk_id, doc_id, article FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})", part
+        ):
+            out[cid] = article_key(doc_id, article)
+    return out
+
+
+def article_chunks(db: sqlite3.Connection, keys: list[str]) -> dict[str, list[str]]:
+    """The chunk ids of these articles (article_key -> ids in reading order)."""
+    wanted = {split_article_key(key) for key in keys}
+    docs = sorted({doc_id for doc_id, _ in wanted})
+    out: dict[str, list[str]] = {}
+    for i in range(0, len(docs), ROWS_PER_QUERY):  # by document (indexed), then its articles' passages kept
+        part = docs[i : i + ROWS_PER_QUERY]
+        for cid, doc_id, article in db.execute(
+            f"SELECT chunk_id, doc_id, article FROM chunks WHERE doc_id IN ({','.join('?' * len(part))}) "
+            "ORDER BY doc_id, ordinal", part,
+        ):
+            if (doc_id, article) in wanted:
+                out.setdefault(article_key(doc_id, article), []).append(cid)
+    return out
+
+
 def _in_docs(column: str, doc_ids: list[str] | None) -> tuple[str, list[str]]:
     """A WHERE clause keeping the rows of these documents (all rows when None)."""
     if doc_ids is None:

@@ -21,7 +21,7 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
 from . import catalog, merge
-from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, FACT_COLUMNS, ROWS_PER_QUERY, article_key, fact_filter, split_article_key
+from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, FACT_COLUMNS, fact_filter, split_article_key
 from .children import die_with_parent
 from .embedding import Embedder, document_vectors, make_embedder
 from .lexical import BM25Index, LayeredBM25
@@ -64,6 +64,9 @@ BM25_DELTA_SHARE = 0.05
 # A change this large against the saved index (a first archive poured into a near-empty index) is rebuilt at once: a
 # layer larger than its base would weigh most tokens by statistics it does not hold.
 BM25_LAYER_MAX_SHARE = 0.5
+# A process asks for a merge at most this often: a stream of small changes past the share starts one merge, not one
+# a change (a merge that finds the saved index current does nothing).
+MERGE_AGAIN_S = 10.0
 
 
 _OPENING = threading.Lock()
@@ -94,7 +97,7 @@ class Index:
             self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
         self._synced_at = float("-inf")
         self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})
-        self._merge_asked = -1  # the generation whose layer this process asked store/merge.py to merge  # article_chunks' memo, for one generation
+        self._merge_asked = float("-inf")  # when this process last asked store/merge.py to merge  # article_chunks' memo, for one generation
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -342,11 +345,12 @@ class Index:
         marks = ",".join("?" * len(chunk_ids))
         return {r[0] for r in self.db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", chunk_ids)}
 
-    def _fresh(self, kind: str, rebuild: bool = True) -> BM25Index | None:
+    def _fresh(self, kind: str, rebuild: bool = True, exact: bool = False) -> BM25Index | None:
         """The BM25 of `kind` (a key of BM25_KINDS) for the catalog's generation: loaded from disk when a writer saved
         it; else the saved one with the documents changed since laid over it, while they are few; else rebuilt from
         the catalog and saved (None instead when not `rebuild`). While one thread loads it, other readers answer from
-        the one they have (it is consistent with an earlier committed catalog); the writer waits for the new one."""
+        the one they have (it is consistent with an earlier committed catalog), unless they need the `exact`
+        generation (a turn's read transaction); the writer waits for the new one."""
         writing = bool(getattr(self._writer, "depth", 0))
         if not writing:
             self.sync()
@@ -354,7 +358,7 @@ class Index:
         if current is not None and current.generation == self.generation:
             return current
         lock = self._loading[kind]
-        if not lock.acquire(blocking=current is None or writing or not rebuild):
+        if not lock.acquire(blocking=current is None or writing or not rebuild or exact):
             return current
         try:
             gen = self.generation
@@ -398,14 +402,33 @@ class Index:
         delta = build(self.db, gen, changed, base) if changed else BM25Index.build([], gen)
         if len(delta.ids) + len(masked) > limit:
             return None
-        if len(delta.ids) + len(masked) > BM25_DELTA_SHARE * len(base.ids) and self._merge_asked != gen:
-            self._merge_asked = gen  # once a generation: the merge itself runs one at a time per index
-            merge.start(self.dir)
+        if len(delta.ids) + len(masked) > BM25_DELTA_SHARE * len(base.ids):
+            now = time.monotonic()
+            if now - self._merge_asked >= MERGE_AGAIN_S:  # the merge itself runs one at a time per index
+                self._merge_asked = now
+                merge.start(self.dir)
         return LayeredBM25(base, delta, masked, gen)
 
-    def lexical(self, kind: str) -> BM25Index:
-        """The BM25 of `kind` ("bm25": passages; "articles": whole articles) for the committed catalog."""
-        return self._fresh(kind)
+    def lexical(self, kind: str, exact: bool = False) -> BM25Index:
+        """The BM25 of `kind` ("bm25": passages; "articles": whole articles) for the committed catalog (`exact`: for
+        the very generation this thread reads, waiting while another thread loads it)."""
+        return self._fresh(kind, exact=exact)
+
+    @contextmanager
+    def reading(self):
+        """One consistent view of the catalog for this thread (a read transaction): a turn reads its BM25, passages,
+        articles and facts as of one generation, so a document replaced meanwhile is seen whole, old or new. Must be
+        entered and left by the same thread, and holds no lock (writers go on; WAL)."""
+        db = self.db
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if db.in_transaction:
+                db.execute("COMMIT")  # a read transaction: nothing to write, the view is released
 
     def snapshot(self) -> IndexSnapshot:
         """The index as one question reads it (store/snapshot.py)."""
@@ -491,6 +514,8 @@ class Index:
         Skipped while this index is being written here (the writer is up to date by construction)."""
         if self.shared is None:
             return False
+        if self.db.in_transaction and not getattr(self._writer, "depth", 0):
+            return False  # a turn's read transaction holds its view: catch up at the next turn
         now = time.monotonic()
         if not force and now - self._synced_at < SYNC_INTERVAL_S:
             return False
@@ -636,15 +661,7 @@ class Index:
 
     def chunk_articles(self, chunk_ids: list[str]) -> dict[str, str]:
         """The article of each of these chunks (chunk_id -> article_key), without reading their text."""
-        out: dict[str, str] = {}
-        for i in range(0, len(chunk_ids), ROWS_PER_QUERY):
-            part = chunk_ids[i : i + ROWS_PER_QUERY]
-            marks = ",".join("?" * len(part))
-            for cid, doc_id, article in self.db.execute(
-                f"SELECT chunk_id, doc_id, article FROM chunks WHERE chunk_id IN ({marks})", part
-            ):
-                out[cid] = article_key(doc_id, article)
-        return out
+        return catalog.chunk_articles(self.db, chunk_ids)
 
     def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
         """The chunk ids of these articles (article_key -> ids in reading order), remembered for the generation."""
@@ -655,27 +672,13 @@ class Index:
         out = {key: known[key] for key in keys if key in known}
         missing = [key for key in keys if key not in known]
         if missing:
-            found = self._read_article_chunks(missing)
+            found = catalog.article_chunks(self.db, missing)
             if len(known) > MEMO_ARTICLES:
                 known.clear()
             known.update(found)
             known.update((key, []) for key in missing if key not in found)
             out.update(found)
         return {key: out[key] for key in sorted(out, key=split_article_key) if out[key]}  # in catalog order
-
-    def _read_article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
-        wanted = {split_article_key(key) for key in keys}
-        docs = sorted({doc_id for doc_id, _ in wanted})
-        out: dict[str, list[str]] = {}
-        for i in range(0, len(docs), ROWS_PER_QUERY):  # by document (indexed), then its articles' passages kept
-            part = docs[i : i + ROWS_PER_QUERY]
-            for cid, doc_id, article in self.db.execute(
-                f"SELECT chunk_id, doc_id, article FROM chunks WHERE doc_id IN ({','.join('?' * len(part))}) "
-                "ORDER BY doc_id, ordinal", part,
-            ):
-                if (doc_id, article) in wanted:
-                    out.setdefault(article_key(doc_id, article), []).append(cid)
-        return out
 
     def search_dense(self, query: str, k: int) -> list[tuple[str, float]]:
         generation = self.generation

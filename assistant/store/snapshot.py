@@ -15,14 +15,18 @@ if TYPE_CHECKING:
 
 
 class IndexSnapshot:
-    """Taken by Index.snapshot(). A writer committing meanwhile changes neither ranking of the turn; a passage
-    deleted meanwhile is simply left out of what is read."""
+    """Taken by Index.snapshot(), inside Index.reading() for a turn: then a writer committing meanwhile changes
+    nothing the turn reads (rankings, passages, articles, facts). Outside it, a passage deleted meanwhile is simply
+    left out of what is read."""
 
     def __init__(self, index: "Index"):
         self.index = index
         self.embedder: "Embedder" = index.embedder
-        self._passages = index.lexical("bm25")
-        self._articles = index.lexical("articles")
+        # Taken inside Index.reading(), both are of the generation the turn reads (exact: never an older one a
+        # thread still holds while another loads the new).
+        exact = index.db.in_transaction
+        self._passages = index.lexical("bm25", exact=exact)
+        self._articles = index.lexical("articles", exact=exact)
         self.generation = self._passages.generation
         self._rows: dict[str, Passage] = {}
         self._article_texts: dict[tuple[str, int], ArticleText | None] = {}
