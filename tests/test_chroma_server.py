@@ -103,3 +103,57 @@ def test_a_chroma_server_that_does_not_answer_is_named_in_one_sentence(tmp_path)
     done = run_cli("ask", CANONICAL, "--index-dir", str(tmp_path / "index"), env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("错误：无法连接 Chroma 服务器 127.0.0.1:") and len(done.stderr.strip().splitlines()) == 1
+
+
+def _own_chroma(folder: Path) -> tuple[subprocess.Popen, dict]:
+    """A Chroma server of this test's own (it is killed mid-test)."""
+    port = _free_port()
+    log = (folder / "chroma.log").open("w")
+    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2):
+                return proc, {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port)}
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"chroma run did not start: {(folder / 'chroma.log').read_text()}")
+            time.sleep(0.3)
+
+
+def test_with_the_chroma_server_gone_questions_are_answered_from_the_local_index(tmp_path):
+    """The Chroma server dies under a serving process: every seeds question is still answered as before (from the
+    local copy of the catalog and its BM25), /healthz and /v1/status say degraded, /readyz answers 503, and nothing
+    in the server's log is a traceback."""
+    from .conftest import load_gold
+
+    chroma, env = _own_chroma(tmp_path)
+    env = {**env, "ASSISTANT_EMBEDDING": "none"}
+    index_dir = tmp_path / "index"
+    try:
+        assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir), env=env).returncode == 0
+        proc, url = _start(index_dir, env=env)
+        url = url.rstrip("/")
+        try:
+            questions = [item["question"] for item in load_gold() if not item.get("history")]
+            assert httpx.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
+            before = [httpx.post(f"{url}/v1/ask", json={"question": q}, timeout=60).json()["answer"] for q in questions]
+            chroma.terminate()
+            chroma.wait(timeout=30)
+            time.sleep(1.5)  # a reader asks the server once a second
+            replies = [httpx.post(f"{url}/v1/ask", json={"question": q}, timeout=60) for q in questions]
+            assert all(r.status_code == 200 for r in replies), [r.text for r in replies if r.status_code != 200][:3]
+            same = sum(r.json()["answer"] == b for r, b in zip(replies, before))
+            assert same >= 0.9 * len(questions), (same, len(questions))
+            health = httpx.get(f"{url}/healthz", timeout=30).json()
+            assert health["status"] == "degraded" and "Chroma" in health["reason"]
+            assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503
+            assert "Chroma" in httpx.get(f"{url}/v1/status", timeout=30).json()["degraded"]
+        finally:
+            _stop(proc)
+        log = _log(proc)
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        if chroma.poll() is None:
+            chroma.kill()

@@ -176,3 +176,27 @@ def test_an_unauthenticated_upload_writes_nothing(tmp_path):
         ok = httpx.post(f"{url}/v1/ingest", files={"files": ("small.txt", "某县简报\n2024年某县新建公园3座。\n".encode(), "text/plain")},
                         headers={"Authorization": "Bearer the-token"}, timeout=60)
         assert ok.status_code == 200, ok.text
+
+
+def test_a_flood_of_questions_is_answered_or_told_to_come_back(served):
+    """200 questions at once: each is answered, or refused at once with 503 and Retry-After (no other error, no
+    unbounded queue), and the server answers normally afterwards."""
+    import asyncio
+
+    url, _ = served
+
+    async def flood():
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            return await asyncio.gather(*(client.post(f"{url}/v1/ask", json={"question": CANONICAL}) for _ in range(200)))
+
+    replies = asyncio.run(flood())
+    statuses = [r.status_code for r in replies]
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 32, sorted(set(statuses))
+    for r in replies:
+        if r.status_code == 503:
+            _shape(r, 503, "busy")
+            assert r.headers["retry-after"] == "1"
+        else:
+            assert r.json()["answer"] == "394.179万元"
+    assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"

@@ -14,6 +14,12 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that take no token (a load balancer's checks); everything else under /v1 does, when tokens are required.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 UPLOAD_PATH = "/v1/ingest"
+ASK_PATHS = frozenset({"/v1/ask", "/v1/chat/completions"})
+# Questions in the server at once (answering or waiting for a thread); one more is told to come back (503 with
+# Retry-After) instead of queueing without end. Below the API's 64 threads, so status, documents and the web UI keep
+# threads of their own under a flood of questions.
+MAX_ASKS_IN_FLIGHT = 32
+RETRY_AFTER_S = 1
 MULTIPART_OVERHEAD = 1 << 20  # an upload's body beyond its files: part headers and boundaries, generously
 
 
@@ -40,6 +46,7 @@ class Gate:
                  json_limit: int, upload_limit: int):
         self.app, self.guard, self.hosts, self.origins = app, guard, hosts, origins
         self.json_limit, self.upload_limit = json_limit, upload_limit
+        self.asking = 0  # questions in flight (the event loop is one thread: a plain counter)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -58,7 +65,19 @@ class Gate:
         if scope["type"] != "http" or not path.startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        await self._bounded(scope, receive, send, self.upload_limit if path == UPLOAD_PATH else self.json_limit)
+        limit = self.upload_limit if path == UPLOAD_PATH else self.json_limit
+        if path not in ASK_PATHS:
+            await self._bounded(scope, receive, send, limit)
+            return
+        if self.asking >= MAX_ASKS_IN_FLIGHT:
+            await _answer(send, ApiError(503, "busy", f"服务器正忙（同时在回答 {self.asking} 个问题），请 {RETRY_AFTER_S} 秒后再试。",
+                                         "api_error"))
+            return
+        self.asking += 1
+        try:
+            await self._bounded(scope, receive, send, limit)
+        finally:
+            self.asking -= 1
 
     async def _check(self, scope, headers: dict[str, str]) -> None:
         host = headers.get("host", "")
@@ -126,6 +145,8 @@ async def _answer(send, refused: ApiError) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if refused.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    if refused.status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
     await send({"type": "http.response.start", "status": refused.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -200,9 +200,24 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
         except Exception as exc:  # noqa: BLE001 - every failure becomes one JSON error
             raise _as_api_error(exc) from None
 
-    @app.get("/healthz", tags=["状态"], summary="存活检查（无需令牌）")
+    def health() -> dict:
+        try:
+            degraded = assistant.status().degraded
+        except IndexMissing:
+            degraded = None
+        except Exception as exc:  # noqa: BLE001 - the index cannot be read: the server is alive, not ready
+            log.warning("the status for /healthz failed: %s", type(exc).__name__)
+            degraded = "索引无法读取"
+        return {"status": "degraded", "reason": degraded} if degraded else {"status": "ok"}
+
+    @app.get("/healthz", tags=["状态"], summary="存活检查（无需令牌）：ok，或 degraded 及原因")
     def healthz() -> dict:
-        return {"status": "ok"}
+        return health()
+
+    @app.get("/readyz", tags=["状态"], summary="就绪检查（无需令牌，供负载均衡）：degraded 时为 503")
+    def readyz():
+        state = health()
+        return state if state["status"] == "ok" else JSONResponse(state, status_code=503)
 
     @v1.post("/ask", tags=["问答"], summary="回答一个问题，附引用段落（与 assistant ask --json 相同）")
     def ask(body: AskRequest) -> dict:

@@ -216,6 +216,7 @@ def status_line(assistant: Assistant) -> tuple[str, int]:
         f"**回答方式**：{_backend(assistant, info)}　|　**索引**：{info.documents} 篇文档、{info.articles} 篇文章、"
         f"{info.chunks} 个段落、{info.facts} 条数据，占用 {mb:.1f} MB"
         + (f"　|　**向量**：后台计算中，还剩 {pending} 个段落（已可按关键词回答）" if pending else "")
+        + (f"　|　**注意**：{info.degraded}" if info.degraded else "")
     ), pending
 
 

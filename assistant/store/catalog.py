@@ -13,7 +13,8 @@ from ..text.places import places_within  # loads jionlp's table only when a fact
 from ..text.tokens import bigram_of_code, char_bigram_codes
 from .lexical import BM25Index, Sources
 from .records import (
-    FACT_COLUMNS, ArticleRow, ChunkRow, DocumentRecord, DocumentRow, Fact, fact_of_row, fact_row, scoped_text,
+    FACT_COLUMNS, ArticleRow, ChunkRow, DocumentInfo, DocumentRecord, DocumentRow, Fact, fact_of_row, fact_row,
+    full_heading, scoped_text,
 )
 
 CATALOG_FILE = "catalog.sqlite3"
@@ -49,6 +50,7 @@ CREATE INDEX IF NOT EXISTS facts_subject ON facts (subject);
 INSERT_FACT = (f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, base_value, base_unit) "
                f"VALUES ({','.join('?' * (len(FACT_COLUMNS) + 2))})")
 DOCUMENT_TABLES = ("documents", "chunks", "articles", "facts")  # every table with rows of a document
+OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
 ROWS_PER_QUERY = 500  # ids bound into one IN (...) clause: well under SQLite's limit of bound parameters
 
 
@@ -79,6 +81,24 @@ def set_meta(db: sqlite3.Connection, key: str, value) -> None:
 
 
 # --- a document, whole ---------------------------------------------------------------------------
+
+def documents(db: sqlite3.Connection) -> list[DocumentInfo]:
+    """Every document as the documents list shows it, each article by its full heading (an untitled story by how
+    it opens, marked 开头：)."""
+    titles: dict[str, list[str]] = {}
+    listed = db.execute(
+        "SELECT a.doc_id, a.title, a.subtitle, substr(d.text, a.body_start + 1, ?) FROM articles a "
+        "JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx",
+        (OPENING_CHARS,),
+    )
+    for doc_id, title, subtitle, opening in listed:
+        heading = full_heading(title, subtitle)
+        if not title and not subtitle:
+            heading += f"开头：{opening.splitlines()[0] if opening else ''}…"
+        titles.setdefault(doc_id, []).append(heading)
+    rows = db.execute("SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id").fetchall()
+    return [DocumentInfo(*r, article_titles=titles.get(r[0], [])) for r in rows]
+
 
 def write_record(db: sqlite3.Connection, r: DocumentRecord) -> None:
     """Replace one document's rows with a record (inside the caller's transaction)."""

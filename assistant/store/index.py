@@ -21,13 +21,14 @@ from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
 from . import catalog, merge
+from .merge import BM25_DELTA_SHARE, BM25_LAYER_MAX_SHARE, MERGE_AGAIN_S
 from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, FACT_COLUMNS, fact_filter, split_article_key
 from .children import die_with_parent
 from .embedding import Embedder, document_vectors, make_embedder
 from .lexical import BM25Index, LayeredBM25
 from .probe import store_is_whole
 from .records import (
-    ArticleText, DocumentInfo, DocumentRecord, Fact, IndexStatus, Passage, fact_of_row, full_heading, scoped_text,
+    ArticleText, DocumentInfo, DocumentRecord, Fact, IndexStatus, Passage, fact_of_row, scoped_text,
 )
 from .shared import SharedCatalog, SharedDocument, connect
 from .snapshot import IndexSnapshot
@@ -51,29 +52,13 @@ VECTORS_DIRTY = "vectors.dirty"
 REPAIR_MARK = "repair.needed"
 SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
 MEMO_ARTICLES = 50_000  # articles whose passage ids article_chunks remembers (a few MB); past it, it starts over
-OPENING_CHARS = 24  # how much of an untitled story's first line the documents list shows to tell it apart
-
-# An ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the whole
-# catalog. The layer keeps the saved idf of every token it knows (a token only the new rows hold is weighed from their
-# own count). Once the rows laid over (new ones and masked old ones) pass BM25_DELTA_SHARE of the saved index's rows,
-# a detached process rebuilds and saves it (store/merge.py), which refreshes every token's rarity; meanwhile every
-# process answers from the layer. Measured on crud_news_dev with 400 CMRC articles laid over it (1,116 passages,
-# 2.9%): against a rebuild, 1 of 342 questions had another first passage, 4 another top 5, none another answer
-# (hit@1 0.863 laid over, 0.860 rebuilt).
-BM25_DELTA_SHARE = 0.05
-# A change this large against the saved index (a first archive poured into a near-empty index) is rebuilt at once: a
-# layer larger than its base would weigh most tokens by statistics it does not hold.
-BM25_LAYER_MAX_SHARE = 0.5
-# A process asks for a merge at most this often: a stream of small changes past the share starts one merge, not one
-# a change (a merge that finds the saved index current does nothing).
-MERGE_AGAIN_S = 10.0
-
 
 _OPENING = threading.Lock()
 
 
 class Index:
-    """Open with Index.open(settings); ingest() writes, the search methods read."""
+    """Open with Index.open(settings); commit() and delete_document() write (one writer at a time), a snapshot()
+    reads."""
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Embedder):
         self.settings = settings
@@ -96,6 +81,7 @@ class Index:
         if settings.chroma_host:
             self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
         self._synced_at = float("-inf")
+        self.degraded: str | None = None  # server mode: why the Chroma server is not being used right now
         self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})
         self._merge_asked = float("-inf")  # when this process last asked store/merge.py to merge  # article_chunks' memo, for one generation
 
@@ -520,27 +506,19 @@ class Index:
         if not force and now - self._synced_at < SYNC_INTERVAL_S:
             return False
         self._synced_at = now
-        remote = self.shared.generation()
+        try:
+            remote = self.shared.generation()
+        except Exception as exc:  # noqa: BLE001 - the server is away: answer from the local copy meanwhile
+            self._served(False, exc)
+            return False
+        self._served(True)
         if str(remote) == self.meta("shared_generation"):
             return False
         try:
             with self.writing():
-                theirs = self.shared.hashes()
-                ours = {r[0]: r[1] for r in self.db.execute("SELECT doc_id, content_hash FROM documents")}
-                gone = [d for d in ours if d not in theirs]
-                records = self.shared.fetch(sorted(d for d, h in theirs.items() if ours.get(d) != h))
-                with self.db:
-                    for doc_id in gone:
-                        catalog.delete_rows(self.db, doc_id)
-                    for shared in records:
-                        catalog.write_record(self.db, shared.record)
-                    catalog.set_meta(self.db, "shared_generation", remote)
-                    if gone or records:
-                        catalog.set_meta(self.db, "generation", self.generation + 1)
-                return bool(gone or records)
+                return self.shared.copy_into(self.db, remote)
         except IndexBusy:
             return False
-
 
     def delete_document(self, doc_id: str) -> bool:
         with self.writing(WRITE_LOCK_WAIT_S):
@@ -571,18 +549,44 @@ class Index:
         if self.lexical_only:
             return 0
         self.sync()
-        return self._pending(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], self.vectors.count())
+        return self._pending(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], self._vector_count())
+
+    def _vector_count(self) -> int:
+        """How many vectors the store holds; with the Chroma server away, as many as passages (none is pending that
+        could be embedded now, and the status says degraded)."""
+        if self.lexical_only or self.shared is None:
+            return self.vectors.count()
+        try:
+            count = self.vectors.count()
+            self._served(True)
+            return count
+        except Exception as exc:  # noqa: BLE001 - the shared server is away
+            self._served(False, exc)
+            return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def _served(self, ok: bool, exc: Exception | None = None) -> None:
+        """Note whether the Chroma server answered (server mode): `degraded` says why not, once in the log."""
+        if ok:
+            if self.degraded:
+                log.warning("the Chroma server answers again")
+            self.degraded = None
+            return
+        if not self.degraded:
+            log.warning("the Chroma server does not answer (%s); answering from the local lexical index",
+                        type(exc).__name__)
+        self.degraded = "Chroma 服务器无法连接，暂按关键词检索回答"
 
     def status(self) -> IndexStatus:
         self.sync()
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
-        chunks, vectors = q("SELECT COUNT(*) FROM chunks"), self.vectors.count()
+        chunks, vectors = q("SELECT COUNT(*) FROM chunks"), self._vector_count()
         return IndexStatus(
             documents=q("SELECT COUNT(*) FROM documents"), articles=q("SELECT COUNT(*) FROM articles"), chunks=chunks,
             facts=q("SELECT COUNT(*) FROM facts"), vectors=vectors, vectors_pending=self._pending(chunks, vectors),
             embedding=self.embedder.fingerprint,
             vector_store="none" if self.lexical_only else self.settings.vector_store, index_dir=str(self.dir),
             chroma_server=f"{self.settings.chroma_host}:{self.settings.chroma_port}" if self.shared else None,
+            degraded=self.degraded,
         )
 
     def facts(self, subject: str | None = None, metric: str | None = None, year: int | None = None,
@@ -610,21 +614,7 @@ class Index:
 
     def documents(self) -> list[DocumentInfo]:
         self.sync()
-        titles: dict[str, list[str]] = {}
-        listed = self.db.execute(
-            "SELECT a.doc_id, a.title, a.subtitle, substr(d.text, a.body_start + 1, ?) FROM articles a "
-            "JOIN documents d ON d.doc_id = a.doc_id ORDER BY a.doc_id, a.idx",
-            (OPENING_CHARS,),
-        )
-        for doc_id, title, subtitle, opening in listed:
-            heading = full_heading(title, subtitle)
-            if not title and not subtitle:  # tell untitled stories apart by how they open, marked as such
-                heading += f"开头：{opening.splitlines()[0] if opening else ''}…"
-            titles.setdefault(doc_id, []).append(heading)
-        rows = self.db.execute(
-            "SELECT doc_id, source, title, n_articles, n_chunks FROM documents ORDER BY doc_id"
-        ).fetchall()
-        return [DocumentInfo(*r, article_titles=titles.get(r[0], [])) for r in rows]
+        return catalog.documents(self.db)
 
     def document_source(self, doc_id: str) -> str | None:
         """The file a document was ingested from."""
@@ -687,8 +677,13 @@ class Index:
             self._dense_generation = generation
         vector = self.embedder.embed_query(to_simplified(query))
         try:
-            return self.vectors.query(vector, k)
+            found = self.vectors.query(vector, k)
+            self._served(True)
+            return found
         except Exception as exc:  # a torn store fails every read: rebuilt if no writer is at work, else lexical only
+            if self.shared is not None:  # the Chroma server is away: its vectors too; BM25 answers meanwhile
+                self._served(False, exc)
+                return []
             log.warning("the vector store failed a query (%s: %s)", type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
             with _OPENING:
                 if not self._clear_if_torn(known_torn=True):

@@ -21,6 +21,21 @@ from pathlib import Path
 from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, get_meta
 from .lexical import BM25Index
 
+# An ingest or deletion lays its documents over the saved BM25 (LayeredBM25) instead of rebuilding it from the whole
+# catalog. The layer keeps the saved idf of every token it knows (a token only the new rows hold is weighed from their
+# own count). Once the rows laid over (new ones and masked old ones) pass BM25_DELTA_SHARE of the saved index's rows,
+# a detached process rebuilds and saves it (store/merge.py), which refreshes every token's rarity; meanwhile every
+# process answers from the layer. Measured on crud_news_dev with 400 CMRC articles laid over it (1,116 passages,
+# 2.9%): against a rebuild, 1 of 342 questions had another first passage, 4 another top 5, none another answer
+# (hit@1 0.863 laid over, 0.860 rebuilt).
+BM25_DELTA_SHARE = 0.05
+# A change this large against the saved index (a first archive poured into a near-empty index) is rebuilt at once: a
+# layer larger than its base would weigh most tokens by statistics it does not hold.
+BM25_LAYER_MAX_SHARE = 0.5
+# A process asks for a merge at most this often: a stream of small changes past the share starts one merge, not one
+# a change (a merge that finds the saved index current does nothing).
+MERGE_AGAIN_S = 10.0
+
 MERGE_LOCK = "merge.lock"
 SAVE_TRIES = 60  # a writer at work keeps the lock for its batch: try to save once a second for a minute, then give up
 SAVE_WAIT_S = 1.0

@@ -240,6 +240,7 @@ class IndexStatus:
     vector_store: str
     index_dir: str
     chroma_server: str | None = None  # host:port in server mode
+    degraded: str | None = None  # why the index answers with less than it has (the Chroma server away), in Chinese
 
     def to_dict(self) -> dict:
         """As JSON shows it: the fields that are set."""

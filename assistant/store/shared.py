@@ -100,6 +100,25 @@ class SharedCatalog:
                                 documents=[d.to_json() for d in part],
                                 metadatas=[{"content_hash": d.content_hash} for d in part])
 
+    def copy_into(self, db, remote_generation: int) -> bool:
+        """Bring a process's local catalog (`db`, under its write lock) up to this server's: documents added, changed
+        or removed since, in one transaction; True if anything changed."""
+        from . import catalog
+
+        theirs = self.hashes()
+        ours = {r[0]: r[1] for r in db.execute("SELECT doc_id, content_hash FROM documents")}
+        gone = [d for d in ours if d not in theirs]
+        records = self.fetch(sorted(d for d, h in theirs.items() if ours.get(d) != h))
+        with db:
+            for doc_id in gone:
+                catalog.delete_rows(db, doc_id)
+            for shared in records:
+                catalog.write_record(db, shared.record)
+            catalog.set_meta(db, "shared_generation", remote_generation)
+            if gone or records:
+                catalog.set_meta(db, "generation", int(catalog.get_meta(db, "generation", "0")) + 1)
+        return bool(gone or records)
+
     def remove(self, doc_ids: list[str]) -> None:
         for i in range(0, len(doc_ids), PAGE):
             self.catalog.delete(ids=doc_ids[i : i + PAGE])
