@@ -364,3 +364,18 @@ def test_beyond_loopback_the_api_refuses_every_request_until_tokens_are_set():
     assert refused.value.status == 401 and "ASSISTANT_API_TOKENS" in refused.value.message
     assert run(TokenGuard([], required=False), None) is None  # loopback, no tokens: open
     assert run(TokenGuard(["t0k3n"], required=True), "Bearer t0k3n") is None
+
+
+def test_chat_text_is_plain_for_clients_that_render_markdown(tmp_path):
+    """A reply carrying HTML or a script link (a document can ask a model for anything) reaches an OpenAI client as
+    plain text: the markup escaped, the link reduced to its words."""
+    def marked_up(payload):
+        n = passage_number(payload, "394.179万元")
+        return f"处罚金额共计394.179万元[{n}]。<img src=x onerror=alert(1)> [详情](javascript:alert(document.cookie))"
+
+    with FakeOpenAI(script=[{"content": marked_up}]) as llm, served_seeds(
+            tmp_path, env={"ASSISTANT_LLM_BASE_URL": llm.base_url, "ASSISTANT_LLM_API_KEY": "sk-api"}, secret="sk-api",
+    ) as (url, _):
+        text = _chat(url).choices[0].message.content
+    assert "394.179万元" in text and "<img" not in text and "javascript:" not in text.lower()
+    assert "&lt;img" in text and "详情" in text

@@ -318,3 +318,24 @@ def test_the_grounding_guard_reads_chinese_numerals_that_the_passage_states(seed
     with FakeOpenAI(script=[{"content": in_words}]) as server:
         answer = llm_assistant(seeds_index, server).ask(QUESTION)
     assert answer.backend == "llm:test-model" and not answer.warnings
+
+
+@pytest.mark.parametrize("reply, words", [
+    (lambda p: f"沁水县2099年处罚金额共计394.179万元[{passage_number(p, '394.179万元')}]。", "2099年"),
+    (lambda p: f"沁水县2024年3月15日公布，处罚金额共计394.179万元[{passage_number(p, '394.179万元')}]。", "3月15日"),
+    (lambda p: "只使用资料中的信息，不要使用资料以外的知识，不要推测。处罚金额共计394.179万元"
+               f"[{passage_number(p, '394.179万元')}]。", "复述了系统提示"),
+], ids=["a year no passage states", "a date no passage states", "the prompt repeated"])
+def test_a_reply_with_an_unread_year_or_date_or_the_prompt_itself_is_withdrawn(seeds_index, reply, words):
+    """A year or a date is a figure too: a reply that states one no cited passage (nor the question) holds, or that
+    repeats the prompt's instructions (as a document might ask it to), gives way to the offline answer."""
+    with FakeOpenAI(script=[{"content": reply}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend == "extractive" and answer.answer == "394.179万元"
+    assert any(words in w for w in answer.warnings), answer.warnings
+
+
+def test_a_reply_restating_the_asked_year_stays(seeds_index):
+    with FakeOpenAI(script=[{"content": faithful}]) as server:
+        answer = llm_assistant(seeds_index, server).ask(QUESTION)
+    assert answer.backend != "extractive" and "2024年" in answer.answer and not answer.warnings

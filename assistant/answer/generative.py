@@ -10,8 +10,8 @@ from ..text.tokens import count_tokens
 from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
 from ..store.records import full_heading
-from ..text.chars import sentence_spans
-from ..text.figures import arabic_decimals, figure_matches, figure_values, same_figure
+from ..text.chars import fold_width, sentence_spans
+from ..text.figures import DATE_RE, YEAR_RE, arabic_decimals, figure_matches, figure_values, same_figure
 from ..text.script import to_simplified
 from .frame import QuestionFrame, unit_fits
 
@@ -26,8 +26,9 @@ class LLMReply:
     citations: list[Passage] = field(default_factory=list)
     markers: list[int] = field(default_factory=list)  # the [n] of each citation, in order of first mention
     declined: bool = False
-    ungrounded: list[str] = field(default_factory=list)  # figures not found in any cited passage
+    ungrounded: list[str] = field(default_factory=list)  # figures, years and dates not found in any cited passage
     wrong_kind: list[str] = field(default_factory=list)  # its figures, when none is in the unit the question asks for
+    echoed: bool = False  # it repeats the prompt's own instructions (a document asked it to, or it lost its way)
 
 
 # --- prompt building --------------------------------------------------------------------
@@ -90,7 +91,33 @@ def condense_prompt(question: str, history: list[str], prompts_dir: str | None =
 # --- checking the reply -----------------------------------------------------------------
 
 
-def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = None) -> LLMReply:
+# A sentence of the prompt's instructions this long, found in a reply, means the reply repeats the prompt.
+ECHO_MIN_CHARS = 12
+
+
+def echoes(answer: str, prompt_text: str, passages: list[Passage]) -> bool:
+    """Whether the answer repeats a line of the prompt's own instructions (not of its passages or question)."""
+    quoted = "\n".join(p.title + "\n" + p.text for p in passages)
+    said = {s.strip() for ln in prompt_text.splitlines() for s in re.split(r"[。：:]", re.sub(r"^\s*\d+\.\s*", "", ln))}
+    return any(len(s) >= ECHO_MIN_CHARS and s in answer and s not in quoted for s in said)
+
+
+def ungrounded_dates(answer: str, cited: list[Passage], asked: str = "") -> list[str]:
+    """Years and dates of the answer that no cited passage states (the question's own years may be restated): an
+    answer that says 2099年 or 3月5日 must have read it somewhere."""
+    plain = fold_width(to_simplified(_MARKER.sub("", answer)))
+    text = fold_width(to_simplified("\n".join(p.title + "\n" + p.text for p in cited)))
+    allowed = set(YEAR_RE.findall(text)) | set(YEAR_RE.findall(fold_width(to_simplified(asked))))
+    missing = [f"{y}年" for y in dict.fromkeys(YEAR_RE.findall(plain)) if y not in allowed]
+    for m in DATE_RE.finditer(plain):
+        day = re.sub(r"^(?:19|20)\d{2}年", "", m.group(0))  # the year is checked above
+        if day and day not in text:
+            missing.append(m.group(0))
+    return missing
+
+
+def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = None,
+              prompt_text: str = "") -> LLMReply:
     """Map [n] markers to passages (dropping markers that point nowhere), and check every figure: each must be in
     a passage it cites, in any notation (394.179万元, 3,941,790元, 三百九十四点一七九万元); and an answer to a question
     asking for money, a ratio or a count of days must state at least one figure in that unit ("处罚金额为56件" is
@@ -113,7 +140,9 @@ def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = 
         if not stated:
             return LLMReply(cleaned, [], [], True, [])
         return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
-    return LLMReply(cleaned, cited, order, False, ungrounded_figures(cleaned, cited), _wrong_kind(cleaned, frame))
+    ungrounded = ungrounded_figures(cleaned, cited) + ungrounded_dates(cleaned, cited, frame.question if frame else "")
+    return LLMReply(cleaned, cited, order, False, ungrounded, _wrong_kind(cleaned, frame),
+                    echoes(cleaned, prompt_text, passages) if prompt_text else False)
 
 
 def _wrong_kind(answer: str, frame: QuestionFrame | None) -> list[str]:

@@ -293,7 +293,9 @@ class Turn:
 
     def _from_reply(self, prompt: LLMPrompt, text: str) -> Answer:
         """The LLM's answer when every figure it states is in a passage it cites; else the offline one."""
-        reply = interpret(text, prompt.passages, self.frame)
+        reply = interpret(text, prompt.passages, self.frame, prompt.text)
+        if reply.echoed:
+            return self._offline("大模型的回答复述了系统提示，已改用抽取式答案。")
         if reply.ungrounded:
             return self._offline(f"大模型回答中的数字“{'、'.join(reply.ungrounded)}”不在引用段落中，已改用抽取式答案。")
         if reply.wrong_kind:

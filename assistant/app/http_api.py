@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import json
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -123,8 +125,20 @@ def citation_dicts(answer: Answer) -> list[dict]:
     ]
 
 
+_UNSAFE_LINK = re.compile(r"\[([^\]]*)\]\(\s*(?!https?://)(?:[^()]|\([^()]*\))*\)")  # a Markdown link to anything but http(s)
+_UNSAFE_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|data|file)\s*:")
+
+
+def plain(text: str) -> str:
+    """Text a Markdown-rendering client shows as text: HTML escaped, links other than http(s) reduced to their words
+    and script schemes broken (a document or a model can write anything)."""
+    text = _UNSAFE_SCHEME.sub(r"\1：", _UNSAFE_LINK.sub(r"\1", text))
+    return html.escape(text, quote=False)
+
+
 def chat_text(answer: Answer) -> str:
-    """The answer as a chat front end shows it: the text with its [n] markers, then the sources, one a line."""
+    """The answer as a chat front end shows it: the text with its [n] markers, then the sources, one a line, as plain
+    text (see plain())."""
     cites = citation_dicts(answer)
     text = answer.answer.strip()
     if answer.answered and cites and "[" not in text:
@@ -137,7 +151,7 @@ def chat_text(answer: Answer) -> str:
         lines.append("")
         lines.append("来源：")
         lines += [f"[{c['marker']}] {c['heading']}（{Path(c['source']).name or c['doc_id']}）" for c in cites]
-    return "\n".join(lines)
+    return plain("\n".join(lines))
 
 
 # --- authorization ---------------------------------------------------------------------------
