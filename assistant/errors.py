@@ -12,6 +12,7 @@ the interface it is shown in. Nothing here may carry a secret (an API key, a ser
 | UIError | 2 | 400 invalid_argument |
 | IndexMissing | 1 | 409 index_empty |
 | IndexBusy | 3 | 409 index_busy |
+| DiskFull | 4 | 507 insufficient_storage |
 | any other (a service failed: LLM, embeddings, Chroma, prompts) | 1 | 502 service_failed |
 """
 
@@ -96,3 +97,9 @@ class IndexBusy(AssistantError):
 
 class StoreUnavailable(AssistantError, RuntimeError):
     """The Chroma server named by ASSISTANT_CHROMA_HOST/PORT does not answer."""
+
+
+class DiskFull(AssistantError, OSError):
+    """The index's disk is (nearly) full: nothing more is written; what was committed stays, and reads go on."""
+
+    exit_code, http_status, code = 4, 507, "insufficient_storage"

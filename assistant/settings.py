@@ -126,6 +126,10 @@ class Settings(BaseSettings):
 
     # Ingestion.
     max_file_mb: float = Field(50.0, gt=0, description="larger files are skipped with a reason")
+    min_free_mb: float = Field(
+        200.0, ge=0,
+        description="free space an ingest leaves on the index's disk: it stops with a clear error before going below",
+    )
     # Worker processes preparing documents in a large ingest (0: one per core, at most 8).
     ingest_workers: int = Field(
         0, ge=0, le=64,

@@ -200,3 +200,13 @@ def test_a_flood_of_questions_is_answered_or_told_to_come_back(served):
         else:
             assert r.json()["answer"] == "394.179万元"
     assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"
+
+
+def test_an_upload_onto_a_full_disk_is_a_507_and_reads_go_on(tmp_path):
+    with served_seeds(tmp_path, env={"ASSISTANT_MIN_FREE_MB": "1e12"}) as (url, index_dir):
+        before = _documents(url)
+        note = "某县简报\n2024年某县新建公园3座。\n".encode()
+        error = _shape(httpx.post(f"{url}/v1/ingest", files={"files": ("note.txt", note, "text/plain")}, timeout=60), 507)
+        assert "磁盘空间不足" in error["message"] and str(index_dir) not in error["message"]
+        assert _documents(url) == before
+        assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"

@@ -167,3 +167,44 @@ def test_a_document_replaced_while_it_is_asked_is_read_old_or_new(tmp_path, seed
     assert not failures, failures
     assert replaced[0] > 5 and sum(answers.values()) > 50, (replaced, answers)
     assert set(answers) <= {"12.5公里", "18.6公里"}, answers
+
+
+def test_an_ingest_that_would_fill_the_disk_stops_with_one_sentence_and_loses_nothing(tmp_path):
+    """Below the disk reserve (ASSISTANT_MIN_FREE_MB; here larger than any disk), `assistant ingest` writes nothing,
+    says so in one sentence with exit code 4, and the index answers as before."""
+    index_dir = tmp_path / "idx"
+    assert run_cli("ingest", str(SEEDS), "--index-dir", str(index_dir)).returncode == 0
+    before = _consistent(index_dir)
+    full = run_cli("ingest", str(NEWS), "--index-dir", str(index_dir), env={"ASSISTANT_MIN_FREE_MB": "1e12"})
+    assert full.returncode == 4 and full.stderr.startswith("错误：磁盘空间不足") and "Traceback" not in full.stderr
+    assert len(full.stderr.strip().splitlines()) == 1
+    assert _consistent(index_dir)["documents"] == before["documents"]
+    asked = json.loads(run_cli("ask", "沁水县2024年处罚金额多少？", "--json", "--index-dir", str(index_dir)).stdout)
+    assert asked["answer"] == "394.179万元"
+
+
+def test_a_disk_that_fills_mid_ingest_keeps_and_reports_what_was_committed(tmp_path, monkeypatch):
+    """SQLite finds the disk full at the second batch: the first batch stays committed and is reported added, the
+    rest is reported skipped for want of space, the index is consistent, and the next ingest brings in the rest."""
+    import sqlite3
+
+    from assistant.store import catalog
+
+    real, calls = catalog.write_record, [0]
+
+    def filling(db, record):
+        calls[0] += 1
+        if calls[0] > 150:  # the first batch (512 passages) holds fewer documents than this
+            raise sqlite3.OperationalError("database or disk is full")
+        real(db, record)
+
+    a = Assistant(index_dir=tmp_path / "idx")
+    monkeypatch.setattr(catalog, "write_record", filling)
+    report = a.ingest(NEWS)
+    assert 0 < len(report.added) < 476 and any("磁盘空间不足" in w for w in report.warnings)
+    assert {s.reason for s in report.skipped} == {"磁盘空间不足，未导入"}
+    assert a.status().documents == len(report.added)  # exactly what was reported committed
+    monkeypatch.setattr(catalog, "write_record", real)
+    rest = a.ingest(NEWS)
+    assert len(rest.added) == 476 - len(report.added) and a.status().documents == 476
+    assert _consistent(tmp_path / "idx")["documents"] == 476

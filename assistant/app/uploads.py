@@ -13,6 +13,8 @@ from typing import BinaryIO, Callable, NamedTuple
 from ..answer.turn import public_source
 from ..ingest.loading import SUPPORTED_SUFFIXES
 from ..ingest.pipeline import IngestReport
+from ..errors import DiskFull
+from ..store import space
 from ..text.chars import is_text
 
 COPY_CHUNK = 1 << 20  # bytes read at a time while saving an upload
@@ -88,20 +90,36 @@ class UploadService:
         self.assistant, self.write_lock, self.kick_embedder = assistant, write_lock, kick_embedder
         self.max_bytes = int(assistant.settings.ui_max_upload_mb * 1e6)
         self.folder = assistant.uploads_dir
+        self.reserve_mb = assistant.settings.min_free_mb
 
     def keep_stream(self, name: str, declared_size: int, stream: BinaryIO) -> Path | Refusal:
         """An upload read from a stream (HTTP), kept under uploads/, or why it is refused."""
         name = Path(name or "upload.txt").name
-        why = refusal(name, declared_size, self.max_bytes)
+        why = refusal(name, declared_size, self.max_bytes) or self._no_room(declared_size)
         if why:
             return why
-        path = save_stream(stream, self.folder, name, self.max_bytes)
+        try:
+            path = save_stream(stream, self.folder, name, self.max_bytes)
+        except OSError as exc:
+            if not space.is_full(exc):
+                raise
+            return Refusal(str(space.full(self.folder.parent, self.reserve_mb)), 507)
         return path if path is not None else too_large(name, self.max_bytes)  # it sent more than it declared
+
+    def _no_room(self, size: int) -> Refusal | None:
+        """A refusal when keeping `size` more bytes would eat into the disk's reserve (ASSISTANT_MIN_FREE_MB)."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            space.check(self.folder.parent, self.reserve_mb, size)
+        except DiskFull as exc:
+            return Refusal(str(exc), 507)
+        return None
 
     def keep_file(self, src: Path, name: str) -> Path | Refusal:
         """An upload the web server already wrote to a temporary file, kept under uploads/, or why it is refused."""
         name = Path(name).name
-        return refusal(name, src.stat().st_size, self.max_bytes) or save_file(src, self.folder, name)
+        size = src.stat().st_size
+        return refusal(name, size, self.max_bytes) or self._no_room(size) or save_file(src, self.folder, name)
 
     def ingest(self, kept: list[Path], progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
         """Ingest the kept files (raising as Assistant.ingest does); their vectors follow in the background."""

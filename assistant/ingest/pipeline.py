@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..errors import DiskFull
 from ..settings import Settings
 from ..store.children import die_with_parent
 from ..store.index import WRITE_LOCK_WAIT_S, Index
@@ -162,6 +163,21 @@ def _ingest(index: Index, paths: list[Path], progress: Progress | None) -> Inges
 
     batch: list[PreparedDocument] = []
     batch_chunks = 0
+    full: DiskFull | None = None
+
+    def commit(batch: list[PreparedDocument]) -> None:
+        """Commit a batch; on a full disk, its documents are reported skipped and reading stops (what was committed
+        before stays committed, and is reported so)."""
+        nonlocal full
+        try:
+            report.chunks_written += index.commit([b.record for b in batch])
+        except DiskFull as exc:
+            full = exc
+            for b in batch:
+                item = b.doc
+                (report.replaced if item.doc_id in report.replaced else report.added).remove(item.doc_id)
+                report.skipped.append(Skipped(item.source, "磁盘空间不足，未导入", item.line))
+
     with _preparing(index, files, extractor) as (prepared_docs, pool):
         for prepared in prepared_docs(changed()):
             item = prepared.doc
@@ -174,10 +190,20 @@ def _ingest(index: Index, paths: list[Path], progress: Progress | None) -> Inges
             batch.append(prepared)
             batch_chunks += len(prepared.record.chunks)
             if batch_chunks >= COMMIT_CHUNKS:
-                report.chunks_written += index.commit([b.record for b in batch])
+                commit(batch)
                 batch, batch_chunks = [], 0
-        report.chunks_written += index.commit([b.record for b in batch])
-        index.refresh_lexical(pool)
+                if full is not None:
+                    break
+        if full is None:
+            commit(batch)
+        if full is not None and not (report.added or report.replaced):
+            raise full  # nothing of this ingest was committed: the whole of it failed, in one sentence
+        if full is not None:
+            report.warnings.append(str(full))
+        try:
+            index.refresh_lexical(pool)
+        except OSError as exc:  # the saved BM25 could not be written: readers lay the change over the older one
+            report.warnings.append(f"关键词索引未能保存（{exc.strerror or type(exc).__name__}），提问不受影响。")
     report.answerable_seconds = time.perf_counter() - started
     if index.embedder.inline:  # a fast embedder's vectors now, in this run; a slow one's in the background
         index.embed_pending(batch_size=COMMIT_CHUNKS)

@@ -4,6 +4,7 @@ read. The store knows nothing of files."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import Callable, Iterable
 from ..errors import IndexBusy, IndexMissing
 from ..settings import Settings
 from ..text.script import to_simplified
-from . import catalog, merge
+from . import catalog, merge, space
 from .merge import BM25_DELTA_SHARE, BM25_LAYER_MAX_SHARE, MERGE_AGAIN_S
 from .catalog import BM25_KINDS, CATALOG_FILE, WRITE_LOCK, FACT_COLUMNS, fact_filter, split_article_key
 from .children import die_with_parent
@@ -37,6 +38,7 @@ from .vectorstore import (
 )
 
 log = logging.getLogger(__name__)
+
 
 # A writer that finds the write lock held waits this long before saying another is at work: a background merge
 # (store/merge.py) holds it under a second to save, an embedding batch a few seconds.
@@ -156,11 +158,8 @@ class Index:
     def _save_if_free(self, bm25: BM25Index, path: Path) -> None:
         """Save a rebuilt BM25 under the write lock; while another writer works, a reader keeps its rebuild in memory
         and leaves the saving to that writer (never racing its save)."""
-        try:
-            with self.writing():
-                bm25.save(path)
-        except IndexBusy:
-            pass
+        with contextlib.suppress(IndexBusy), self.writing():
+            bm25.save(path)
 
     # --- opening -------------------------------------------------------------------------
 
@@ -444,6 +443,8 @@ class Index:
         if not records:
             return 0
         with self.writing():
+            text_bytes = sum(len(r.document.text) for r in records)
+            space.check(self.dir, self.settings.min_free_mb, text_bytes * space.SPACE_PER_TEXT_BYTE)
             self._will_change()
             old = {r.doc_id: {c for (c,) in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (r.doc_id,))}
                    for r in records}
@@ -453,10 +454,15 @@ class Index:
             records = [replace(r, document=r.document._replace(ingested_at=now)) for r in records]
             if self.shared is not None:  # the server first: it is the truth every process syncs from
                 self.shared.publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
-            with self.db:
-                for r in records:
-                    catalog.write_record(self.db, r)
-                catalog.set_meta(self.db, "generation", self.generation + 1)
+            try:
+                with self.db:  # rolled back whole when the disk fills mid-way
+                    for r in records:
+                        catalog.write_record(self.db, r)
+                    catalog.set_meta(self.db, "generation", self.generation + 1)
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not space.is_full(exc):
+                    raise
+                raise space.full(self.dir, self.settings.min_free_mb) from None
             stale = sorted(set().union(*old.values()) - kept)
             if stale:
                 self.vectors.delete(stale)
