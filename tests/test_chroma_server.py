@@ -24,24 +24,29 @@ SEEN_WITHIN_S = 15  # how long a reader may take to see another process's write 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     """A real Chroma server on a free loopback port: {"ASSISTANT_CHROMA_HOST": ..., "ASSISTANT_CHROMA_PORT": ...}."""
+    proc, env = _own_chroma(tmp_path_factory.mktemp("chroma-server"))
+    yield env
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _own_chroma(folder: Path) -> tuple[subprocess.Popen, dict]:
+    """A real Chroma server (`chroma run`) on a free loopback port, once it answers: the process and the settings that
+    name it."""
     assert CHROMA.exists(), "the chroma command comes with the chromadb package"
     port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+    log = (folder / "chroma.log").open("w")
+    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2):
-                break
+                return proc, {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port)}
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"chroma run did not start: {(data / 'server.log').read_text()}")
+                raise AssertionError(f"chroma run did not start: {(folder / 'chroma.log').read_text()}")
             time.sleep(0.3)
-    yield {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port)}
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _ask_json(question: str, index_dir: Path, env: dict) -> dict:
@@ -104,22 +109,6 @@ def test_a_chroma_server_that_does_not_answer_is_named_in_one_sentence(tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("错误：无法连接 Chroma 服务器 127.0.0.1:") and len(done.stderr.strip().splitlines()) == 1
 
-
-def _own_chroma(folder: Path) -> tuple[subprocess.Popen, dict]:
-    """A Chroma server of this test's own (it is killed mid-test)."""
-    port = _free_port()
-    log = (folder / "chroma.log").open("w")
-    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2):
-                return proc, {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port)}
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"chroma run did not start: {(folder / 'chroma.log').read_text()}")
-            time.sleep(0.3)
 
 
 def test_with_the_chroma_server_gone_questions_are_answered_from_the_local_index(tmp_path):
