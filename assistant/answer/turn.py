@@ -169,7 +169,7 @@ class Turn:
     the offline reader or by the LLM (with the offline answer as the fallback, and a warning saying why)."""
 
     def __init__(self, settings: Settings, index: "Index", question: str,
-                 history: list[str] | None = None, llm: "LLMClient | None" = None, index_dir: str = ""):
+                 history: list[str] | None = None, llm: "LLMClient | None" = None):
         self.started = time.perf_counter()
         self.settings = settings
         self.index = index
@@ -180,7 +180,7 @@ class Turn:
         # An earlier message longer than a question could be was never answered: it cannot be what a follow-up means.
         history = [h for h in (history or [])[-MAX_HISTORY:] if len(h) <= settings.max_question_chars]
         if index.is_empty():
-            raise IndexMissing(index_dir)
+            raise IndexMissing(str(index.dir))
         self.llm = llm
         self.frame, self.warnings = self._understand(history)
         self.timings = {"condense_ms": (time.perf_counter() - self.started) * 1000} if llm is not None else {}

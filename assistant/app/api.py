@@ -85,6 +85,13 @@ class Assistant:
                       llm_base_url=re.sub(r"//[^/@]*@", "//", str(llm.client.base_url)) if llm is not None else None,
                       llm_model=self.settings.llm_model if llm is not None else None)
 
+    def degraded(self) -> str | None:
+        """Why the index answers with less than it has (server mode: the Chroma server away), or None. Cheap enough
+        for a load balancer's every probe: it asks the server at most once a second and counts nothing."""
+        index = self._open()
+        index.sync()
+        return index.degraded
+
     def documents(self) -> list[DocumentInfo]:
         return self._open().documents()
 
@@ -135,11 +142,10 @@ class Assistant:
     # --- one turn ------------------------------------------------------------------------
 
     def turn(self, question: str, history: list[str] | None = None, offline: bool = False) -> Turn:
-        """A question checked, condensed with `history` (earlier questions, oldest first) and analyzed, against a
-        snapshot of the index; `offline` answers it without the LLM."""
+        """A question checked, condensed with `history` (earlier questions, oldest first) and analyzed; answering it
+        reads one snapshot of the index. `offline` answers it without the LLM."""
         index = self._open()
-        return Turn(self.settings, index, question, history, None if offline else self._llm(),
-                    str(self.index_dir))
+        return Turn(self.settings, index, question, history, None if offline else self._llm())
 
     def reader_view(self) -> ReaderView:
         """A fresh view of the index as the offline reader reads it (one a turn)."""

@@ -3,16 +3,12 @@ any of its body is read or spooled, and its body is cut off at the limit while i
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 
 from .http_api import ApiError, TokenGuard
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Routes that take no token (a load balancer's checks); everything else under /v1 does, when tokens are required.
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 UPLOAD_PATH = "/v1/ingest"
 ASK_PATHS = frozenset({"/v1/ask", "/v1/chat/completions"})
 # Questions in the server at once (answering or waiting for a thread); one more is told to come back (503 with
@@ -59,25 +55,29 @@ class Gate:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await _answer(send, refused)
+            await refused.response()(scope, receive, send)
             return
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if path == UPLOAD_PATH else self.json_limit
         if path not in ASK_PATHS:
-            await self._bounded(scope, receive, send, limit)
+            await self._bounded(scope, receive, send, self._limit(path))
             return
         if self.asking >= MAX_ASKS_IN_FLIGHT:
-            await _answer(send, ApiError(503, "busy", f"服务器正忙（同时在回答 {self.asking} 个问题），请 {RETRY_AFTER_S} 秒后再试。",
-                                         "api_error"))
+            busy = ApiError(503, "busy", f"服务器正忙（同时在回答 {self.asking} 个问题），请 {RETRY_AFTER_S} 秒后再试。",
+                            "api_error", {"Retry-After": str(RETRY_AFTER_S)})
+            await busy.response()(scope, receive, send)
             return
         self.asking += 1
         try:
-            await self._bounded(scope, receive, send, limit)
+            await self._bounded(scope, receive, send, self._limit(path))
         finally:
             self.asking -= 1
+
+    def _limit(self, path: str) -> int:
+        """The most body a route reads: an upload's files, or a JSON request."""
+        return self.upload_limit if path == UPLOAD_PATH else self.json_limit
 
     async def _check(self, scope, headers: dict[str, str]) -> None:
         host = headers.get("host", "")
@@ -92,11 +92,11 @@ class Gate:
             if origin is None and headers.get("sec-fetch-site") == "cross-site":
                 raise ApiError(403, "forbidden_origin", "不接受其他网站的网页发来的修改请求。")
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/") or path in OPEN_PATHS:
+        if scope["type"] != "http" or not path.startswith("/v1/"):  # /healthz and /readyz take no token
             return
         await self.guard(Request(scope))
         declared = headers.get("content-length")
-        limit = self.upload_limit if path == UPLOAD_PATH else self.json_limit
+        limit = self._limit(path)
         if declared is not None:
             if not declared.isdigit():
                 raise ApiError(400, "invalid_length", "请求头 Content-Length 不是一个数。")
@@ -131,24 +131,12 @@ class Gate:
             if not over:
                 raise
         if over and not started:
-            await _answer(send, BodyTooLarge(limit))
+            await BodyTooLarge(limit).response()(scope, receive, send)
 
 
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int):
         super().__init__(413, "too_large", f"请求体过大，上限为 {limit:,} 字节。")
-
-
-async def _answer(send, refused: ApiError) -> None:
-    body = json.dumps({"error": {"message": refused.message, "type": refused.kind, "code": refused.code}},
-                      ensure_ascii=False).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if refused.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    if refused.status == 503:
-        headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
-    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def allowed_hosts(settings, bound: str) -> frozenset[str] | None:

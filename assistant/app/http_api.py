@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
 from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -52,9 +52,15 @@ INVALID = {
 class ApiError(Exception):
     """An error answered as JSON with this status."""
 
-    def __init__(self, status: int, code: str, message: str, kind: str = "invalid_request_error"):
+    def __init__(self, status: int, code: str, message: str, kind: str = "invalid_request_error",
+                 headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.kind = status, code, message, kind
+        self.headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
+
+    def response(self) -> JSONResponse:
+        """The error as the API answers it (an ASGI app: the front door sends it before any route runs)."""
+        return error_response(self.status, self.code, self.message, self.kind, self.headers or None)
 
 
 def error_response(status: int, code: str, message: str, kind: str = "invalid_request_error",
@@ -185,15 +191,15 @@ class TokenGuard:
 # --- the routes ------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: TokenGuard) -> None:
+def install(app: FastAPI, assistant: Assistant, service: UploadService) -> None:
     """Add the API's routes, error handlers and /docs to `app` (before the web UI is mounted at "/"); uploads and
-    deletions go through the same `service` as the web UI's."""
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
+    deletions go through the same `service` as the web UI's. The bearer token is checked by the front door
+    (app/gate.py), before a request's body is read."""
+    v1 = APIRouter(prefix="/v1")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, exc.kind, headers)
+        return exc.response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -216,7 +222,7 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService, guard: T
 
     def health() -> dict:
         try:
-            degraded = assistant.status().degraded
+            degraded = assistant.degraded()
         except IndexMissing:
             degraded = None
         except Exception as exc:  # noqa: BLE001 - the index cannot be read: the server is alive, not ready

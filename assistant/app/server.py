@@ -102,14 +102,13 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package (no CDN).
     app = FastAPIOffline(title="新闻问答助手 API", version="1", docs_url="/docs", redoc_url="/redoc",
                   description="根据已导入的新闻回答问题，每个回答附引用段落。OpenAI 兼容接口：/v1/chat/completions。")
-    guard = TokenGuard(tokens, required=beyond_loopback)
     app.add_middleware(ChinesePage)
     app.add_middleware(  # outermost: nothing is read before the front door's checks
-        Gate, guard=guard, hosts=allowed_hosts(settings, host), origins=allowed_origins(settings),
+        Gate, guard=TokenGuard(tokens, required=beyond_loopback), hosts=allowed_hosts(settings, host), origins=allowed_origins(settings),
         json_limit=settings.max_request_kb * 1024,
         upload_limit=int(settings.ui_max_upload_mb * 1e6) * UPLOAD_FILES_PER_REQUEST + MULTIPART_OVERHEAD,
     )
-    install(app, assistant, changes, guard)
+    install(app, assistant, changes)
 
     @app.on_event("startup")
     async def more_threads() -> None:

@@ -470,10 +470,9 @@ def build_app(assistant: Assistant, service: UploadService):
         messages = [*messages, {"role": "user", "content": html.escape(question)}, {"role": "assistant", "content": "…"}]
         yield messages, "", asked
         try:
-            # Only checked text is ever streamed (answer/turn.py), and all of it is ready when the first piece is:
-            # the page shows "…" until then and the rendered answer, citations and all, at once.
-            final = next(item for item in assistant.stream(question, history=list(asked)) if isinstance(item, Answer))
-            text = render_answer(final)
+            # Only checked text is ever shown (answer/turn.py): the page shows "…" until the answer is checked, then
+            # the rendered answer, citations and all, at once.
+            text = render_answer(assistant.ask(question, history=list(asked)))
         except (QuestionError, IndexMissing) as exc:
             text = f'<div class="warning">{html.escape(exc.message_for("ui"))}</div>'
         except Exception as exc:  # a failing service (embeddings endpoint, disk): one sentence, details in the log

@@ -141,8 +141,9 @@ def report_lines(report: IngestReport) -> list[str]:
              f"写入 {report.chunks_written} 个段落。"]
     if report.replaced:
         lines.append("已替换同名文档（同一上传文件名的新内容）：" + "、".join(report.replaced))
-    lines += [f"提示：{n}" for n in public_report(report).renamed_notes()]
-    lines += [f"已跳过：{s}" for s in public_report(report).skipped] + [f"提示：{w}" for w in report.warnings]
+    shown = public_report(report)
+    lines += [f"提示：{n}" for n in shown.renamed_notes()]
+    lines += [f"已跳过：{s}" for s in shown.skipped] + [f"提示：{w}" for w in report.warnings]
     if report.vectors_pending:
         lines.append(f"已可提问；{report.vectors_pending} 个段落的向量正在后台计算。")
     return lines
