@@ -17,7 +17,7 @@ import time
 from itertools import groupby
 from pathlib import Path
 
-from ..errors import IndexBusy, IndexMissing, InputError, QuestionError, UIError
+from ..errors import DiskFull, IndexBusy, IndexMissing, InputError, QuestionError, StoreUnavailable, UIError
 from .api import Answer, Assistant, Status
 from .charts import render_charts
 from .uploads import Refusal, UploadService, human, report_lines
@@ -240,6 +240,7 @@ class BackgroundEmbedder:
 
     BUSY_RETRY_S = 5.0  # while another process writes the index (an `assistant ingest`), try again this often
     IDLE_POLL_S = 10.0  # with nothing pending, look this often for passages another process ingested
+    FAILED_RETRY_S = 30.0  # after a vector write failed (a full disk, a stuck write): try again this much later
 
     def _run(self) -> None:
         try:
@@ -250,6 +251,9 @@ class BackgroundEmbedder:
                         self.stopping.wait(self.IDLE_POLL_S)
                 except (IndexBusy, IndexMissing):
                     self.stopping.wait(self.BUSY_RETRY_S)
+                except (DiskFull, StoreUnavailable) as exc:  # said once in the log; answers go on meanwhile
+                    log.warning("background embedding paused for %.0f s: %s", self.FAILED_RETRY_S, exc)
+                    self.stopping.wait(self.FAILED_RETRY_S)
         except Exception:  # a failing embedder must not take the server down; answers still work lexically
             log.exception("background embedding stopped")
 

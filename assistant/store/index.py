@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import IndexBusy, IndexMissing
+from ..errors import DiskFull, IndexBusy, IndexMissing, StoreUnavailable
 from ..settings import Settings
 from ..text.script import to_simplified
 from . import catalog, merge, space
@@ -53,6 +53,9 @@ VECTORS_DIRTY = "vectors.dirty"
 # reconcile() runs. A clean index is not scanned: an ingest's cost is its own documents'.
 REPAIR_MARK = "repair.needed"
 SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
+# Server mode: how often a reader compares every document's hash with the server's (two requests for 10k documents),
+# to catch a change whose generation bump never came (its writer, or the server, died in between).
+VERIFY_INTERVAL_S = 15.0
 MEMO_ARTICLES = 50_000  # articles whose passage ids article_chunks remembers (a few MB); past it, it starts over
 
 _OPENING = threading.Lock()
@@ -83,6 +86,7 @@ class Index:
         if settings.chroma_host:
             self.shared = SharedCatalog(connect(settings.chroma_host, settings.chroma_port))
         self._synced_at = float("-inf")
+        self._verified_at = float("-inf")  # when this copy was last compared, document by document, with the server
         self.degraded: str | None = None  # server mode: why the Chroma server is not being used right now
         self._article_ids: tuple[int, dict[str, list[str]]] = (-1, {})
         self._merge_asked = float("-inf")  # when this process last asked store/merge.py to merge  # article_chunks' memo, for one generation
@@ -126,21 +130,24 @@ class Index:
                         holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
                         raise IndexBusy(f"另一个导入或删除正在写入这个索引（进程 {holder}），请等它结束后再试。") from None
                     time.sleep(LOCK_POLL_S)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            self._writer.depth, self._writer.fd, self._writer.changing = 1, fd, False
+            with contextlib.suppress(OSError):  # who holds it, for the message of a writer kept waiting (a full disk may refuse)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._writer.depth, self._writer.fd, self._writer.changing, self._writer.incomplete = 1, fd, False, False
             whole = False
             try:
                 yield
                 whole = True
             finally:
                 self._writer.depth, self._writer.fd = 0, None
-                if getattr(self._writer, "dirty", False):  # every vector write of this hold has returned
-                    (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
+                whole = whole and not self._writer.incomplete
+                if getattr(self._writer, "dirty", False):
+                    if whole:  # every vector write of this hold has returned whole
+                        (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
                     self._writer.dirty = False
                 if self._writer.changing and whole:  # every change of this hold is complete
                     (self.dir / REPAIR_MARK).unlink(missing_ok=True)
-                self._writer.changing = False
+                self._writer.changing = self._writer.incomplete = False
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -152,14 +159,33 @@ class Index:
     def _will_change(self) -> None:
         """Before a writer's first change of a hold: mark the index for repair, until the hold ends whole."""
         if not getattr(self._writer, "changing", False):
-            (self.dir / REPAIR_MARK).write_text(str(os.getpid()), encoding="ascii")
+            self._mark(REPAIR_MARK)
             self._writer.changing = True
+
+    def _mark(self, name: str) -> None:
+        """Leave a mark file (the writer's pid in it, for whoever looks). On a full disk an empty file still fits; if
+        not even that does, nothing may be changed: DiskFull."""
+        try:
+            (self.dir / name).write_text(str(os.getpid()), encoding="ascii")
+        except OSError as exc:
+            if not space.is_full(exc):
+                raise
+            try:
+                (self.dir / name).touch()
+            except OSError:
+                raise space.full(self.dir, self.settings.min_free_mb) from None
 
     def _save_if_free(self, bm25: BM25Index, path: Path) -> None:
         """Save a rebuilt BM25 under the write lock; while another writer works, a reader keeps its rebuild in memory
         and leaves the saving to that writer (never racing its save)."""
-        with contextlib.suppress(IndexBusy), self.writing():
-            bm25.save(path)
+        try:
+            with self.writing():
+                bm25.save(path)
+        except IndexBusy:
+            pass
+        except OSError as exc:  # a full disk (numpy says "N requested and M written"): served from memory meanwhile
+            log.warning("a rebuilt keyword index could not be saved (%s); answering from memory",
+                        exc.strerror or str(exc)[:100])
 
     # --- opening -------------------------------------------------------------------------
 
@@ -197,7 +223,7 @@ class Index:
     def _mark_dirty(self) -> None:
         self._will_change()
         if not getattr(self._writer, "dirty", False):
-            (self.dir / VECTORS_DIRTY).write_text(str(os.getpid()), encoding="ascii")
+            self._mark(VECTORS_DIRTY)
             self._writer.dirty = True
 
     def _clear_if_torn(self, known_torn: bool = False) -> bool:
@@ -208,9 +234,12 @@ class Index:
             with self.writing():
                 chroma = self.dir / "chroma"
                 torn = known_torn or (chroma.exists() and not store_is_whole(chroma, collection_name(self.embedder.fingerprint)))
-                (self.dir / REPAIR_MARK).write_text(str(os.getpid()), encoding="ascii")  # the next ingest reconciles
+                with contextlib.suppress(DiskFull):
+                    self._mark(REPAIR_MARK)  # the next ingest reconciles
                 if torn:
                     log.warning("the vector store in %s is torn; rebuilding it from the catalog", chroma)
+                    if self._vectors is not None:
+                        self._vectors.close()
                     forget_clients(chroma)
                     shutil.rmtree(chroma, ignore_errors=True)
                 (self.dir / VECTORS_DIRTY).unlink(missing_ok=True)
@@ -218,6 +247,19 @@ class Index:
                 return torn
         except IndexBusy:
             return False
+
+    def _vector_write_failed(self, exc: Exception) -> None:
+        """After a vector write that did not finish: the hold ends incomplete (the marks stay, so the store is checked
+        and reconciled), and the store is opened anew at its next use (checked first, rebuilt if torn). A full disk
+        is said as DiskFull."""
+        self._writer.incomplete = True
+        log.warning("a vector write failed (%s: %s)", type(exc).__name__, getattr(exc, "detail", str(exc))[:200])
+        if self._vectors is not None and not self.lexical_only and self.shared is None:
+            self._vectors.close()
+            self._vectors = None
+        detail = getattr(exc, "detail", str(exc))
+        if space.is_full(OSError(detail)) or "compaction" in detail or space.below(self.dir, self.settings.min_free_mb):
+            raise space.full(self.dir, self.settings.min_free_mb) from None
 
     def _refill_vectors(self) -> None:
         """The vectors of a rebuilt store, from the catalog: at once for an inline embedder (a slow one's follow in
@@ -237,6 +279,8 @@ class Index:
         return int(self.meta("generation", "0"))
 
     def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
         with self._connecting:
             for conn in self._connections:
                 conn.close()
@@ -315,10 +359,17 @@ class Index:
                     live = self._live_chunks([r["chunk_id"] for r in rows])
                     keep = [n for n, r in enumerate(rows) if r["chunk_id"] in live]
                     if keep:
-                        self.vectors.upsert(  # the catalog has the rest: a title and a path a vector would repeat
-                            [rows[n]["chunk_id"] for n in keep], vectors[keep], [{"doc_id": rows[n]["doc_id"]} for n in keep],
-                            documents=[rows[n]["text"] for n in keep] if self.shared is not None else None,
-                        )
+                        try:
+                            self.vectors.upsert(  # the catalog has the rest: a title and a path a vector would repeat
+                                [rows[n]["chunk_id"] for n in keep], vectors[keep],
+                                [{"doc_id": rows[n]["doc_id"]} for n in keep],
+                                documents=[rows[n]["text"] for n in keep] if self.shared is not None else None,
+                            )
+                        except StoreUnavailable as exc:
+                            if self.shared is not None:
+                                raise
+                            self._vector_write_failed(exc)
+                            raise
                 done += len(rows)
                 if progress:
                     progress(done, len(missing))
@@ -453,7 +504,11 @@ class Index:
             now = time.time()
             records = [replace(r, document=r.document._replace(ingested_at=now)) for r in records]
             if self.shared is not None:  # the server first: it is the truth every process syncs from
-                self.shared.publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
+                try:
+                    self.shared.publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
+                except Exception as exc:  # noqa: BLE001 - chromadb's and httpx's errors alike: the server is away
+                    self._served(False, exc)
+                    raise StoreUnavailable("Chroma 服务器无法连接，这批文档没有导入；已导入的文档不受影响，仍可提问。") from None
             try:
                 with self.db:  # rolled back whole when the disk fills mid-way
                     for r in records:
@@ -465,9 +520,21 @@ class Index:
                 raise space.full(self.dir, self.settings.min_free_mb) from None
             stale = sorted(set().union(*old.values()) - kept)
             if stale:
-                self.vectors.delete(stale)
+                self._drop_vectors(stale)
             self._published()
             return fresh
+
+    def _drop_vectors(self, chunk_ids: list[str]) -> None:
+        """Drop the vectors of passages the catalog no longer has. The catalog is committed by then: a delete that
+        fails leaves orphans (no passage answers through them) for the next ingest's reconcile, and the documents
+        are still reported as written."""
+        try:
+            self.vectors.delete(chunk_ids)
+        except DiskFull:
+            self._writer.incomplete = True
+        except Exception as exc:  # noqa: BLE001 - chromadb's and the writer child's failures alike
+            with contextlib.suppress(DiskFull):
+                self._vector_write_failed(exc)
 
     def replace_facts(self, facts: Iterable[tuple[str, list[Fact]]], version: str) -> None:
         """Replace documents' facts, (doc_id, facts) at a time, in one transaction, and record the extractor's
@@ -493,10 +560,17 @@ class Index:
     # --- server mode: the shared catalog -------------------------------------------------
 
     def _published(self) -> None:
-        """After this process changed the shared store: bump its generation, and note that this catalog has it."""
+        """After this process changed the shared store and its own catalog: bump the server's generation, and note
+        that this catalog has it. The change is committed by then: if the server is gone before the bump, other
+        processes find the change at their next check of the server (VERIFY_INTERVAL_S), and this one says nothing
+        of a failure."""
         if self.shared is None:
             return
-        generation = self.shared.bump()
+        try:
+            generation = self.shared.bump()
+        except Exception as exc:  # noqa: BLE001 - the server went away after the records landed
+            self._served(False, exc)
+            return
         with self.db:
             catalog.set_meta(self.db, "shared_generation", generation)
 
@@ -512,18 +586,28 @@ class Index:
         if not force and now - self._synced_at < SYNC_INTERVAL_S:
             return False
         self._synced_at = now
+        was_away = self.degraded is not None
         try:
             remote = self.shared.generation()
         except Exception as exc:  # noqa: BLE001 - the server is away: answer from the local copy meanwhile
             self._served(False, exc)
             return False
         self._served(True)
-        if str(remote) == self.meta("shared_generation"):
+        # The generation says what changed, unless a writer died between its records and its bump (or the server
+        # between them): then only a comparison of every document's hash finds it, done on coming back and every
+        # VERIFY_INTERVAL_S.
+        verify = was_away or now - self._verified_at >= VERIFY_INTERVAL_S
+        if str(remote) == self.meta("shared_generation") and not verify:
             return False
         try:
             with self.writing():
-                return self.shared.copy_into(self.db, remote)
+                changed = self.shared.copy_into(self.db, remote)
+                self._verified_at = now
+                return changed
         except IndexBusy:
+            return False
+        except Exception as exc:  # noqa: BLE001 - the server went away mid-copy: the copy is rolled back whole
+            self._served(False, exc)
             return False
 
     def delete_document(self, doc_id: str) -> bool:
@@ -534,16 +618,17 @@ class Index:
         self.sync(force=True)
         self._will_change()
         ids = [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
+        held = False
         if self.shared is not None:  # the record first: a reader that still sees it finds all its passages
-            self.shared.remove([doc_id])
+            held = bool(self.shared.remove([doc_id]))  # the server's word counts: this copy may not have it yet
         with self.db:
             deleted = catalog.delete_rows(self.db, doc_id)
             catalog.set_meta(self.db, "generation", self.generation + 1)
         if ids:
-            self.vectors.delete(ids)
+            self._drop_vectors(ids)
         self._published()
         self.refresh_lexical()
-        return deleted > 0
+        return deleted > 0 or held
 
     # --- reading -------------------------------------------------------------------------
 

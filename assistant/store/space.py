@@ -26,6 +26,14 @@ def check(folder: Path, reserve_mb: float, needed: int = 0) -> None:
         raise full(folder, reserve_mb)
 
 
+def below(folder: Path, reserve_mb: float) -> bool:
+    """Whether `folder`'s disk already has less than the reserve free."""
+    try:
+        return shutil.disk_usage(folder).free < reserve_mb * 1e6
+    except OSError:
+        return False
+
+
 def is_full(exc: BaseException) -> bool:
     """Whether a write failed for want of space (ENOSPC, or SQLite's "database or disk is full")."""
     return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)

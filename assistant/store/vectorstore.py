@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 import re
+import threading
+import time
 from typing import Callable, Protocol
 
 import numpy as np
 
 from ..settings import Settings
+
+CHROMA_BATCH = 4000  # vectors a write sends at once: below Chroma's max batch size
 
 
 class VectorStore(Protocol):
@@ -28,6 +34,8 @@ class VectorStore(Protocol):
 
     def drop_collections(self, prefix: str) -> list[str]: ...
 
+    def close(self) -> None: ...
+
 
 class ChromaVectorStore:
     """A Chroma collection holding vectors we compute ourselves (Chroma's own embedding function is never used)."""
@@ -43,36 +51,27 @@ class ChromaVectorStore:
         # until forget_count() (the index calls it when another process has changed the catalog).
         self._count: int | None = None
 
-    @classmethod
-    def persistent(cls, path: Path, collection_name: str) -> "ChromaVectorStore":
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
-        return cls(client, collection_name)
-
     def forget_count(self) -> None:
         self._count = None
+
+    def close(self) -> None:
+        pass
 
     def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents: list[str] | None = None) -> None:
         """`documents`: the passages' texts, kept beside their vectors (server mode: the server holds them all)."""
         self._count = None
-        batch = 4000  # below Chroma's max batch size
-        for i in range(0, len(ids), batch):
+        for i in range(0, len(ids), CHROMA_BATCH):
             self.collection.upsert(
-                ids=ids[i : i + batch],
-                embeddings=vectors[i : i + batch].tolist(),
-                metadatas=metadatas[i : i + batch],
-                **({"documents": documents[i : i + batch]} if documents is not None else {}),
+                ids=ids[i : i + CHROMA_BATCH],
+                embeddings=vectors[i : i + CHROMA_BATCH].tolist(),
+                metadatas=metadatas[i : i + CHROMA_BATCH],
+                **({"documents": documents[i : i + CHROMA_BATCH]} if documents is not None else {}),
             )
 
     def delete(self, ids: list[str]) -> None:
         self._count = None
-        for i in range(0, len(ids), 4000):
-            self.collection.delete(ids=ids[i : i + 4000])
+        for i in range(0, len(ids), CHROMA_BATCH):
+            self.collection.delete(ids=ids[i : i + CHROMA_BATCH])
 
     def ids(self) -> set[str]:
         out: set[str] = set()
@@ -103,6 +102,100 @@ class ChromaVectorStore:
             return []
         res = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n), include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
+
+
+def _local_client(path: Path):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+
+
+# A reader's client keeps the vector index it loaded: writes by another process (this one's writer child, an
+# `assistant embed`) reach it only through a new client. A question opens one at most this often (a new client's
+# first query loads the index: about 0.1 s at 40k vectors); ids() and count(), which writers act on, every time.
+REOPEN_AFTER_WRITE_S = 5.0
+WRITTEN_STAMP = "written"  # in the store's folder: touched after each whole write, by whichever process wrote
+
+
+class LocalChromaStore(ChromaVectorStore):
+    """Chroma embedded in the index folder. Reads run here; writes run in a child process with a deadline
+    (vector_writer.py), so a write chromadb cannot finish never holds up the questions or a stop."""
+
+    def __init__(self, path: Path, collection_name: str):
+        from .vector_writer import VectorWriter
+
+        self.path, self.name = path, collection_name
+        self._stamp = path / WRITTEN_STAMP
+        self._seen = self._written()
+        self._opened_at = time.monotonic()
+        super().__init__(_local_client(path), collection_name)
+        self._writer = VectorWriter(path, collection_name)
+        self._reopening = threading.Lock()
+
+    def _written(self) -> int:
+        try:
+            return os.stat(self._stamp).st_mtime_ns
+        except OSError:
+            return 0
+
+    def _fresh(self, at_most_every: float = 0.0) -> None:
+        """Open a new client if any process wrote since this one was opened (and `at_most_every` seconds passed)."""
+        written = self._written()
+        if written == self._seen or time.monotonic() - self._opened_at < at_most_every:
+            return
+        with self._reopening:
+            if written == self._seen:
+                return
+            # chromadb keeps one system per path in a process: forget it (without stopping it, since a question
+            # may still be reading through it) so that the next client reads the store as it is now.
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
+            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+            self.client = _local_client(self.path)
+            self.collection = self.client.get_or_create_collection(
+                name=self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+            self._seen, self._opened_at, self._count = written, time.monotonic(), None
+
+    def _wrote(self) -> None:
+        """Tell every reader (this process's too: its client does not see the child's writes) to open anew."""
+        self._count = None
+        with contextlib.suppress(OSError):  # a full disk still lets a file's time change; nothing else is at stake
+            self._stamp.touch()
+            os.utime(self._stamp, ns=(time.time_ns(), max(time.time_ns(), self._written() + 1)))
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents: list[str] | None = None) -> None:
+        try:
+            for i in range(0, len(ids), CHROMA_BATCH):
+                self._writer.call("upsert", ids[i : i + CHROMA_BATCH], np.asarray(vectors[i : i + CHROMA_BATCH]),
+                                  metadatas[i : i + CHROMA_BATCH],
+                                  documents[i : i + CHROMA_BATCH] if documents is not None else None)
+        finally:
+            self._wrote()  # even a failed write may have landed in part
+
+    def delete(self, ids: list[str]) -> None:
+        try:
+            for i in range(0, len(ids), CHROMA_BATCH):
+                self._writer.call("delete", ids[i : i + CHROMA_BATCH])
+        finally:
+            self._wrote()
+
+    def ids(self) -> set[str]:
+        self._fresh()
+        return super().ids()
+
+    def count(self) -> int:
+        self._fresh()
+        return super().count()
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        self._fresh(REOPEN_AFTER_WRITE_S)
+        return super().query(vector, k)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def forget_clients(path: Path) -> None:
@@ -146,6 +239,9 @@ class NoVectorStore:
     def drop_collections(self, prefix: str) -> list[str]:
         return []
 
+    def close(self) -> None:
+        pass
+
 
 def make_vector_store(settings: Settings, index_dir: Path, collection_name: str) -> VectorStore:
     """The vector store chosen by settings: none for a lexical-only index, a Chroma server when
@@ -157,7 +253,7 @@ def make_vector_store(settings: Settings, index_dir: Path, collection_name: str)
 
         return ChromaVectorStore(connect(settings.chroma_host, settings.chroma_port), collection_name)
     if settings.vector_store == "chroma":
-        return ChromaVectorStore.persistent(index_dir / "chroma", collection_name)
+        return LocalChromaStore(index_dir / "chroma", collection_name)
     raise ValueError(f"unknown vector store: {settings.vector_store}")
 
 

@@ -1,0 +1,141 @@
+"""Writes to an embedded Chroma store, done by a child process with a deadline: a write chromadb cannot finish (on a
+full disk it was seen looping with the interpreter's lock held, so no request and no SIGTERM got through) costs the
+child, never the process that serves."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+
+from ..errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# One write is at most a batch of 4,000 vectors, well under a second here; a write still running after this long is
+# stuck, and its child is killed (the vector store is then checked, and rebuilt from the catalog if torn).
+VECTOR_WRITE_TIMEOUT_S = 60.0
+# A new child imports chromadb and opens the store: about a second, more on a loaded machine.
+WRITER_START_TIMEOUT_S = 60.0
+
+
+class VectorWriter:
+    """upsert and delete on one collection of an embedded Chroma store, each in a child process that answers within
+    VECTOR_WRITE_TIMEOUT_S or is killed. Raises OSError(ENOSPC) text as StoreUnavailable; the caller decides what a
+    failed write means (index.py keeps the store marked dirty until a later write is whole)."""
+
+    def __init__(self, path: Path, collection: str, timeout_s: float = VECTOR_WRITE_TIMEOUT_S):
+        self.path, self.collection, self.timeout_s = path, collection, timeout_s
+        self._lock = threading.Lock()  # one write at a time through the pipe
+        self._proc = None
+        self._conn = None
+
+    def call(self, op: str, *args) -> None:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._start()
+            try:
+                self._conn.send((op, args))
+                answered = self._conn.poll(self.timeout_s)
+            except (OSError, EOFError):  # the child died: its pipe is gone
+                answered = False
+            if not answered:
+                self._kill()
+                raise StoreUnavailable(f"向量库写入在 {self.timeout_s:.0f} 秒内没有完成，已中止；已导入的文档不受影响，"
+                                       "向量稍后补上。")
+            try:
+                status, detail = self._conn.recv()
+            except (OSError, EOFError):
+                self._kill()
+                raise StoreUnavailable("向量库写入进程意外退出；已导入的文档不受影响，向量稍后补上。") from None
+            if status != "ok":
+                raise VectorWriteFailed(detail)
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that serves from several threads
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_serve, args=(child, str(self.path), self.collection, os.getpid()),
+                           name="vector-writer", daemon=True)
+        proc.start()
+        child.close()
+        try:
+            started = parent.recv() if parent.poll(WRITER_START_TIMEOUT_S) else ("error", "did not start in time")
+        except (OSError, EOFError):
+            started = ("error", "exited while starting")
+        if started != ("ok", "ready"):
+            proc.kill()
+            proc.join(5)
+            parent.close()
+            raise VectorWriteFailed(f"the vector writer could not open the store: {started[1]}")
+        self._proc, self._conn = proc, parent
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            log.warning("a vector write did not finish in %.0f s; its process is stopped", self.timeout_s)
+            self._proc.kill()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def close(self) -> None:
+        """Stop the child (before the store it writes is removed, and when the index closes)."""
+        with self._lock:
+            if self._proc is not None and self._proc.is_alive():
+                try:
+                    self._conn.send(("stop", ()))
+                    self._proc.join(5)
+                except (OSError, EOFError):
+                    pass
+                if self._proc.is_alive():
+                    self._proc.kill()
+                    self._proc.join(5)
+            if self._conn is not None:
+                self._conn.close()
+            self._proc = self._conn = None
+
+
+class VectorWriteFailed(StoreUnavailable):
+    """chromadb refused a write (its own words in `detail`, for the log); the user reads one sentence."""
+
+    def __init__(self, detail: str):
+        super().__init__("向量库写入失败；已导入的文档不受影响，向量稍后补上。")
+        self.detail = detail
+
+
+def _serve(conn, path: str, collection: str, parent_pid: int) -> None:
+    """The child: open the store, then answer (op, args) messages with ("ok", None) or ("error", what chromadb said)
+    until told to stop or the parent is gone."""
+    from .children import die_with_parent
+
+    die_with_parent(parent_pid)
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    try:
+        client = chromadb.PersistentClient(path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+        store = client.get_or_create_collection(name=collection, embedding_function=None,
+                                                configuration={"hnsw": {"space": "cosine"}})
+    except Exception as exc:  # noqa: BLE001 - a full disk, a torn store: told to the parent, which decides
+        conn.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
+        return
+    conn.send(("ok", "ready"))
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        if op == "stop":
+            return
+        try:
+            if op == "upsert":
+                ids, vectors, metadatas, documents = args
+                store.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas,
+                             **({"documents": documents} if documents is not None else {}))
+            elif op == "delete":
+                store.delete(ids=args[0])
+            conn.send(("ok", None))
+        except Exception as exc:  # noqa: BLE001 - chromadb's errors, handed to the parent as text
+            conn.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
