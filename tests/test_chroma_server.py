@@ -146,3 +146,50 @@ def test_with_the_chroma_server_gone_questions_are_answered_from_the_local_index
     finally:
         if chroma.poll() is None:
             chroma.kill()
+
+
+def test_a_change_whose_generation_never_moved_is_still_found_and_its_deletion_is_told_truly(tmp_path, monkeypatch):
+    """A writer's records reach the Chroma server, then the server goes away before the generation is bumped. The
+    write is reported as done; another process finds the documents by comparing hashes within VERIFY_INTERVAL_S,
+    and a process that has not found them yet still answers a DELETE of one with what the server did."""
+    from assistant.ingest.pipeline import ingest
+    from assistant.settings import Settings
+    from assistant.store import index as index_module
+    from assistant.store.shared import SharedCatalog
+
+    chroma, env = _own_chroma(tmp_path)
+    try:
+        settings = Settings(embedding="none", chroma_host=env["ASSISTANT_CHROMA_HOST"],
+                            chroma_port=int(env["ASSISTANT_CHROMA_PORT"]))
+        writer = index_module.Index.open(settings, tmp_path / "writer", create=True)
+        ingest(writer, [SEEDS / "000_b6794b346518e693.txt"])
+        reader = index_module.Index.open(settings, tmp_path / "reader", create=True)
+        deleter = index_module.Index.open(settings, tmp_path / "deleter", create=True)
+        assert len(reader.documents()) == len(deleter.documents()) == 1
+
+        def server_gone(self):
+            raise ConnectionError("the Chroma server went away")
+
+        monkeypatch.setattr(SharedCatalog, "bump", server_gone)
+        report = ingest(writer, [SEEDS / "001_86313f0a6bb92235.txt"])
+        assert report.added == ["001_86313f0a6bb92235.txt"] and not report.skipped  # committed, and said so
+        monkeypatch.undo()
+        reader.sync(force=True)
+        assert len(reader.documents()) == 1  # the generation did not move: only a comparison finds it
+
+        monkeypatch.setattr(index_module, "VERIFY_INTERVAL_S", 1.0)
+        deadline = time.monotonic() + SEEN_WITHIN_S
+        while len(reader.documents()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            reader.sync(force=True)
+        assert {d.doc_id for d in reader.documents()} == {"000_b6794b346518e693.txt", "001_86313f0a6bb92235.txt"}
+
+        monkeypatch.setattr(index_module, "VERIFY_INTERVAL_S", 3600.0)
+        deleter._verified_at = time.monotonic()  # it compared just now, before the records landed
+        assert deleter.delete_document("001_86313f0a6bb92235.txt") is True  # the server held it: deleted, not 404
+        reader.sync(force=True)
+        assert [d.doc_id for d in reader.documents()] == ["000_b6794b346518e693.txt"]
+        for index in (writer, reader, deleter):
+            index.close()
+    finally:
+        chroma.kill()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import DiskFull
+from ..errors import DiskFull, StoreUnavailable
 from ..settings import Settings
 from ..store.children import die_with_parent
 from ..store.index import WRITE_LOCK_WAIT_S, Index
@@ -163,7 +163,7 @@ def _ingest(index: Index, paths: list[Path], progress: Progress | None) -> Inges
 
     batch: list[PreparedDocument] = []
     batch_chunks = 0
-    full: DiskFull | None = None
+    full: DiskFull | StoreUnavailable | None = None  # what stopped the commits, if anything did
 
     def commit(batch: list[PreparedDocument]) -> None:
         """Commit a batch; on a full disk, its documents are reported skipped and reading stops (what was committed
@@ -171,12 +171,13 @@ def _ingest(index: Index, paths: list[Path], progress: Progress | None) -> Inges
         nonlocal full
         try:
             report.chunks_written += index.commit([b.record for b in batch])
-        except DiskFull as exc:
+        except (DiskFull, StoreUnavailable) as exc:
             full = exc
+            reason = "磁盘空间不足，未导入" if isinstance(exc, DiskFull) else "Chroma 服务器无法连接，未导入"
             for b in batch:
                 item = b.doc
                 (report.replaced if item.doc_id in report.replaced else report.added).remove(item.doc_id)
-                report.skipped.append(Skipped(item.source, "磁盘空间不足，未导入", item.line))
+                report.skipped.append(Skipped(item.source, reason, item.line))
 
     with _preparing(index, files, extractor) as (prepared_docs, pool):
         for prepared in prepared_docs(changed()):

@@ -119,6 +119,11 @@ class SharedCatalog:
                 catalog.set_meta(db, "generation", int(catalog.get_meta(db, "generation", "0")) + 1)
         return bool(gone or records)
 
-    def remove(self, doc_ids: list[str]) -> None:
+    def remove(self, doc_ids: list[str]) -> set[str]:
+        """Remove these documents' records; the ids the server held."""
+        held: set[str] = set()
         for i in range(0, len(doc_ids), PAGE):
-            self.catalog.delete(ids=doc_ids[i : i + PAGE])
+            part = doc_ids[i : i + PAGE]
+            held.update(self.catalog.get(ids=part, include=[])["ids"])
+            self.catalog.delete(ids=part)
+        return held
