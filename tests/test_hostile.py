@@ -120,12 +120,20 @@ def test_a_body_sent_without_its_length_is_cut_off_at_the_limit(served):
     ('{"question": ', 400, "invalid_json"),
     (json.dumps({"question": CANONICAL, "history": ["那阳城县呢？"] * 60}), 422, "invalid_request"),
     (json.dumps({"messages": [{"role": "user", "content": "你好"}] * 500}), 422, "invalid_request"),
-], ids=["lone surrogate", "surrogate in history", "broken JSON", "history too long", "too many messages"])
+    (b'{"question": "\xb6T\x16\xf1"}', 400, "invalid_json"),
+], ids=["lone surrogate", "surrogate in history", "broken JSON", "history too long", "too many messages", "not UTF-8"])
 def test_malformed_text_is_a_clear_4xx(served, body, status, code):
     url, _ = served
-    path = "/v1/chat/completions" if '"messages"' in body else "/v1/ask"
-    _shape(httpx.post(f"{url}{path}", content=body.encode("utf-8"), headers={"Content-Type": "application/json"},
-                      timeout=60), status, code)
+    body = body if isinstance(body, bytes) else body.encode("utf-8")
+    path = "/v1/chat/completions" if b'"messages"' in body else "/v1/ask"
+    _shape(httpx.post(f"{url}{path}", content=body, headers={"Content-Type": "application/json"}, timeout=60),
+           status, code)
+
+
+def test_a_page_of_facts_past_any_archive_is_a_422_not_a_crash(served):
+    url, _ = served
+    _shape(httpx.get(f"{url}/v1/facts", params={"offset": 10**20}, timeout=30), 422, "invalid_request")
+    assert httpx.get(f"{url}/v1/facts", params={"offset": 10**9}, timeout=30).json()["facts"] == []
 
 
 @pytest.mark.parametrize("name", ["a\x00b.txt", "a\x01b.txt", "长" * 100 + ".txt"], ids=["NUL", "control", "300 bytes"])
@@ -210,3 +218,65 @@ def test_an_upload_onto_a_full_disk_is_a_507_and_reads_go_on(tmp_path):
         assert "磁盘空间不足" in error["message"] and str(index_dir) not in error["message"]
         assert _documents(url) == before
         assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"
+
+
+def test_clients_that_send_too_slowly_are_let_go(served):
+    """One client sends its headers a byte a second, another stops halfway through a body: the server closes the
+    first (HEADERS_TIMEOUT_S) and answers the second 408 in the error shape (BODY_IDLE_S), each within a minute,
+    and answers everyone else meanwhile."""
+    import threading
+
+    url, _ = served
+    host, port = urlparse(url).hostname, urlparse(url).port
+    outcome: dict[str, object] = {}
+
+    def trickle():
+        with socket.create_connection((host, port), timeout=90) as s:
+            started = time.monotonic()
+            try:
+                for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200:
+                    s.sendall(bytes([byte]))
+                    time.sleep(1)
+                    if time.monotonic() - started > 60:
+                        break
+                outcome["trickle"] = "still open after 60 s"
+            except OSError:
+                outcome["trickle"] = "closed"
+
+    def stall():
+        with socket.create_connection((host, port), timeout=90) as s:
+            body = json.dumps({"question": CANONICAL}).encode()
+            s.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+            reply = b""
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                got = s.recv(4096)
+                if not got:
+                    break
+                reply += got
+            outcome["stall"] = reply
+
+    threads = [threading.Thread(target=trickle), threading.Thread(target=stall)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"
+    for t in threads:
+        t.join()
+    assert outcome["trickle"] == "closed"
+    head, _, body = outcome["stall"].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+@pytest.mark.parametrize("method,path,status,code", [
+    ("GET", "/no-such-page", 404, "not_found"),
+    ("DELETE", "/gradio_api/no-such-route", 404, "not_found"),
+    ("POST", "/config", 405, "method_not_allowed"),
+    ("POST", "/gradio_api/queue/join", 422, "invalid_request"),
+])
+def test_the_frameworks_own_errors_come_in_the_error_shape(served, method, path, status, code):
+    url, _ = served
+    reply = httpx.request(method, f"{url}{path}", json={}, timeout=30)
+    _shape(reply, status, code)
+    assert "detail" not in reply.json()

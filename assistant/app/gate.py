@@ -3,6 +3,9 @@ any of its body is read or spooled, and its body is cut off at the limit while i
 
 from __future__ import annotations
 
+import json
+
+import anyio
 from starlette.requests import Request
 
 from .http_api import ApiError, TokenGuard
@@ -16,6 +19,9 @@ ASK_PATHS = frozenset({"/v1/ask", "/v1/chat/completions"})
 # threads of their own under a flood of questions.
 MAX_ASKS_IN_FLIGHT = 32
 RETRY_AFTER_S = 1
+# A client that stops sending a request's body for this long is answered 408 and let go (it held a worker and a
+# slot of MAX_ASKS_IN_FLIGHT for as long as it liked). server.py times out slow request headers.
+BODY_IDLE_S = 30.0
 MULTIPART_OVERHEAD = 1 << 20  # an upload's body beyond its files: part headers and boundaries, generously
 
 
@@ -58,8 +64,11 @@ class Gate:
             await refused.response()(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not path.startswith("/v1/"):
+            await self.app(scope, receive, in_error_shape(send, scope))
             return
         if path not in ASK_PATHS:
             await self._bounded(scope, receive, send, self._limit(path))
@@ -105,22 +114,35 @@ class Gate:
 
     async def _bounded(self, scope, receive, send, limit: int) -> None:
         """Run the app with its body cut off past `limit` bytes (a body sent without Content-Length, or longer than
-        it said): then whatever the app answers is dropped, and 413 is answered instead."""
-        seen, over, started = 0, False, False
+        it said), or once the client sends nothing for BODY_IDLE_S: then whatever the app answers is dropped, and
+        413 (or 408) is answered instead."""
+        seen, started, whole = 0, False, False
+        cut: ApiError | None = None
 
         async def bounded_receive():
-            nonlocal seen, over
-            message = await receive()
+            nonlocal seen, cut, whole
+            if cut is not None:
+                raise cut
+            if whole:  # the body is in: what comes next is the client leaving, whenever it does
+                return await receive()
+            try:
+                with anyio.fail_after(BODY_IDLE_S):
+                    message = await receive()
+            except TimeoutError:
+                cut = ApiError(408, "request_timeout", f"请求体在 {BODY_IDLE_S:.0f} 秒内没有送达，连接已关闭。",
+                               headers={"Connection": "close"})
+                raise cut from None
             if message["type"] == "http.request":
+                whole = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    over = True
-                    raise BodyTooLarge(limit)
+                    cut = BodyTooLarge(limit)
+                    raise cut
             return message
 
         async def guarded_send(message):
             nonlocal started
-            if over:
+            if cut is not None:
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -128,10 +150,54 @@ class Gate:
         try:
             await self.app(scope, bounded_receive, guarded_send)
         except Exception:
-            if not over:
+            if cut is None:
                 raise
-        if over and not started:
-            await BodyTooLarge(limit).response()(scope, receive, send)
+        if cut is not None and not started:
+            await cut.response()(scope, receive, send)
+
+
+# The frameworks' own answers (Starlette's and FastAPI's, under Gradio's routes too) to a path or method no route has,
+# or a body no route's model accepts: answered in the API's error shape instead of {"detail": …}.
+FRAMEWORK_ERRORS = {
+    404: ("not_found", lambda scope: f"没有这个地址：{scope.get('path', '')}。"),
+    405: ("method_not_allowed", lambda scope: f"{scope.get('path', '')} 不接受 {scope.get('method', '')} 请求。"),
+    422: ("invalid_request", lambda scope: "请求的内容不符合接口要求。"),
+}
+
+
+def in_error_shape(send, scope):
+    """`send`, with a framework's default error body ({"detail": "Not Found"}, a validation list) rewritten into
+    the API's {"error": {…}} shape; every other response passes through untouched, streams included."""
+    held: dict | None = None
+
+    async def rewriting(message):
+        nonlocal held
+        if message["type"] == "http.response.start":
+            if message["status"] in FRAMEWORK_ERRORS:
+                held = message
+                return
+            await send(message)
+            return
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        start, held = held, None
+        body = message.get("body", b"")
+        try:
+            detail = json.loads(body)["detail"] if not message.get("more_body") else None
+        except (ValueError, KeyError, TypeError):
+            detail = None
+        if detail in ("Not Found", "Method Not Allowed") or isinstance(detail, list):
+            code, words = FRAMEWORK_ERRORS[start["status"]]
+            body = json.dumps({"error": {"message": words(scope), "type": "invalid_request_error", "code": code}},
+                              ensure_ascii=False).encode()
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            start = {**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+            message = {**message, "body": body}
+        await send(start)
+        await send(message)
+
+    return rewriting
 
 
 class BodyTooLarge(ApiError):

@@ -22,6 +22,7 @@ from typing import Iterator
 from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
 from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,7 @@ MAX_MESSAGES = 2 * MAX_HISTORY + 20  # a chat request's messages: the questions,
 # /v1/facts answers a page of facts: this many unless asked otherwise, and never more than the maximum in one reply.
 FACTS_PAGE_DEFAULT = 1000
 FACTS_PAGE_MAX = 10000
+FACTS_OFFSET_MAX = 10**12  # beyond any archive; past SQLite's 64-bit integers an offset was a 500
 
 
 # What pydantic's commonest validation errors mean, for the one-sentence message (others: "格式不对").
@@ -61,6 +63,16 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         """The error as the API answers it (an ASGI app: the front door sends it before any route runs)."""
         return error_response(self.status, self.code, self.message, self.kind, self.headers or None)
+
+
+# What the framework itself refuses before a route runs, said in the API's words.
+FRAMEWORK_REFUSALS = {
+    400: ("invalid_json", "请求体无法解析：请发送 UTF-8 编码的 JSON。"),
+    404: ("not_found", "没有这个地址。"),
+    405: ("method_not_allowed", "这个地址不接受这种请求方法。"),
+    413: ("too_large", "请求体过大。"),
+    415: ("unsupported_media_type", "请求体的类型不受支持。"),
+}
 
 
 def error_response(status: int, code: str, message: str, kind: str = "invalid_request_error",
@@ -201,6 +213,18 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService) -> None:
     async def api_error(request: Request, exc: ApiError):
         return exc.response()
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        """A failure no route turned into an ApiError still answers in the error shape (its details in the log)."""
+        return _as_api_error(exc).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_error(request: Request, exc: StarletteHTTPException):
+        """The framework's own refusals under the API's routes (a body that is not UTF-8 JSON: "There was an error
+        parsing the body"), in the error shape, in Chinese."""
+        code, message = FRAMEWORK_REFUSALS.get(exc.status_code, ("invalid_request", "请求无法处理。"))
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
@@ -277,13 +301,16 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService) -> None:
               metric: str | None = Query(None, description="指标，如 处罚金额"),
               year: int | None = Query(None, ge=1900, le=2100, description="年份，如 2024"),
               limit: int = Query(FACTS_PAGE_DEFAULT, ge=1, le=FACTS_PAGE_MAX, description="最多返回多少条"),
-              offset: int = Query(0, ge=0, description="从第几条开始（0 起）")) -> dict:
+              offset: int = Query(0, ge=0, le=FACTS_OFFSET_MAX, description="从第几条开始（0 起）")) -> dict:
         filters = {"subject": subject or None, "metric": metric or None, "year": year}
-        try:
-            found = assistant.facts(**filters, limit=limit, offset=offset)
-            total = assistant.count_facts(**filters)
-        except IndexMissing:
-            found, total = [], 0
+
+        def page() -> tuple[list, int]:
+            try:
+                return assistant.facts(**filters, limit=limit, offset=offset), assistant.count_facts(**filters)
+            except IndexMissing:
+                return [], 0
+
+        found, total = answered(page)
         return {"total": total, "offset": offset, "facts": [f.model_dump() | {"display": f.display()} for f in found]}
 
     @v1.get("/models", tags=["OpenAI 兼容"], summary="可用的模型（OpenAI 格式）")

@@ -16,6 +16,7 @@ from .ui import CSS, PIN_CHINESE, BackgroundEmbedder, LoginGuard, build_app, par
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SHUTDOWN_GRACE_S = 5  # seconds requests get to finish when the server is stopped
 UPLOAD_FILES_PER_REQUEST = 10  # POST /v1/ingest reads at most this many files' worth of body (ui_max_upload_mb each)
+HEADERS_TIMEOUT_S = 10  # a request's line and headers must arrive within this (gate.py times out a stalled body)
 API_THREADS = 64  # worker threads for the API's blocking routes (FastAPI's default pool has 40)
 
 
@@ -58,6 +59,48 @@ class ChinesePage:
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
         await self.app(scope, receive, rewrite)
+
+
+def timely_h11():
+    """uvicorn's HTTP/1.1 protocol, with one more deadline: a request's line and headers must arrive within
+    HEADERS_TIMEOUT_S of the connection opening, or of the previous response on it. (uvicorn waits for ever, so a
+    client sending its headers a byte at a time held a connection, and a file descriptor, as long as it liked.)"""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimelyH11(H11Protocol):
+        _headers_due = None
+
+        def _expect_headers(self) -> None:
+            if self._headers_due is None and not self.transport.is_closing():
+                self._headers_due = self.loop.call_later(HEADERS_TIMEOUT_S, self._too_slow)
+
+        def _too_slow(self) -> None:
+            self._headers_due = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()  # nothing of a request was answered: there is no one to tell
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._expect_headers()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._headers_due is not None and self.conn.their_state is not h11.IDLE:
+                self._headers_due.cancel()  # the request's headers are in
+                self._headers_due = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._expect_headers()
+
+        def connection_lost(self, exc) -> None:
+            if self._headers_due is not None:
+                self._headers_due.cancel()
+                self._headers_due = None
+            super().connection_lost(exc)
+
+    return TimelyH11
 
 
 def api_tokens(settings) -> list[str]:
@@ -124,5 +167,5 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
                                 font_mono=["Noto Sans Mono CJK SC", "monospace"]),
     )
     # Open pages keep streams open: without a bound, Ctrl-C (SIGTERM) would wait for every browser tab to close.
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S, http=timely_h11())
     uvicorn.Server(config).run(sockets=[sock])
