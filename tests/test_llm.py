@@ -300,6 +300,8 @@ def test_an_llm_decline_naming_another_years_figure_keeps_its_citation_and_is_ch
     ("资料中未提及。不过据悉，沁水县处罚金额为九百九十九万元。", "九百九十九万元"),  # a decline, no citation
     ("沁水县2024年处罚金额为999万元。", "999万元"),  # no citation at all
     ("沁水县2024年处罚金额为56件[{n}]。", "56件"),  # a real figure of the passage, of the wrong kind
+    ("Qinshui County's fines totalled nine hundred ninety-nine million yuan [{n}].", "999000000"),  # English words
+    ("Qinshui County's fines totalled 9.99 million yuan [{n}].", "9990000"),
 ])
 def test_the_grounding_guard_checks_every_figure_in_any_notation_and_its_kind(seeds_index, reply, caught):
     def scripted(payload):
@@ -311,9 +313,11 @@ def test_the_grounding_guard_checks_every_figure_in_any_notation_and_its_kind(se
     assert len(answer.warnings) == 1 and caught in answer.warnings[0]
 
 
-def test_the_grounding_guard_reads_chinese_numerals_that_the_passage_states(seeds_index):
+@pytest.mark.parametrize("said", ["处罚金额共计三百九十四点一七九万元", "The fines totalled 3.94179 million yuan",
+                                  "The fines totalled three point nine four one seven nine million yuan"])
+def test_the_grounding_guard_reads_numerals_in_words_that_the_passage_states(seeds_index, said):
     def in_words(payload):
-        return f"处罚金额共计三百九十四点一七九万元[{passage_number(payload, '394.179万元')}]。"
+        return f"{said}[{passage_number(payload, '394.179万元')}]。"
 
     with FakeOpenAI(script=[{"content": in_words}]) as server:
         answer = llm_assistant(seeds_index, server).ask(QUESTION)
@@ -325,7 +329,11 @@ def test_the_grounding_guard_reads_chinese_numerals_that_the_passage_states(seed
     (lambda p: f"沁水县2024年3月15日公布，处罚金额共计394.179万元[{passage_number(p, '394.179万元')}]。", "3月15日"),
     (lambda p: "只使用资料中的信息，不要使用资料以外的知识，不要推测。处罚金额共计394.179万元"
                f"[{passage_number(p, '394.179万元')}]。", "复述了系统提示"),
-], ids=["a year no passage states", "a date no passage states", "the prompt repeated"])
+    (lambda p: f"On March 15 Qinshui County's fines totalled 394.179万元 [{passage_number(p, '394.179万元')}].",
+     "March 15"),
+    (lambda p: f"In 2099 Qinshui County's fines totalled 394.179万元 [{passage_number(p, '394.179万元')}].", "2099"),
+], ids=["a year no passage states", "a date no passage states", "the prompt repeated", "an English date",
+        "a year in English"])
 def test_a_reply_with_an_unread_year_or_date_or_the_prompt_itself_is_withdrawn(seeds_index, reply, words):
     """A year or a date is a figure too: a reply that states one no cited passage (nor the question) holds, or that
     repeats the prompt's instructions (as a document might ask it to), gives way to the offline answer."""

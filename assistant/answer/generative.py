@@ -11,7 +11,9 @@ from ..llm.prompts import render
 from ..retrieve.retrieval import Passage
 from ..store.records import full_heading
 from ..text.chars import fold_width, sentence_spans
-from ..text.figures import DATE_RE, YEAR_RE, arabic_decimals, figure_matches, figure_values, same_figure
+from ..text.figures import (
+    DATE_RE, YEAR_RE, arabic_decimals, english_dates, english_numerals, figure_matches, figure_values, same_figure,
+)
 from ..text.script import to_simplified
 from .frame import QuestionFrame, unit_fits
 
@@ -113,6 +115,7 @@ def ungrounded_dates(answer: str, cited: list[Passage], asked: str = "") -> list
         day = re.sub(r"^(?:19|20)\d{2}年", "", m.group(0))  # the year is checked above
         if day and day not in text:
             missing.append(m.group(0))
+    missing += [said for said, day in english_dates(plain) if day not in text]  # "March 5" must be read as 3月5日
     return missing
 
 
@@ -136,7 +139,7 @@ def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = 
     if declined:
         # A decline may say which other year or place the passages do have a figure for ("资料只有2024年的
         # 数据：38微克/立方米[1]"): that figure is checked against its citation like any other.
-        stated = [m.group(0) for m in figure_matches(arabic_decimals(to_simplified(_MARKER.sub("", cleaned))))]
+        stated = [m.group(0) for m in figure_matches(arabic_decimals(english_numerals(to_simplified(_MARKER.sub("", cleaned)))))]
         if not stated:
             return LLMReply(cleaned, [], [], True, [])
         return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
@@ -149,14 +152,14 @@ def _wrong_kind(answer: str, frame: QuestionFrame | None) -> list[str]:
     """The answer's figures, when the question asks for a unit (元, %, 天 ...) and none of them is in it."""
     if frame is None or frame.kind != "figure" or not (frame.unit_family or frame.unit_hints):
         return []
-    figures = _figures_with_text(to_simplified(_MARKER.sub("", answer)))
+    figures = _figures_with_text(english_numerals(to_simplified(_MARKER.sub("", answer))))
     units = [unit for _, (_, unit) in figures]
     return [] if not figures or any(unit_fits(frame, u) for u in units) else [text for text, _ in figures]
 
 
 def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
     """Figures of the answer (units and magnitudes normalized, either script) that no cited passage states."""
-    plain = to_simplified(_MARKER.sub("", answer))
+    plain = english_numerals(to_simplified(_MARKER.sub("", answer)))
     have = [fv for p in cited for fv in figure_values(to_simplified(p.title + "\n" + p.text))]
     missing = []
     for m_text, (value, unit) in _figures_with_text(plain):

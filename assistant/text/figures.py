@@ -166,3 +166,82 @@ def figure_values(text: str) -> list[tuple[float, str]]:
             value *= CN_MAGNITUDE[mag]
         out.append((round(value, 6), unit))
     return out
+
+
+# --- English numbers, for checking an English answer's figures ------------------------------------------------------
+
+_EN_SMALL = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_EN_TENS = {w: 10 * n for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_EN_SCALES = {"hundred": 100, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+_EN_WORD = "|".join(sorted([*_EN_SMALL, *_EN_TENS, *_EN_SCALES], key=len, reverse=True))
+# A run of number words ("three hundred and ninety-four", "two point five"), or Arabic digits before a scale word.
+_EN_RUN = re.compile(rf"\b(?:{_EN_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_EN_WORD}))*(?:\s+point(?:\s+(?:{'|'.join(list(_EN_SMALL)[:10])}))+)?\b",
+                     re.IGNORECASE)
+_EN_SCALED = re.compile(rf"({NUM})\s*(hundred|thousand|million|billion)\b", re.IGNORECASE)
+_EN_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:percent|per cent)\b", re.IGNORECASE)
+
+
+def _en_words_value(words: str) -> float | None:
+    whole, _, frac = words.lower().partition(" point ")
+    total, current = 0.0, 0.0
+    for word in re.split(r"[\s-]+", whole.replace(" and ", " ")):
+        if not word:
+            continue
+        if word in _EN_SMALL:
+            current += _EN_SMALL[word]
+        elif word in _EN_TENS:
+            current += _EN_TENS[word]
+        elif word == "hundred":
+            current = (current or 1) * 100
+        elif word in _EN_SCALES:
+            total += (current or 1) * _EN_SCALES[word]
+            current = 0.0
+        else:
+            return None
+    value = total + current
+    if frac:
+        value = float(f"{int(value)}." + "".join(str(_EN_SMALL[w]) for w in frac.split()))
+    return value
+
+
+def _plain_number(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def english_numerals(text: str) -> str:
+    """English numbers in Arabic digits, so an English answer's figures are checked like a Chinese one's: "three
+    hundred ninety-four" -> 394, "3.94179 million" -> 3941790, "12 percent" -> 12% (the rest unchanged)."""
+    text = _EN_RUN.sub(_words_to_digits, text)
+    text = _EN_SCALED.sub(lambda m: _plain_number(float(m.group(1).replace(",", "")) * _EN_SCALES[m.group(2).lower()]), text)
+    text = _EN_PERCENT.sub(lambda m: f"{m.group(1)}%", text)
+    return _EN_UNIT.sub(lambda m: m.group(1) + _EN_UNITS[m.group(2).lower()], text)
+
+
+# English units after a number, in the Chinese the figure rules read (so "3941790 yuan" is money, as 394.179万元 is).
+_EN_UNITS = {"yuan": "元", "rmb": "元", "tons": "吨", "tonnes": "吨", "ton": "吨", "tonne": "吨", "people": "人",
+             "persons": "人", "cases": "件", "days": "天", "hectares": "公顷", "mu": "亩", "households": "户",
+             "enterprises": "家", "companies": "家", "kilometers": "公里", "kilometres": "公里", "km": "公里"}
+_EN_UNIT = re.compile(rf"({NUM})\s*({'|'.join(sorted(_EN_UNITS, key=len, reverse=True))})\b", re.IGNORECASE)
+
+
+def _words_to_digits(m: re.Match) -> str:
+    words = m.group(0)
+    # "one of the counties", "no one": a pronoun far more often than a figure; a lone scale word belongs to the
+    # digits before it ("3.9 million"), read next.
+    if words.lower() == "one" or words.lower() in _EN_SCALES:
+        return words
+    value = _en_words_value(words)
+    return words if value is None else _plain_number(value)
+
+
+_EN_MONTHS = {m: n for n, m in enumerate(
+    "january february march april may june july august september october november december".split(), start=1)}
+EN_DATE_RE = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
+                        r"\s+(\d{1,2})(?:st|nd|rd|th)?\b")
+
+
+def english_dates(text: str) -> list[tuple[str, str]]:
+    """English dates of the text, each with its Chinese form: ("March 5", "3月5日")."""
+    return [(m.group(0), f"{_EN_MONTHS[m.group(1).lower()]}月{int(m.group(2))}日") for m in EN_DATE_RE.finditer(text)]
