@@ -12,7 +12,7 @@ CMRC   ?= ../shared/data/cmrc2018
 SHARED ?= ../shared/data
 # The datasets of ../shared/data are not in the repository: a target that reads one says where it looked, and stops.
 need = @test -e $(1) || { echo "缺少数据：$(1) 不存在。这些评测数据不在仓库里：请把 shared/data 放在项目旁边（../shared/data），或用 $(2)=路径 指定。" >&2; exit 2; }
-.PHONY: install run ask system-deps test test-fast bench bench-scale chaos cmrc fit-reader reader-eval facts-news docs lock clean
+.PHONY: install run ask system-deps test test-fast bench bench-scale chaos fuzz load cmrc fit-reader reader-eval facts-news docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,9 +54,18 @@ bench: install
 bench-scale: install
 	$(BIN)/python scripts/bench_scale.py
 
-# Fault injection: kill -9 ingestion at many moments, writers side by side, readers under load (evals/reports/chaos.md).
+# Fault injection: kill -9 ingestion at many moments, writers side by side, readers under load, a disk that fills
+# under a serving process (a tmpfs: needs root) and a Chroma server killed mid-publish (evals/reports/chaos.md).
 chaos: install
 	$(BIN)/python scripts/chaos.py
+
+# Schema fuzzing of the HTTP API: schemathesis, valid and invalid requests from its OpenAPI schema (evals/reports/fuzz_api.md).
+fuzz: install
+	$(BIN)/python scripts/fuzz_api.py
+
+# A load test with locust: 200 users asking the seeds' questions for a minute (evals/reports/load_test.md).
+load: install
+	$(BIN)/python scripts/load_test.py
 
 # External benchmark: CMRC 2018 dev (848 paragraphs, 3,219 questions) in its own index.
 cmrc: install

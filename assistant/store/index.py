@@ -53,6 +53,10 @@ VECTORS_DIRTY = "vectors.dirty"
 # reconcile() runs. A clean index is not scanned: an ingest's cost is its own documents'.
 REPAIR_MARK = "repair.needed"
 SYNC_INTERVAL_S = 1.0  # server mode: how often a reader asks the Chroma server whether another process wrote
+# Server mode: a publish the Chroma server does not answer is sent again for this long (a restarted server is back
+# within seconds), every PUBLISH_RETRY_PAUSE_S, before the batch is reported as not imported.
+PUBLISH_RETRY_S = 15.0
+PUBLISH_RETRY_PAUSE_S = 0.5
 # Server mode: how often a reader compares every document's hash with the server's (two requests for 10k documents),
 # to catch a change whose generation bump never came (its writer, or the server, died in between).
 VERIFY_INTERVAL_S = 15.0
@@ -504,11 +508,7 @@ class Index:
             now = time.time()
             records = [replace(r, document=r.document._replace(ingested_at=now)) for r in records]
             if self.shared is not None:  # the server first: it is the truth every process syncs from
-                try:
-                    self.shared.publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
-                except Exception as exc:  # noqa: BLE001 - chromadb's and httpx's errors alike: the server is away
-                    self._served(False, exc)
-                    raise StoreUnavailable("Chroma 服务器无法连接，这批文档没有导入；已导入的文档不受影响，仍可提问。") from None
+                self._publish([SharedDocument(r.doc_id, r.document.content_hash, r) for r in records])
             try:
                 with self.db:  # rolled back whole when the disk fills mid-way
                     for r in records:
@@ -558,6 +558,23 @@ class Index:
                 yield record
 
     # --- server mode: the shared catalog -------------------------------------------------
+
+    def _publish(self, docs: list[SharedDocument]) -> None:
+        """Publish records to the Chroma server, trying again for PUBLISH_RETRY_S if it does not answer: a server that
+        died after storing them but before saying so must not make them be reported as not imported (records are
+        upserted, so sending them twice is harmless). StoreUnavailable if it never answers."""
+        deadline = time.monotonic() + PUBLISH_RETRY_S
+        while True:
+            try:
+                self.shared.publish(docs)
+                self._served(True)
+                return
+            except Exception as exc:  # noqa: BLE001 - chromadb's and httpx's errors alike: the server is away
+                self._served(False, exc)
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable("Chroma 服务器无法连接，这批文档没有导入（服务器恢复后，其他进程会看到它已收到的部分）；"
+                                           "已导入的文档不受影响，仍可提问。") from None
+                time.sleep(PUBLISH_RETRY_PAUSE_S)
 
     def _published(self) -> None:
         """After this process changed the shared store and its own catalog: bump the server's generation, and note
