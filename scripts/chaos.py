@@ -144,7 +144,7 @@ def readers_under_load(base: Path, corpus: Path, work: Path, threads: int = 8) -
 FS_MB = 64  # the small filesystem each disk-full trial runs on
 # Free space left on it before the upload, one figure a trial: from "full at the first write" to "the catalog fits,
 # the vectors do not" to "everything fits".
-LEAVE_MB = [14, 4, 2, 3, 4, 5, 6, 8, 10, 14]
+LEAVE_MB = [0.2, 1, 2, 3, 4, 5, 6, 8, 10, 14]
 
 
 def _free_port() -> int:
@@ -192,13 +192,13 @@ def _asking(url: str, stop: threading.Event, seen: list) -> None:
         time.sleep(0.2)
 
 
-def disk_full(base: Path, corpus: Path, work: Path, trials: int) -> list[dict]:
+def disk_full(base: Path, corpus: Path, work: Path, trials: int, leave_mb: list[float] = LEAVE_MB) -> list[dict]:
     """A served index on a small filesystem that fills during an upload (no reserve: the writes meet ENOSPC
     themselves), while a client keeps asking; then SIGTERM, the disk freed, and a restart with no step by hand."""
     import httpx
 
     rows = []
-    for n, leave in enumerate(LEAVE_MB[:trials]):
+    for n, leave in enumerate(leave_mb[:trials]):
         mnt = work / f"fs-{n}"
         if not _mount(mnt, FS_MB):
             return [{"skipped": "no small filesystem could be mounted here (mount -t tmpfs needs root)"}]
@@ -215,17 +215,22 @@ def disk_full(base: Path, corpus: Path, work: Path, trials: int) -> list[dict]:
             seen, stop = [], threading.Event()
             reader = threading.Thread(target=_asking, args=(url, stop, seen))
             reader.start()
+            status, text, body, documents_served = 0, "", {}, -1
             try:
                 reply = httpx.post(f"{url}/v1/ingest", files={"files": (corpus.name, corpus.read_bytes(), "application/jsonl")},
                                    timeout=600)
+                status, text = reply.status_code, reply.text
                 body = reply.json()
                 time.sleep(20)  # the upload's vectors are written in the background meanwhile, onto the same disk
+                documents_served = len(httpx.get(f"{url}/v1/documents", timeout=60).json()["documents"])
+            except (httpx.HTTPError, ValueError) as exc:  # the server died, or answered what is not JSON
+                text = text or f"{type(exc).__name__}: {exc}"
             finally:
                 stop.set()
                 reader.join()
-            report = body.get("report", {})
-            committed = report.get("added", 0) + report.get("replaced", 0) if reply.status_code == 200 else 0
-            documents_served = len(httpx.get(f"{url}/v1/documents", timeout=60).json()["documents"])
+            report = body.get("report", {}) if isinstance(body, dict) else {}
+            committed = report.get("added", 0) + report.get("replaced", 0) if status == 200 else 0
+            alive = proc.poll() is None  # still serving after the disk filled
             stopping = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             try:
@@ -246,13 +251,14 @@ def disk_full(base: Path, corpus: Path, work: Path, trials: int) -> list[dict]:
             tracebacks = log.read_text(encoding="utf-8", errors="replace").count("Traceback")
             if tracebacks and os.environ.get("CHAOS_LOGS"):
                 shutil.copy(log, Path(os.environ["CHAOS_LOGS"]) / log.name)
-            clear = reply.status_code == 200 or (reply.status_code == 507 and "磁盘空间不足" in reply.text)
-            row = {"free_mb": leave, "upload_status": reply.status_code, "committed": committed,
+            clear = status == 200 or (status == 507 and "磁盘空间不足" in text)
+            row = {"free_mb": leave, "upload_status": status, "upload_said": text[:200], "committed": committed,
+                   "server_alive": alive,
                    "upload_clear": clear, "reads": len(seen), "reads_ok": reads_ok,
                    "slowest_read_s": round(max((s for _, s, _ in seen), default=0), 2),
                    "stopped_in_s": None if stop_s is None else round(stop_s, 1), "tracebacks": tracebacks,
                    "whole_after_restart": not problem, "problem": problem}
-            row["ok"] = (clear and reads_ok == len(seen) and stop_s is not None and stop_s <= 10 and not tracebacks
+            row["ok"] = (alive and clear and reads_ok == len(seen) and stop_s is not None and stop_s <= 10 and not tracebacks
                          and not problem)
             rows.append(row)
             print(f"disk full, {leave} MB free: {row}", flush=True)
@@ -362,6 +368,8 @@ def main() -> None:
     ap.add_argument("--embed-moments", type=str, default="1,2,3,4,5,6,8,10,12,15")
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--trials", type=int, default=10, help="disk-full and Chroma-kill trials")
+    ap.add_argument("--leave-mb", type=str, default=",".join(f"{x:g}" for x in LEAVE_MB),
+                    help="disk-full trials: the free space left before each upload")
     ap.add_argument("--only", type=str, default=",".join(SCENARIOS),
                     help="the scenarios to run (the report keeps the others' last figures)")
     ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "chaos.json")
@@ -382,7 +390,7 @@ def main() -> None:
             "embed_kills": lambda: embed_kills(seeds, [float(x) for x in args.embed_moments.split(",")], work),
             "pairs": lambda: side_by_side(base, args.corpus, total, args.pairs, work),
             "load": lambda: readers_under_load(base, args.corpus, work),
-            "disk_full": lambda: disk_full(base, args.corpus, work, args.trials),
+            "disk_full": lambda: disk_full(base, args.corpus, work, args.trials, [float(x) for x in args.leave_mb.split(",")]),
             "chroma_kills": lambda: chroma_kills(args.corpus, work, args.trials),
         }
         for name in SCENARIOS:
@@ -432,7 +440,8 @@ def report_rows(result: dict) -> list[str]:
         rows.append(f"| the Chroma server killed (`kill -9`) {c[0]['kill_after_s']:g}–{c[-1]['kill_after_s']:g} s into "
                     f"another process's publish, started again 2 s later: the serving process holds every document "
                     f"the server holds within {CAUGHT_UP_WITHIN_S} s (slowest {max(caught, default=0)} s), and the whole "
-                    f"corpus once the writer ran again | {sum(r['ok'] for r in c)} / {len(c)} |")
+                    f"corpus once the writer ran again (the writer itself said it succeeded: "
+                    f"{sum(r['writer_exit'] == 0 for r in c)} / {len(c)}) | {sum(r['ok'] for r in c)} / {len(c)} |")
     return rows
 
 

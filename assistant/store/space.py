@@ -16,8 +16,8 @@ SPACE_PER_TEXT_BYTE = 6
 
 def full(folder: Path, reserve_mb: float) -> DiskFull:
     free = shutil.disk_usage(folder).free / 1e6
-    return DiskFull(f"磁盘空间不足：索引所在的磁盘只剩 {free:,.0f} MB（至少保留 {reserve_mb:,.0f} MB），"
-                    "没有写入新文档；已有的文档不受影响，仍可提问。")
+    reserve = f"（至少保留 {reserve_mb:,.0f} MB）" if reserve_mb > 0 else ""
+    return DiskFull(f"磁盘空间不足：索引所在的磁盘只剩 {free:,.1f} MB{reserve}，没有写入新文档；已有的文档不受影响，仍可提问。")
 
 
 def check(folder: Path, reserve_mb: float, needed: int = 0) -> None:
