@@ -16,7 +16,7 @@ from assistant.errors import StoreUnavailable
 from assistant.ingest.pipeline import ingest
 from assistant.settings import Settings
 from assistant.store.index import REPAIR_MARK, VECTORS_DIRTY, Index
-from assistant.store.vectorstore import LocalChromaStore
+from assistant.store.vectorstore import REOPEN_AFTER_WRITE_S, LocalChromaStore
 
 from .conftest import SEEDS
 
@@ -61,7 +61,10 @@ def test_a_write_that_never_finishes_is_stopped_at_its_deadline_while_questions_
             os.kill(pid, 0)
         store.upsert(["c"], _vectors(1, 3), [{"doc_id": "d"}])  # a new child takes the next write
         assert {"a0", "a49", "c"} <= store.ids()
-        assert store.query(_vectors(1, 3)[0], 1)[0][0] == "c"  # the reader sees what the child wrote
+        deadline = time.monotonic() + 3 * REOPEN_AFTER_WRITE_S  # a question sees what the child wrote within seconds
+        while store.query(_vectors(1, 3)[0], 1)[0][0] != "c" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert store.query(_vectors(1, 3)[0], 1)[0][0] == "c"
     finally:
         store.close()
 

@@ -5,9 +5,11 @@ child, never the process that serves."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import StoreUnavailable
@@ -28,17 +30,18 @@ class VectorWriter:
 
     def __init__(self, path: Path, collection: str, timeout_s: float = VECTOR_WRITE_TIMEOUT_S):
         self.path, self.collection, self.timeout_s = path, collection, timeout_s
-        self._lock = threading.Lock()  # one write at a time through the pipe
-        self._proc = None
-        self._conn = None
+        self._lock = threading.Lock()  # one write at a time through the pipes
+        self._proc: subprocess.Popen | None = None
+        self._to: Connection | None = None
+        self._from: Connection | None = None
 
     def call(self, op: str, *args) -> None:
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or self._proc.poll() is not None:
                 self._start()
             try:
-                self._conn.send((op, args))
-                answered = self._conn.poll(self.timeout_s)
+                self._to.send((op, args))
+                answered = self._from.poll(self.timeout_s)
             except (OSError, EOFError):  # the child died: its pipe is gone
                 answered = False
             if not answered:
@@ -46,7 +49,7 @@ class VectorWriter:
                 raise StoreUnavailable(f"向量库写入在 {self.timeout_s:.0f} 秒内没有完成，已中止；已导入的文档不受影响，"
                                        "向量稍后补上。")
             try:
-                status, detail = self._conn.recv()
+                status, detail = self._from.recv()
             except (OSError, EOFError):
                 self._kill()
                 raise StoreUnavailable("向量库写入进程意外退出；已导入的文档不受影响，向量稍后补上。") from None
@@ -54,47 +57,56 @@ class VectorWriter:
                 raise VectorWriteFailed(detail)
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that serves from several threads
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, str(self.path), self.collection, os.getpid()),
-                           name="vector-writer", daemon=True)
-        proc.start()
-        child.close()
+        """A new child: `python -m assistant.store.vector_writer` with a pipe each way (a fresh interpreter, never a
+        fork of a process that serves from many threads, and never a re-run of the caller's main script, as
+        multiprocessing's spawn would do)."""
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
         try:
-            started = parent.recv() if parent.poll(WRITER_START_TIMEOUT_S) else ("error", "did not start in time")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "assistant.store.vector_writer", str(self.path), self.collection, str(down_r),
+                 str(up_w), str(os.getpid())],
+                pass_fds=(down_r, up_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        finally:
+            os.close(down_r)
+            os.close(up_w)
+        to, frm = Connection(down_w, readable=False), Connection(up_r, writable=False)
+        try:
+            started = frm.recv() if frm.poll(WRITER_START_TIMEOUT_S) else ("error", "did not start in time")
         except (OSError, EOFError):
             started = ("error", "exited while starting")
         if started != ("ok", "ready"):
             proc.kill()
-            proc.join(5)
-            parent.close()
+            proc.wait(5)
+            to.close()
+            frm.close()
             raise VectorWriteFailed(f"the vector writer could not open the store: {started[1]}")
-        self._proc, self._conn = proc, parent
+        self._proc, self._to, self._from = proc, to, frm
 
     def _kill(self) -> None:
         if self._proc is not None:
             log.warning("a vector write did not finish in %.0f s; its process is stopped", self.timeout_s)
             self._proc.kill()
-            self._proc.join(5)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc = self._conn = None
+            self._proc.wait(5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for conn in (self._to, self._from):
+            if conn is not None:
+                conn.close()
+        self._proc = self._to = self._from = None
 
     def close(self) -> None:
         """Stop the child (before the store it writes is removed, and when the index closes)."""
         with self._lock:
-            if self._proc is not None and self._proc.is_alive():
+            if self._proc is not None and self._proc.poll() is None:
                 try:
-                    self._conn.send(("stop", ()))
-                    self._proc.join(5)
-                except (OSError, EOFError):
-                    pass
-                if self._proc.is_alive():
+                    self._to.send(("stop", ()))
+                    self._proc.wait(5)
+                except (OSError, EOFError, subprocess.TimeoutExpired):
                     self._proc.kill()
-                    self._proc.join(5)
-            if self._conn is not None:
-                self._conn.close()
-            self._proc = self._conn = None
+                    self._proc.wait(5)
+            self._close_pipes()
 
 
 class VectorWriteFailed(StoreUnavailable):
@@ -105,26 +117,23 @@ class VectorWriteFailed(StoreUnavailable):
         self.detail = detail
 
 
-def _serve(conn, path: str, collection: str, parent_pid: int) -> None:
+def _serve(to_parent: Connection, from_parent: Connection, path: str, collection: str) -> None:
     """The child: open the store, then answer (op, args) messages with ("ok", None) or ("error", what chromadb said)
     until told to stop or the parent is gone."""
-    from .children import die_with_parent
-
-    die_with_parent(parent_pid)
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
     try:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
         client = chromadb.PersistentClient(path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
         store = client.get_or_create_collection(name=collection, embedding_function=None,
                                                 configuration={"hnsw": {"space": "cosine"}})
     except Exception as exc:  # noqa: BLE001 - a full disk, a torn store: told to the parent, which decides
-        conn.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
+        to_parent.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
         return
-    conn.send(("ok", "ready"))
+    to_parent.send(("ok", "ready"))
     while True:
         try:
-            op, args = conn.recv()
+            op, args = from_parent.recv()
         except (EOFError, OSError):
             return
         if op == "stop":
@@ -136,6 +145,14 @@ def _serve(conn, path: str, collection: str, parent_pid: int) -> None:
                              **({"documents": documents} if documents is not None else {}))
             elif op == "delete":
                 store.delete(ids=args[0])
-            conn.send(("ok", None))
+            to_parent.send(("ok", None))
         except Exception as exc:  # noqa: BLE001 - chromadb's errors, handed to the parent as text
-            conn.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
+            to_parent.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
+
+
+if __name__ == "__main__":
+    from .children import die_with_parent
+
+    die_with_parent(int(sys.argv[5]))
+    _serve(Connection(int(sys.argv[4]), readable=False), Connection(int(sys.argv[3]), writable=False),
+           sys.argv[1], sys.argv[2])

@@ -74,14 +74,7 @@ class ChromaVectorStore:
             self.collection.delete(ids=ids[i : i + CHROMA_BATCH])
 
     def ids(self) -> set[str]:
-        out: set[str] = set()
-        offset = 0
-        while True:
-            got = self.collection.get(include=[], limit=5000, offset=offset)["ids"]
-            out.update(got)
-            if len(got) < 5000:
-                return out
-            offset += len(got)
+        return _all_ids(self.collection)
 
     def count(self) -> int:
         return self.collection.count()
@@ -97,11 +90,26 @@ class ChromaVectorStore:
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if self._count is None:
             self._count = self.count()
-        n = self._count
-        if n == 0:
-            return []
-        res = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n), include=["distances"])
-        return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
+        return _nearest(self.collection, vector, k, self._count)
+
+
+def _all_ids(collection) -> set[str]:
+    out: set[str] = set()
+    offset = 0
+    while True:
+        got = collection.get(include=[], limit=5000, offset=offset)["ids"]
+        out.update(got)
+        if len(got) < 5000:
+            return out
+        offset += len(got)
+
+
+def _nearest(collection, vector: np.ndarray, k: int, n: int) -> list[tuple[str, float]]:
+    """The k nearest of a collection holding n vectors, as (id, cosine similarity)."""
+    if n == 0:
+        return []
+    res = collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n), include=["distances"])
+    return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
 
 
 def _local_client(path: Path):
@@ -113,10 +121,34 @@ def _local_client(path: Path):
 
 
 # A reader's client keeps the vector index it loaded: writes by another process (this one's writer child, an
-# `assistant embed`) reach it only through a new client. A question opens one at most this often (a new client's
-# first query loads the index: about 0.1 s at 40k vectors); ids() and count(), which writers act on, every time.
+# `assistant embed`) reach its queries only through a new client (ids and counts, read from Chroma's SQLite, are
+# always current). A question opens one at most this often after a write: a new client's first query loads the
+# index, about 0.1 s at 40k vectors.
 REOPEN_AFTER_WRITE_S = 5.0
-WRITTEN_STAMP = "written"  # in the store's folder: touched after each whole write, by whichever process wrote
+WRITTEN_STAMP = "written"  # in the store's folder: touched after each write, by whichever process wrote
+
+
+class _Opened:
+    """One client of an embedded store, and how many reads are using it: a client replaced by a newer one is stopped
+    (its vector index freed: tens of MB at 20k vectors) once its last read has returned."""
+
+    def __init__(self, path: Path, name: str, written: int):
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # chromadb keeps one system per path in a process: forget the cached one, so this client reads the store as
+        # it is now (the one forgotten is stopped by its own _Opened, when no read uses it any more).
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+        SharedSystemClient._identifier_to_system.pop(str(path), None)
+        self.client = _local_client(path)
+        self.system = SharedSystemClient._identifier_to_system.get(str(path))
+        self.collection = self.client.get_or_create_collection(
+            name=name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+        self.written, self.at, self.users, self.retired = written, time.monotonic(), 0, False
+
+    def stop(self) -> None:
+        if self.system is not None:
+            with contextlib.suppress(Exception):  # a torn store may fail to stop; nothing reads it any more
+                self.system.stop()
 
 
 class LocalChromaStore(ChromaVectorStore):
@@ -128,11 +160,11 @@ class LocalChromaStore(ChromaVectorStore):
 
         self.path, self.name = path, collection_name
         self._stamp = path / WRITTEN_STAMP
-        self._seen = self._written()
-        self._opened_at = time.monotonic()
-        super().__init__(_local_client(path), collection_name)
+        path.mkdir(parents=True, exist_ok=True)
+        self._guard = threading.Lock()
+        self._opened = _Opened(path, collection_name, self._written())
+        self.client, self.collection, self._count = self._opened.client, self._opened.collection, None
         self._writer = VectorWriter(path, collection_name)
-        self._reopening = threading.Lock()
 
     def _written(self) -> int:
         try:
@@ -140,24 +172,27 @@ class LocalChromaStore(ChromaVectorStore):
         except OSError:
             return 0
 
-    def _fresh(self, at_most_every: float = 0.0) -> None:
-        """Open a new client if any process wrote since this one was opened (and `at_most_every` seconds passed)."""
-        written = self._written()
-        if written == self._seen or time.monotonic() - self._opened_at < at_most_every:
-            return
-        with self._reopening:
-            if written == self._seen:
-                return
-            # chromadb keeps one system per path in a process: forget it (without stopping it, since a question
-            # may still be reading through it) so that the next client reads the store as it is now.
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
-            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
-            self.client = _local_client(self.path)
-            self.collection = self.client.get_or_create_collection(
-                name=self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
-            self._seen, self._opened_at, self._count = written, time.monotonic(), None
+    @contextlib.contextmanager
+    def _reading(self, fresh: bool, now: bool = False):
+        """The current client's collection for one read; with `fresh`, a new client first if any process wrote since
+        the current one opened (at most every REOPEN_AFTER_WRITE_S, unless `now`)."""
+        written = self._written() if fresh else None
+        with self._guard:
+            current = self._opened
+            if fresh and written != current.written and (now or time.monotonic() - current.at >= REOPEN_AFTER_WRITE_S):
+                current.retired = True
+                if not current.users:
+                    current.stop()
+                current = self._opened = _Opened(self.path, self.name, written)
+                self.client, self.collection, self._count = current.client, current.collection, None
+            current.users += 1
+        try:
+            yield current.collection
+        finally:
+            with self._guard:
+                current.users -= 1
+                if current.retired and not current.users:
+                    current.stop()
 
     def _wrote(self) -> None:
         """Tell every reader (this process's too: its client does not see the child's writes) to open anew."""
@@ -182,17 +217,37 @@ class LocalChromaStore(ChromaVectorStore):
         finally:
             self._wrote()
 
+    # ids and count read Chroma's SQLite, which every client sees whole; only the vector index needs a new client.
     def ids(self) -> set[str]:
-        self._fresh()
-        return super().ids()
+        with self._reading(fresh=False) as collection:
+            return _all_ids(collection)
 
     def count(self) -> int:
-        self._fresh()
-        return super().count()
+        with self._reading(fresh=False) as collection:
+            return collection.count()
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        self._fresh(REOPEN_AFTER_WRITE_S)
-        return super().query(vector, k)
+        try:
+            with self._reading(fresh=True) as collection:
+                return _nearest(collection, vector, k, self._counted(collection))
+        except Exception:  # noqa: BLE001 - chromadb's errors: retried once through a new client, else raised
+            if self._written() == self._opened.written:
+                raise
+        # A client opened before another process first wrote the vector index finds its files missing ("Nothing
+        # found on disk") rather than stale: a new client reads them.
+        with self._reading(fresh=True, now=True) as collection:
+            return _nearest(collection, vector, k, self._counted(collection))
+
+    def _counted(self, collection) -> int:
+        """The store's count, remembered until a write (counting costs as much as a query)."""
+        count = self._count
+        if count is None:
+            count = self._count = collection.count()
+        return count
+
+    def drop_collections(self, prefix: str) -> list[str]:
+        with self._reading(fresh=False):
+            return super().drop_collections(prefix)
 
     def close(self) -> None:
         self._writer.close()
