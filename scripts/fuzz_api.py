@@ -103,7 +103,7 @@ def fuzz(url: str, examples: int, seed: int = 0) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--examples", type=int, default=150, help="requests generated per operation and mode")
+    ap.add_argument("--examples", type=int, default=300, help="requests generated per operation and mode (300: about 2,700 in all)")
     ap.add_argument("--port", type=int, default=7871)
     ap.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "fuzz_api.json")
     args = ap.parse_args()
