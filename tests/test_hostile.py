@@ -214,7 +214,8 @@ def test_an_upload_onto_a_full_disk_is_a_507_and_reads_go_on(tmp_path):
     with served_seeds(tmp_path, env={"ASSISTANT_MIN_FREE_MB": "1e12"}) as (url, index_dir):
         before = _documents(url)
         note = "某县简报\n2024年某县新建公园3座。\n".encode()
-        error = _shape(httpx.post(f"{url}/v1/ingest", files={"files": ("note.txt", note, "text/plain")}, timeout=60), 507)
+        error = _shape(httpx.post(f"{url}/v1/ingest", files={"files": ("note.txt", note, "text/plain")}, timeout=60), 507,
+                       "insufficient_storage")
         assert "磁盘空间不足" in error["message"] and str(index_dir) not in error["message"]
         assert _documents(url) == before
         assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).json()["answer"] == "394.179万元"

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..answer.turn import MAX_HISTORY, checked_pieces
-from ..errors import AssistantError, IndexMissing
+from ..errors import AssistantError, DiskFull, IndexMissing
 from .api import Answer, Assistant, public_source
 from .uploads import Refusal, UploadService, public_report, report_lines
 
@@ -292,7 +292,9 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService) -> None:
         refused = [k for k in kept if isinstance(k, Refusal)]
         saved = [k for k in kept if not isinstance(k, Refusal)]
         if not saved:
-            raise ApiError(max(r.status for r in refused), "nothing_ingested", " ".join(r.message for r in refused))
+            status = max(r.status for r in refused)  # a full disk (507) says so in the same code as errors.DiskFull
+            raise ApiError(status, DiskFull.code if status == DiskFull.http_status else "nothing_ingested",
+                           " ".join(r.message for r in refused), "api_error" if status >= 500 else "invalid_request_error")
         report = answered(lambda: service.ingest(saved))
         return {"report": public_report(report).to_dict(), "messages": report_lines(report) + [r.message for r in refused]}
 
