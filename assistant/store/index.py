@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -65,6 +66,19 @@ MEMO_ARTICLES = 50_000  # articles whose passage ids article_chunks remembers (a
 _OPENING = threading.Lock()
 
 
+class _ThreadConnection:
+    """One thread's connection to the catalog, held in that thread's threading.local: when the thread ends, the
+    local drops it and the connection closes."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __del__(self):
+        self.conn.close()
+
+
 class Index:
     """Open with Index.open(settings); commit() and delete_document() write (one writer at a time), a snapshot()
     reads."""
@@ -74,7 +88,9 @@ class Index:
         self.dir = index_dir
         self.embedder = embedder
         self._local = threading.local()  # each thread reads through its own SQLite connection
-        self._connections: list[sqlite3.Connection] = []
+        # Every thread's connection, for close(); a thread's own closes when the thread ends (a server's worker threads
+        # come and go: anyio lets an idle one end after 10 s, and each kept connection held three files and its cache).
+        self._connections: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._connecting = threading.Lock()
         catalog.create(self.db)
         self._vectors: VectorStore | None = None
@@ -99,13 +115,13 @@ class Index:
     def db(self) -> sqlite3.Connection:
         """This thread's connection to the catalog (opened on first use): concurrent questions never share a cursor,
         and each reads a committed state."""
-        conn = getattr(self._local, "db", None)
-        if conn is None:
-            conn = sqlite3.connect(str(self.dir / CATALOG_FILE), check_same_thread=False, timeout=30)
+        held = getattr(self._local, "db", None)
+        if held is None:
+            held = _ThreadConnection(sqlite3.connect(str(self.dir / CATALOG_FILE), check_same_thread=False, timeout=30))
             with self._connecting:
-                self._connections.append(conn)
-            self._local.db = conn
-        return conn
+                self._connections.add(held)
+            self._local.db = held
+        return held.conn
 
     # --- one writer at a time ------------------------------------------------------------
 
@@ -286,8 +302,8 @@ class Index:
         if self._vectors is not None:
             self._vectors.close()
         with self._connecting:
-            for conn in self._connections:
-                conn.close()
+            for held in list(self._connections):
+                held.conn.close()
             self._connections.clear()
         self._local = threading.local()
 
