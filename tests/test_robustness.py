@@ -76,6 +76,36 @@ def test_readers_never_see_an_error_while_a_writer_works(tmp_path):
     assert answers and set(answers) == {"394.179万元"}
 
 
+def _catalog_files_open(index_dir: Path) -> int:
+    """Files this process holds open under the index's catalog (the database, its WAL and shared memory)."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:  # closed while listed
+            continue
+        count += target.parent == index_dir.resolve() and target.name.startswith("catalog.sqlite3")
+    return count
+
+
+def test_questions_from_threads_that_come_and_go_leave_no_open_files_behind(tmp_path):
+    """A server's worker threads end when idle and new ones start with the next burst of questions: each thread's
+    catalog connection must be closed once its thread has ended, or the server runs out of file descriptors (and
+    memory) after enough bursts."""
+    a = Assistant(index_dir=tmp_path / "idx")
+    a.ingest(SEEDS)
+    answers: list[str] = []
+    for _ in range(60):
+        thread = threading.Thread(target=lambda: answers.append(a.ask("沁水县2024年处罚金额多少？").answer))
+        thread.start()
+        thread.join()
+    assert answers == ["394.179万元"] * 60
+    assert _catalog_files_open(tmp_path / "idx") <= 3 * 3  # this thread's, the last reader's, the writer's at most
+    a.close()
+    assert _catalog_files_open(tmp_path / "idx") == 0
+
+
 def test_the_lock_is_released_when_its_holder_dies(tmp_path):
     """flock, not a pid file: a writer killed with -9 leaves no lock behind."""
     Assistant(index_dir=tmp_path / "idx").ingest(SEEDS)
@@ -208,3 +238,29 @@ def test_a_disk_that_fills_mid_ingest_keeps_and_reports_what_was_committed(tmp_p
     rest = a.ingest(NEWS)
     assert len(rest.added) == 476 - len(report.added) and a.status().documents == 476
     assert _consistent(tmp_path / "idx")["documents"] == 476
+
+
+def test_the_heap_is_handed_back_only_once_no_question_has_been_in_flight_for_a_while():
+    """After a burst the server returns freed memory to the system; a question arriving meanwhile puts it off."""
+    import asyncio
+
+    from assistant.app.memory import HeapTrimmer
+
+    async def scenario() -> tuple[int, int]:
+        calls: list[int] = []
+        quick = HeapTrimmer(idle_s=0.05)
+        quick._trim = calls.append  # the C call, observed
+        quick.settled()
+        await asyncio.sleep(0.5)
+        after_idle = len(calls)
+        slow = HeapTrimmer(idle_s=0.3)
+        slow._trim = calls.append
+        for _ in range(5):  # a question every 0.1 s: never idle for 0.3 s
+            slow.settled()
+            await asyncio.sleep(0.1)
+            slow.busy()
+        await asyncio.sleep(0.5)
+        return after_idle, len(calls) - after_idle
+
+    after_idle, while_busy = asyncio.run(scenario())
+    assert after_idle == 1 and while_busy == 0

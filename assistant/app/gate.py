@@ -9,6 +9,7 @@ import anyio
 from starlette.requests import Request
 
 from .http_api import ApiError, TokenGuard
+from .memory import HeapTrimmer
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -49,6 +50,7 @@ class Gate:
         self.app, self.guard, self.hosts, self.origins = app, guard, hosts, origins
         self.json_limit, self.upload_limit = json_limit, upload_limit
         self.asking = 0  # questions in flight (the event loop is one thread: a plain counter)
+        self.trimmer = HeapTrimmer()  # hands a burst's freed heap back once no question is in flight
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -79,10 +81,13 @@ class Gate:
             await busy.response()(scope, receive, send)
             return
         self.asking += 1
+        self.trimmer.busy()
         try:
             await self._bounded(scope, receive, send, self._limit(path))
         finally:
             self.asking -= 1
+            if self.asking == 0:
+                self.trimmer.settled()
 
     def _limit(self, path: str) -> int:
         """The most body a route reads: an upload's files, or a JSON request."""
