@@ -2,6 +2,7 @@
 answerable at once, the vectors following in resumable batches computed by worker processes."""
 
 import json
+import os
 
 
 from assistant import Assistant
@@ -34,8 +35,9 @@ def test_ingest_answers_at_once_and_the_vectors_follow_resumably(tmp_path):
     assert status.vectors == 0 and report.vectors_pending == status.vectors_pending == status.chunks > 0
     assert a.ask("芮城县2025年优良天数是多少天？").answer == "312天"  # lexical retrieval needs no vectors
 
-    stops = iter([False, True])  # stopped after the first batch: an interrupted run keeps what it finished
-    first = a._open().embed_pending(batch_size=1, stop=lambda: next(stops, True))
+    landed: list[int] = []  # stopped once the first batch landed: an interrupted run keeps what it finished
+    first = a._open().embed_pending(batch_size=1, progress=lambda done, total: landed.append(done),
+                                    stop=lambda: bool(landed))
     assert first == 1 and a.status().vectors_pending == status.chunks - 1
     rest = a.embed_pending()
     status = a.status()
@@ -195,3 +197,40 @@ def test_ctrl_c_stops_assistant_embed_at_once_and_keeps_what_it_finished(tmp_pat
                             open(f"/proc/{p}/status").read().split("State:")[1].split()[0] != "Z"]
     after = json.loads(run_cli("status", "--json", "--index-dir", str(index)).stdout)
     assert 0 < after["vectors"] and after["vectors"] + after["vectors_pending"] == after["chunks"]
+
+
+def test_a_server_stopped_while_it_embeds_stops_cleanly_and_keeps_what_it_finished(tmp_path):
+    """SIGTERM while the background e5 workers run: the server stops within 10 s, no worker is left behind, its log
+    holds nothing but its banner (no traceback, no warning of leaked semaphores), and the next start goes on from
+    the vectors already written."""
+    import signal
+    import subprocess
+    import time
+
+    from .test_ui import _log, _start
+
+    index = tmp_path / "idx"
+    assert run_cli("ingest", str(ROOT / "seeds"), "--index-dir", str(index)).returncode == 0
+    proc, url = _start(index)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while time.monotonic() < deadline and not workers:
+            children = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "multiprocessing.spawn"], capture_output=True,
+                                      text=True).stdout.split()
+            workers = [int(p) for p in children]
+            time.sleep(0.2)
+        assert workers, "the server never started its embedding workers"
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        proc.wait(timeout=60)
+        assert time.monotonic() - signalled < 10
+    finally:
+        proc.kill()
+    log = _log(proc)
+    assert "Traceback" not in log and "Warning" not in log and "leaked" not in log, log
+    time.sleep(0.5)
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}") and
+                open(f"/proc/{p}/status").read().split("State:")[1].split()[0] != "Z"]
+    after = json.loads(run_cli("status", "--json", "--index-dir", str(index)).stdout)
+    assert after["vectors"] + after["vectors_pending"] == after["chunks"]

@@ -3,6 +3,7 @@ sharing the assistant, its write lock and its background embedder."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 
@@ -114,6 +115,10 @@ def api_tokens(settings) -> list[str]:
     return [t for t in tokens if t]
 
 
+def _stopped(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the UI and the API; binding beyond loopback requires users for the UI (ASSISTANT_UI_AUTH or
     ASSISTANT_UI_AUTH_FILE) and bearer tokens for the API (ASSISTANT_API_TOKENS or ASSISTANT_API_TOKENS_FILE)."""
@@ -168,4 +173,12 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
     )
     # Open pages keep streams open: without a bound, Ctrl-C (SIGTERM) would wait for every browser tab to close.
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S, http=timely_h11())
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler it found there: the default
+    # one killed the process on the spot, skipping the embedder's stop below and atexit (its worker processes'
+    # semaphores were reported "leaked", the export folder stayed). A stop asked for is a normal exit.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        embedder.stop()

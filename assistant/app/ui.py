@@ -238,6 +238,18 @@ class BackgroundEmbedder:
                 self._thread = threading.Thread(target=self._run, name="embed-pending", daemon=True)
                 self._thread.start()
 
+    STOP_WAIT_S = 3.0  # at a server's stop, how long the batch being embedded may take to finish and close its workers
+
+    def stop(self) -> None:
+        """End the background run: the batch in hand lands, the worker processes close (a process that exited under a
+        running pool had its interpreter warn of "leaked semaphore objects"); after STOP_WAIT_S the server stops
+        anyway, since a daemon thread cannot hold it."""
+        self.stopping.set()
+        with self._guard:
+            thread = self._thread
+        if thread is not None:
+            thread.join(self.STOP_WAIT_S)
+
     BUSY_RETRY_S = 5.0  # while another process writes the index (an `assistant ingest`), try again this often
     IDLE_POLL_S = 10.0  # with nothing pending, look this often for passages another process ingested
     FAILED_RETRY_S = 30.0  # after a vector write failed (a full disk, a stuck write): try again this much later

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Protocol
 
@@ -152,6 +153,7 @@ def make_embedder(settings: Settings) -> Embedder:
 # --- embedding an archive in worker processes ---------------------------------------------------
 
 WORKER_WINDOW = 2  # batches in flight per worker: one being embedded, one waiting, so a worker never idles
+STOP_POLL_S = 0.2  # while waiting for a batch, how often a caller's stop() is asked
 _WORKER: dict = {}
 
 
@@ -177,14 +179,16 @@ def _embed_in_worker(texts: list[str]) -> np.ndarray:
 
 
 @contextmanager
-def document_vectors(settings: Settings, embedder: Embedder,
-                     on_start: Callable[[int], None] | None = None) -> Iterator[Callable[[Iterable[list[str]]], Iterator[np.ndarray]]]:
+def document_vectors(settings: Settings, embedder: Embedder, on_start: Callable[[int], None] | None = None,
+                     stop: Callable[[], bool] | None = None) -> Iterator[Callable[[Iterable[list[str]]], Iterator[np.ndarray]]]:
     """A function from batches of passage texts to their vectors, batch by batch in order.
 
     A slow local embedder (e5) runs in worker processes, each with its own single-threaded engine: the engine
     scales with processes as with threads, a question's embedding in this process never shares the engine with the
     archive's, and a server answering questions keeps its interpreter. Anything else embeds here. `on_start(pid)`
-    runs first in each worker (index.py makes workers die with their parent)."""
+    runs first in each worker (index.py makes workers die with their parent). Once `stop()` is true the vectors
+    stop coming within STOP_POLL_S; batches in flight that nobody will read are not waited for: their workers are
+    ended."""
     if not isinstance(embedder, E5Embedder):
         yield lambda batches: (embedder.embed_documents(b) for b in batches)
         return
@@ -195,20 +199,41 @@ def document_vectors(settings: Settings, embedder: Embedder,
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_embedder,
                                initargs=(os.getpid(), on_start))
 
+    drained = False  # every batch submitted was read back
+
+    def result(future) -> np.ndarray | None:
+        while True:
+            try:
+                return future.result(timeout=STOP_POLL_S if stop is not None else None)
+            except FuturesTimeout:
+                if stop():
+                    return None
+
     def in_order(batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
+        nonlocal drained
         flying: deque = deque()
         for batch in batches:
             flying.append(pool.submit(_embed_in_worker, batch))
             if len(flying) >= workers * WORKER_WINDOW:
-                yield flying.popleft().result()
+                if (vectors := result(flying.popleft())) is None:
+                    return
+                yield vectors
         while flying:
-            yield flying.popleft().result()
+            if (vectors := result(flying.popleft())) is None:
+                return
+            yield vectors
+        drained = True
+
+    def end_workers() -> None:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
 
     try:
         yield in_order
     except BaseException:  # interrupted (Ctrl-C, a stop, an error): the batches in flight are dropped at once
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
+        end_workers()
         raise
     finally:
+        if not drained:  # stopped early: what is still in flight would be thrown away
+            end_workers()
         pool.shutdown(wait=True, cancel_futures=True)

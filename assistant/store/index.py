@@ -371,7 +371,7 @@ class Index:
                 yield [to_simplified(scoped_text(r["title"], r["subtitle"], r["text"])) for r in rows]
 
         done = 0
-        with document_vectors(self.settings, self.embedder, die_with_parent) as embed:
+        with document_vectors(self.settings, self.embedder, die_with_parent, stop) as embed:
             for vectors in embed(batches()):
                 rows = sent.popleft()
                 with lock if lock is not None else nullcontext(), self.writing(WRITE_LOCK_WAIT_S):
