@@ -13,31 +13,20 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from served import free_port, rss_mb, serve  # noqa: E402
+
 REPORTS = ROOT / "evals" / "reports"
 QUESTION = "沁水县2024年处罚金额多少？"
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _flood(url: str, n: int) -> list[tuple[int, float]]:
@@ -56,28 +45,22 @@ def main() -> None:
     parser.add_argument("--asks", type=int, default=200)
     parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait before the last RSS reading")
     args = parser.parse_args()
-    port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "serve", "--port", str(port), "--index-dir",
-                             args.index], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=30).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        before = _rss_mb(proc.pid)
-        started = time.perf_counter()
-        replies = asyncio.run(_flood(url, args.asks))
-        wall = time.perf_counter() - started
-        after = _rss_mb(proc.pid)
-        time.sleep(args.settle)
-        settled = _rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as work:  # the server's log, gone with the run
+        proc = serve(Path(args.index), port, Path(work) / "server.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=120)  # the first question loads the models
+            before = rss_mb(proc.pid)
+            started = time.perf_counter()
+            replies = asyncio.run(_flood(url, args.asks))
+            wall = time.perf_counter() - started
+            after = rss_mb(proc.pid)
+            time.sleep(args.settle)
+            settled = rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     answered = sorted(ms for status, ms in replies if status == 200)
     statuses = {str(s): sum(1 for status, _ in replies if status == s) for s in sorted({s for s, _ in replies})}
     row = {"asks": args.asks, "statuses": statuses, "wall_s": round(wall, 2),

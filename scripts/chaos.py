@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from served import free_port, serve  # noqa: E402
 
 CANONICAL, EXPECTED = "沁水县2024年处罚金额多少？", "394.179万元"
 ENGLISH = "How much were the environmental fines in Qinshui County in 2024?"  # ranked by the e5 vectors
@@ -147,31 +149,6 @@ FS_MB = 64  # the small filesystem each disk-full trial runs on
 LEAVE_MB = [0.2, 1, 2, 3, 4, 5, 6, 8, 10, 14]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(index_dir: Path, port: int, log: Path, env: dict) -> subprocess.Popen:
-    import httpx
-
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "serve", "--index-dir", str(index_dir), "--port",
-                             str(port)], cwd=ROOT, env={**os.environ, **env}, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the server did not start: {log.read_text()[-2000:]}")
-
-
 def _mount(folder: Path, mb: int) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", str(folder)],
@@ -192,7 +169,7 @@ def _asking(url: str, stop: threading.Event, seen: list) -> None:
         time.sleep(0.2)
 
 
-def disk_full(base: Path, corpus: Path, work: Path, trials: int, leave_mb: list[float] = LEAVE_MB) -> list[dict]:
+def disk_full(base: Path, corpus: Path, total: int, work: Path, trials: int, leave_mb: list[float] = LEAVE_MB) -> list[dict]:
     """A served index on a small filesystem that fills during an upload (no reserve: the writes meet ENOSPC
     themselves), while a client keeps asking; then SIGTERM, the disk freed, and a restart with no step by hand."""
     import httpx
@@ -209,8 +186,8 @@ def disk_full(base: Path, corpus: Path, work: Path, trials: int, leave_mb: list[
             with open(mnt / "filler", "wb") as f:
                 f.truncate(0)
                 f.write(b"\0" * max(0, int(free - leave * 1e6)))
-            port, log = _free_port(), work / f"fs-{n}.log"
-            proc = _serve(index_dir, port, log, {"ASSISTANT_MIN_FREE_MB": "0"})
+            port, log = free_port(), work / f"fs-{n}.log"
+            proc = serve(index_dir, port, log, {"ASSISTANT_MIN_FREE_MB": "0"})
             url = f"http://127.0.0.1:{port}"
             seen, stop = [], threading.Event()
             reader = threading.Thread(target=_asking, args=(url, stop, seen))
@@ -245,7 +222,6 @@ def disk_full(base: Path, corpus: Path, work: Path, trials: int, leave_mb: list[
             if not problem and documents_served != 2 + committed:
                 problem = f"the server listed {documents_served} documents, the upload reported {2 + committed}"
             again = cli("ingest", str(corpus), "--index-dir", str(index_dir), env={"ASSISTANT_MIN_FREE_MB": "0"})
-            total = 2 + sum(1 for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip())
             problem = problem or ("" if again.returncode == 0 else f"re-ingest exit {again.returncode}") or check(index_dir, total, vectors=0)
             reads_ok = sum(1 for status, _, answer in seen if status == 200 and answer == EXPECTED)
             tracebacks = log.read_text(encoding="utf-8", errors="replace").count("Traceback")
@@ -289,24 +265,22 @@ def _chroma(folder: Path, port: int) -> subprocess.Popen:
     raise SystemExit("chroma run did not start")
 
 
-def chroma_kills(corpus: Path, work: Path, trials: int) -> list[dict]:
+def chroma_kills(corpus: Path, total: int, work: Path, trials: int) -> list[dict]:
     """A serving process and a writer share a Chroma server; the server is killed (kill -9) while the writer
     publishes, and started again 2 s later. Then the serving process must hold every document the Chroma server
     holds within CAUGHT_UP_WITHIN_S, and, once the writer has run again, the whole corpus."""
     import httpx
 
-    total = 2 + sum(1 for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip())
     rows = []
     for n, at in enumerate(KILL_AFTER_S[:trials]):
-        port = _free_port()
+        port = free_port()
         env = {"ASSISTANT_CHROMA_HOST": "127.0.0.1", "ASSISTANT_CHROMA_PORT": str(port), "ASSISTANT_EMBEDDING": "none"}
         chroma = _chroma(work / f"chroma-{n}", port)
         served = None
         try:
-            assert subprocess.run([sys.executable, "-m", "assistant.app.cli", "ingest", str(ROOT / "seeds"), "--index-dir",
-                                   str(work / f"w-{n}")], cwd=ROOT, env={**os.environ, **env}, capture_output=True).returncode == 0
-            web, log = _free_port(), work / f"served-{n}.log"
-            served = _serve(work / f"s-{n}", web, log, env)
+            assert cli("ingest", str(ROOT / "seeds"), "--index-dir", str(work / f"w-{n}"), env=env).returncode == 0
+            web, log = free_port(), work / f"served-{n}.log"
+            served = serve(work / f"s-{n}", web, log, env)
             url = f"http://127.0.0.1:{web}"
             writer = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "ingest", str(corpus), "--index-dir",
                                        str(work / f"w-{n}")], cwd=ROOT, env={**os.environ, **env},
@@ -322,8 +296,7 @@ def chroma_kills(corpus: Path, work: Path, trials: int) -> list[dict]:
 
             def truth() -> int:
                 fresh = work / f"probe-{n}-{time.monotonic_ns()}"
-                done = subprocess.run([sys.executable, "-m", "assistant.app.cli", "status", "--json", "--index-dir", str(fresh)],
-                                      cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+                done = cli("status", "--json", "--index-dir", str(fresh), env=env)
                 shutil.rmtree(fresh, ignore_errors=True)
                 return json.loads(done.stdout)["documents"]
 
@@ -390,8 +363,8 @@ def main() -> None:
             "embed_kills": lambda: embed_kills(seeds, [float(x) for x in args.embed_moments.split(",")], work),
             "pairs": lambda: side_by_side(base, args.corpus, total, args.pairs, work),
             "load": lambda: readers_under_load(base, args.corpus, work),
-            "disk_full": lambda: disk_full(base, args.corpus, work, args.trials, [float(x) for x in args.leave_mb.split(",")]),
-            "chroma_kills": lambda: chroma_kills(args.corpus, work, args.trials),
+            "disk_full": lambda: disk_full(base, args.corpus, total, work, args.trials, [float(x) for x in args.leave_mb.split(",")]),
+            "chroma_kills": lambda: chroma_kills(args.corpus, total, work, args.trials),
         }
         for name in SCENARIOS:
             if name in only:

@@ -17,28 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from served import serve  # noqa: E402
 
 # Operations that only change the index: generated uploads and deletions would fill the report with 4xx about
 # made-up files and ids (they are fuzzed all the same; the seeds are re-ingested after the run).
 SLOW_OPERATIONS = ("POST /v1/ingest",)
-
-
-def start_server(index_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "ASSISTANT_EMBEDDING": "none"}
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "serve", "--index-dir", str(index_dir),
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"the server did not start: {log.read_text()[-2000:]}")
 
 
 def shape_problem(response) -> str:
@@ -115,7 +99,7 @@ def main() -> None:
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         log = work / "server.log"
-        proc = start_server(index_dir, args.port, log)
+        proc = serve(index_dir, args.port, log, {"ASSISTANT_EMBEDDING": "none"})
         started = time.perf_counter()
         try:
             result = fuzz(f"http://127.0.0.1:{args.port}", args.examples)

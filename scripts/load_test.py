@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 REPORTS = ROOT / "evals" / "reports"
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_load import _port, _rss_mb  # noqa: E402
+from served import free_port, rss_mb, serve  # noqa: E402
 
 
 def main() -> None:
@@ -47,22 +47,15 @@ def main() -> None:
                                check=True, capture_output=True)
         gold = [json.loads(line) for line in (ROOT / "evals" / "seeds_gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
         questions = [g["question"] for g in gold if not g.get("history")]
-        port = _port()
+        port = free_port()
         log = work / "server.log"
-        server = subprocess.Popen([sys.executable, "-m", "assistant.app.cli", "serve", "--port", str(port), "--index-dir",
-                                   str(index)], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        server = serve(index, port, log)
         import httpx
 
         url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         for question in questions:  # a server that has answered before: its models and indexes are loaded
             httpx.post(f"{url}/v1/ask", json={"question": question}, timeout=120)
-        rss_before = _rss_mb(server.pid)
+        rss_before = rss_mb(server.pid)
         results = work / "replies.json"
         locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or "locust"
         started = time.perf_counter()
@@ -73,9 +66,9 @@ def main() -> None:
                               env={**os.environ, "LOAD_RESULTS": str(results),
                                    "LOAD_QUESTIONS": json.dumps(questions, ensure_ascii=False)})
         wall = time.perf_counter() - started
-        rss_after = _rss_mb(server.pid)
+        rss_after = rss_mb(server.pid)
         time.sleep(args.settle)
-        rss_settled = _rss_mb(server.pid)
+        rss_settled = rss_mb(server.pid)
         server.terminate()
         server.wait(timeout=30)
         replies = json.loads(results.read_text()) if results.exists() else []

@@ -83,6 +83,17 @@ def test_a_page_of_another_site_cannot_change_the_index(served, tmp_path):
     assert httpx.post(f"{url}/v1/ask", json={"question": CANONICAL}, timeout=60).status_code == 200
 
 
+def _json_reply(s: socket.socket) -> bytes:
+    """A raw HTTP reply read off a socket until its JSON body has ended (or the server closed the connection)."""
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 def test_a_huge_declared_body_is_refused_unread(served):
     url, _ = served
     pid = _server_pid(url)
@@ -91,12 +102,7 @@ def test_a_huge_declared_body_is_refused_unread(served):
     with socket.create_connection((parsed.hostname, parsed.port), timeout=30) as s:
         s.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 400000000\r\n\r\n" % parsed.port + b'{"question": "' + b"a" * 65536)
-        reply = b""
-        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
+        reply = _json_reply(s)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413"), head
     assert json.loads(body)["error"]["code"] == "too_large"
@@ -249,13 +255,7 @@ def test_clients_that_send_too_slowly_are_let_go(served):
             body = json.dumps({"question": CANONICAL}).encode()
             s.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                       b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
-            reply = b""
-            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
-                got = s.recv(4096)
-                if not got:
-                    break
-                reply += got
-            outcome["stall"] = reply
+            outcome["stall"] = _json_reply(s)
 
     threads = [threading.Thread(target=trickle), threading.Thread(target=stall)]
     for t in threads:

@@ -20,6 +20,11 @@ from .frame import QuestionFrame, unit_fits
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
+def _as_figures_read(reply: str) -> str:
+    """A reply's text as its figures are read: the [n] marks gone, simplified script, English numbers in digits."""
+    return english_numerals(to_simplified(_MARKER.sub("", reply)))
+
+
 @dataclass
 class LLMReply:
     """What the model said, mapped onto the passages it was given."""
@@ -139,7 +144,7 @@ def interpret(text: str, passages: list[Passage], frame: QuestionFrame | None = 
     if declined:
         # A decline may say which other year or place the passages do have a figure for ("资料只有2024年的
         # 数据：38微克/立方米[1]"): that figure is checked against its citation like any other.
-        stated = [m.group(0) for m in figure_matches(arabic_decimals(english_numerals(to_simplified(_MARKER.sub("", cleaned)))))]
+        stated = [m.group(0) for m in figure_matches(arabic_decimals(_as_figures_read(cleaned)))]
         if not stated:
             return LLMReply(cleaned, [], [], True, [])
         return LLMReply(cleaned, cited, order, True, ungrounded_figures("；".join(stated), cited))
@@ -152,14 +157,14 @@ def _wrong_kind(answer: str, frame: QuestionFrame | None) -> list[str]:
     """The answer's figures, when the question asks for a unit (元, %, 天 ...) and none of them is in it."""
     if frame is None or frame.kind != "figure" or not (frame.unit_family or frame.unit_hints):
         return []
-    figures = _figures_with_text(english_numerals(to_simplified(_MARKER.sub("", answer))))
+    figures = _figures_with_text(_as_figures_read(answer))
     units = [unit for _, (_, unit) in figures]
     return [] if not figures or any(unit_fits(frame, u) for u in units) else [text for text, _ in figures]
 
 
 def ungrounded_figures(answer: str, cited: list[Passage]) -> list[str]:
     """Figures of the answer (units and magnitudes normalized, either script) that no cited passage states."""
-    plain = english_numerals(to_simplified(_MARKER.sub("", answer)))
+    plain = _as_figures_read(answer)
     have = [fv for p in cited for fv in figure_values(to_simplified(p.title + "\n" + p.text))]
     missing = []
     for m_text, (value, unit) in _figures_with_text(plain):

@@ -8,7 +8,7 @@ import json
 import anyio
 from starlette.requests import Request
 
-from .http_api import ApiError, TokenGuard
+from .http_api import FRAMEWORK_REFUSALS, ApiError, TokenGuard, framework_refusal
 from .memory import HeapTrimmer
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -161,24 +161,16 @@ class Gate:
             await cut.response()(scope, receive, send)
 
 
-# The frameworks' own answers (Starlette's and FastAPI's, under Gradio's routes too) to a path or method no route has,
-# or a body no route's model accepts: answered in the API's error shape instead of {"detail": …}.
-FRAMEWORK_ERRORS = {
-    404: ("not_found", lambda scope: f"没有这个地址：{scope.get('path', '')}。"),
-    405: ("method_not_allowed", lambda scope: f"{scope.get('path', '')} 不接受 {scope.get('method', '')} 请求。"),
-    422: ("invalid_request", lambda scope: "请求的内容不符合接口要求。"),
-}
-
-
 def in_error_shape(send, scope):
-    """`send`, with a framework's default error body ({"detail": "Not Found"}, a validation list) rewritten into
-    the API's {"error": {…}} shape; every other response passes through untouched, streams included."""
+    """`send`, with a framework's default error body ({"detail": "Not Found"}, a validation list) rewritten into the
+    API's {"error": {…}} shape: under Gradio's routes, which the API's error handlers do not reach. Every other
+    response passes through untouched, streams included."""
     held: dict | None = None
 
     async def rewriting(message):
         nonlocal held
         if message["type"] == "http.response.start":
-            if message["status"] in FRAMEWORK_ERRORS:
+            if message["status"] in FRAMEWORK_REFUSALS:
                 held = message
                 return
             await send(message)
@@ -193,8 +185,8 @@ def in_error_shape(send, scope):
         except (ValueError, KeyError, TypeError):
             detail = None
         if detail in ("Not Found", "Method Not Allowed") or isinstance(detail, list):
-            code, words = FRAMEWORK_ERRORS[start["status"]]
-            body = json.dumps({"error": {"message": words(scope), "type": "invalid_request_error", "code": code}},
+            code, words = framework_refusal(start["status"], scope.get("method", ""), scope.get("path", ""))
+            body = json.dumps({"error": {"message": words, "type": "invalid_request_error", "code": code}},
                               ensure_ascii=False).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             start = {**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]}

@@ -65,14 +65,22 @@ class ApiError(Exception):
         return error_response(self.status, self.code, self.message, self.kind, self.headers or None)
 
 
-# What the framework itself refuses before a route runs, said in the API's words.
+# What the frameworks (Starlette's and FastAPI's, under the API and under Gradio's routes) refuse before a route of
+# ours runs, said in the API's words: the code, and the sentence for the request's {method} and {path}.
 FRAMEWORK_REFUSALS = {
     400: ("invalid_json", "请求体无法解析：请发送 UTF-8 编码的 JSON。"),
-    404: ("not_found", "没有这个地址。"),
-    405: ("method_not_allowed", "这个地址不接受这种请求方法。"),
+    404: ("not_found", "没有这个地址：{path}。"),
+    405: ("method_not_allowed", "{path} 不接受 {method} 请求。"),
     413: ("too_large", "请求体过大。"),
     415: ("unsupported_media_type", "请求体的类型不受支持。"),
+    422: ("invalid_request", "请求的内容不符合接口要求。"),
 }
+
+
+def framework_refusal(status: int, method: str, path: str) -> tuple[str, str]:
+    """The code and the sentence for a framework's own refusal with this status."""
+    code, words = FRAMEWORK_REFUSALS.get(status, ("invalid_request", "请求无法处理。"))
+    return code, words.format(method=method, path=path)
 
 
 def error_response(status: int, code: str, message: str, kind: str = "invalid_request_error",
@@ -222,7 +230,7 @@ def install(app: FastAPI, assistant: Assistant, service: UploadService) -> None:
     async def framework_error(request: Request, exc: StarletteHTTPException):
         """The framework's own refusals under the API's routes (a body that is not UTF-8 JSON: "There was an error
         parsing the body"), in the error shape, in Chinese."""
-        code, message = FRAMEWORK_REFUSALS.get(exc.status_code, ("invalid_request", "请求无法处理。"))
+        code, message = framework_refusal(exc.status_code, request.method, request.url.path)
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

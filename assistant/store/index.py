@@ -273,12 +273,12 @@ class Index:
         and reconciled), and the store is opened anew at its next use (checked first, rebuilt if torn). A full disk
         is said as DiskFull."""
         self._writer.incomplete = True
-        log.warning("a vector write failed (%s: %s)", type(exc).__name__, getattr(exc, "detail", str(exc))[:200])
+        detail = getattr(exc, "detail", str(exc))  # chromadb's own words, as the writer child relayed them
+        log.warning("a vector write failed (%s: %s)", type(exc).__name__, detail[:200])
         if self._vectors is not None and not self.lexical_only and self.shared is None:
             self._vectors.close()
             self._vectors = None
-        detail = getattr(exc, "detail", str(exc))
-        if space.is_full(OSError(detail)) or "compaction" in detail or space.below(self.dir, self.settings.min_free_mb):
+        if space.is_full(exc) or "compaction" in detail or space.below(self.dir, self.settings.min_free_mb):
             raise space.full(self.dir, self.settings.min_free_mb) from None
 
     def _refill_vectors(self) -> None:
@@ -546,8 +546,6 @@ class Index:
         are still reported as written."""
         try:
             self.vectors.delete(chunk_ids)
-        except DiskFull:
-            self._writer.incomplete = True
         except Exception as exc:  # noqa: BLE001 - chromadb's and the writer child's failures alike
             with contextlib.suppress(DiskFull):
                 self._vector_write_failed(exc)

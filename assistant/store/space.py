@@ -35,5 +35,7 @@ def below(folder: Path, reserve_mb: float) -> bool:
 
 
 def is_full(exc: BaseException) -> bool:
-    """Whether a write failed for want of space (ENOSPC, or SQLite's "database or disk is full")."""
-    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)
+    """Whether a write failed for want of space: ENOSPC, or SQLite's "database or disk is full" in the error's words
+    (or in its `detail`: another process's error, relayed as text)."""
+    words = f"{exc} {getattr(exc, 'detail', '')}"
+    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in words

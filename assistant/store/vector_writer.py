@@ -121,12 +121,9 @@ def _serve(to_parent: Connection, from_parent: Connection, path: str, collection
     """The child: open the store, then answer (op, args) messages with ("ok", None) or ("error", what chromadb said)
     until told to stop or the parent is gone."""
     try:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        from .vectorstore import local_client, open_collection
 
-        client = chromadb.PersistentClient(path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
-        store = client.get_or_create_collection(name=collection, embedding_function=None,
-                                                configuration={"hnsw": {"space": "cosine"}})
+        store = open_collection(local_client(Path(path)), collection)
     except Exception as exc:  # noqa: BLE001 - a full disk, a torn store: told to the parent, which decides
         to_parent.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}"))
         return

@@ -42,11 +42,7 @@ class ChromaVectorStore:
 
     def __init__(self, client, collection_name: str):
         self.client = client
-        # embedding_function=None: Chroma must never download its default ONNX model.
-        # (Wider HNSW search, ef 200 / M 32, gained nothing on CMRC and slowed ingestion by half.)
-        self.collection = client.get_or_create_collection(
-            name=collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-        )
+        self.collection = open_collection(client, collection_name)
         # Counting costs as much as a query (~5 ms at 38k vectors): remembered until this store writes, or
         # until forget_count() (the index calls it when another process has changed the catalog).
         self._count: int | None = None
@@ -88,9 +84,20 @@ class ChromaVectorStore:
         return names
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        return _nearest(self.collection, vector, k, self._counted(self.collection))
+
+    def _counted(self, collection) -> int:
+        """The store's count, remembered until a write (counting costs as much as a query)."""
         if self._count is None:
-            self._count = self.count()
-        return _nearest(self.collection, vector, k, self._count)
+            self._count = collection.count()
+        return self._count
+
+
+def open_collection(client, name: str):
+    """The collection of our vectors in a Chroma client, made if new. embedding_function=None: Chroma must never
+    download its default ONNX model. (Wider HNSW search, ef 200 / M 32, gained nothing on CMRC and slowed ingestion
+    by half.)"""
+    return client.get_or_create_collection(name=name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
 
 
 def _all_ids(collection) -> set[str]:
@@ -112,7 +119,8 @@ def _nearest(collection, vector: np.ndarray, k: int, n: int) -> list[tuple[str, 
     return [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0])]
 
 
-def _local_client(path: Path):
+def local_client(path: Path):
+    """A client of the Chroma store embedded at `path` (no telemetry)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -133,16 +141,12 @@ class _Opened:
     (its vector index freed: tens of MB at 20k vectors) once its last read has returned."""
 
     def __init__(self, path: Path, name: str, written: int):
-        from chromadb.api.shared_system_client import SharedSystemClient
-
         # chromadb keeps one system per path in a process: forget the cached one, so this client reads the store as
         # it is now (the one forgotten is stopped by its own _Opened, when no read uses it any more).
-        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
-        SharedSystemClient._identifier_to_system.pop(str(path), None)
-        self.client = _local_client(path)
-        self.system = SharedSystemClient._identifier_to_system.get(str(path))
-        self.collection = self.client.get_or_create_collection(
-            name=name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+        _uncache_system(path)
+        self.client = local_client(path)
+        self.system = _cached_system(path)
+        self.collection = open_collection(self.client, name)
         self.written, self.at, self.users, self.retired = written, time.monotonic(), 0, False
 
     def stop(self) -> None:
@@ -238,13 +242,6 @@ class LocalChromaStore(ChromaVectorStore):
         with self._reading(fresh=True, now=True) as collection:
             return _nearest(collection, vector, k, self._counted(collection))
 
-    def _counted(self, collection) -> int:
-        """The store's count, remembered until a write (counting costs as much as a query)."""
-        count = self._count
-        if count is None:
-            count = self._count = collection.count()
-        return count
-
     def drop_collections(self, prefix: str) -> list[str]:
         with self._reading(fresh=False):
             return super().drop_collections(prefix)
@@ -256,18 +253,34 @@ class LocalChromaStore(ChromaVectorStore):
 def forget_clients(path: Path) -> None:
     """Stop and drop chromadb's cached system for the store at `path` (it keeps one per path in a process), before
     that store is removed and made anew; other stores' clients are left alone."""
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
-        system = SharedSystemClient._identifier_to_system.pop(str(path), None)
-    except Exception:  # noqa: BLE001 - a chromadb without this cache: nothing to forget
-        return
+    system = _uncache_system(path)
     if system is not None:
         try:
             system.stop()
         except Exception:  # noqa: BLE001 - a torn store may fail to stop; it is removed next anyway
             pass
+
+
+def _uncache_system(path: Path):
+    """Take the store at `path` out of chromadb's per-process cache of systems (one per path); the system it held, or
+    None. The next client of that path opens the store anew."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+        return SharedSystemClient._identifier_to_system.pop(str(path), None)
+    except Exception:  # noqa: BLE001 - a chromadb without this cache: nothing to forget
+        return None
+
+
+def _cached_system(path: Path):
+    """chromadb's cached system for the store at `path`, if any."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        return SharedSystemClient._identifier_to_system.get(str(path))
+    except Exception:  # noqa: BLE001
+        return None
 
 
 class NoVectorStore:

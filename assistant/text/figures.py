@@ -210,15 +210,6 @@ def _plain_number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-def english_numerals(text: str) -> str:
-    """English numbers in Arabic digits, so an English answer's figures are checked like a Chinese one's: "three
-    hundred ninety-four" -> 394, "3.94179 million" -> 3941790, "12 percent" -> 12% (the rest unchanged)."""
-    text = _EN_RUN.sub(_words_to_digits, text)
-    text = _EN_SCALED.sub(lambda m: _plain_number(float(m.group(1).replace(",", "")) * _EN_SCALES[m.group(2).lower()]), text)
-    text = _EN_PERCENT.sub(lambda m: f"{m.group(1)}%", text)
-    return _EN_UNIT.sub(lambda m: m.group(1) + _EN_UNITS[m.group(2).lower()], text)
-
-
 # English units after a number, in the Chinese the figure rules read (so "3941790 yuan" is money, as 394.179万元 is).
 _EN_UNITS = {"yuan": "元", "rmb": "元", "tons": "吨", "tonnes": "吨", "ton": "吨", "tonne": "吨", "people": "人",
              "persons": "人", "cases": "件", "days": "天", "hectares": "公顷", "mu": "亩", "households": "户",
@@ -236,10 +227,18 @@ def _words_to_digits(m: re.Match) -> str:
     return words if value is None else _plain_number(value)
 
 
+def english_numerals(text: str) -> str:
+    """English numbers in Arabic digits, so an English answer's figures are checked like a Chinese one's: "three
+    hundred ninety-four" -> 394, "3.94179 million" -> 3941790, "12 percent" -> 12% (the rest unchanged)."""
+    text = _EN_RUN.sub(_words_to_digits, text)
+    text = _EN_SCALED.sub(lambda m: _plain_number(float(m.group(1).replace(",", "")) * _EN_SCALES[m.group(2).lower()]), text)
+    text = _EN_PERCENT.sub(lambda m: f"{m.group(1)}%", text)
+    return _EN_UNIT.sub(lambda m: m.group(1) + _EN_UNITS[m.group(2).lower()], text)
+
+
 _EN_MONTHS = {m: n for n, m in enumerate(
     "january february march april may june july august september october november december".split(), start=1)}
-EN_DATE_RE = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
-                        r"\s+(\d{1,2})(?:st|nd|rd|th)?\b")
+EN_DATE_RE = re.compile(rf"\b({'|'.join(m.capitalize() for m in _EN_MONTHS)})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
 
 
 def english_dates(text: str) -> list[tuple[str, str]]:
